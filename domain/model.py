@@ -1,0 +1,263 @@
+"""The StoredObject aggregate: one append-only log per stored object."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.ids import object_id
+from domain.tiers import Tier
+from domain.windows import AccessWindow
+
+
+class DomainRuleError(Exception):
+    """A command that the object's rules forbid; nothing was recorded."""
+
+
+class ObjectDeleted(DomainRuleError):
+    pass
+
+
+class MoveInFlight(DomainRuleError):
+    pass
+
+
+class AlreadyInTier(DomainRuleError):
+    pass
+
+
+class UnknownMove(DomainRuleError):
+    pass
+
+
+class IllegalMoveStep(DomainRuleError):
+    pass
+
+
+# The order every move walks; ABORTED and FAILED may follow any step before
+# COMMITTED, and nothing but RECLAIMED may follow COMMITTED.
+MOVE_STEPS = ("requested", "copied", "verified", "committed", "reclaimed")
+MOVE_ENDINGS = ("aborted", "failed")
+
+
+class StoredObject(Aggregate):
+    class Registered(Aggregate.Created):
+        # v2 added ``origin``; v1 events were only ever written by PUTs.
+        class_version = 2
+        tenant: str
+        key: str
+        incarnation: int
+        size: int
+        etag: str | None
+        tier: str
+        at: float
+        origin: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["origin"] = "put"
+
+    @staticmethod
+    def create_id(tenant: str, key: str, incarnation: int = 0) -> UUID:
+        return object_id(tenant, key, incarnation)
+
+    @event(Registered)
+    def __init__(self, tenant: str, key: str, incarnation: int, size: int,
+                 etag: str | None, tier: str, at: float, origin: str) -> None:
+        self.tenant = tenant
+        self.key = key
+        self.incarnation = incarnation
+        self.size = size
+        self.etag = etag
+        self._tier = Tier(tier).value  # a plain str keeps snapshots JSON-clean
+        self.registered_at = at
+        self.origin = origin
+        self.deleted_at: float | None = None
+        self.last_access_at: float | None = None
+        self.accesses_total = 0
+        self.last_batch_id: str | None = None
+        self.recommendation: dict[str, Any] | None = None
+        self.move: dict[str, Any] | None = None  # the move in flight, if any
+        self.moves_completed = 0
+
+    @property
+    def tier(self) -> Tier:
+        return Tier(self._tier)
+
+    # ----- rules ---------------------------------------------------------
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def check_not_deleted(self) -> None:
+        if self.is_deleted:
+            raise ObjectDeleted(f"{self.tenant}/{self.key} was deleted; its log is closed")
+
+    def check_move(self, move_id: str) -> dict[str, Any]:
+        if self.move is None or self.move["move_id"] != move_id:
+            raise UnknownMove(f"move {move_id} is not in flight for {self.tenant}/{self.key}")
+        return self.move
+
+    def _step_is_new(self, move_id: str, step: str) -> bool:
+        """True if ``step`` is the next step; False if already recorded (a
+        duplicate, which is a no-op); IllegalMoveStep if it skips ahead."""
+        self.check_not_deleted()
+        move = self.check_move(move_id)
+        have = MOVE_STEPS.index(move["step"])
+        want = MOVE_STEPS.index(step)
+        if want <= have:
+            return False
+        if want != have + 1:
+            raise IllegalMoveStep(f"move {move_id}: {step} cannot follow {move['step']}")
+        return True
+
+    # ----- accesses and lifecycle ----------------------------------------
+    def record_accesses(self, batch_id: str, window: AccessWindow) -> bool:
+        """Fold one batch's accesses in; a batch seen before is a no-op so
+        that a retried ingest call never counts twice."""
+        self.check_not_deleted()
+        if batch_id == self.last_batch_id:
+            return False
+        bytes_read = window.bytes_read
+        if bytes_read == 0 and window.counts.get("GET"):
+            bytes_read = window.counts["GET"] * self.size
+        self._accesses_recorded(batch_id, window.first_ts, window.last_ts, dict(window.counts),
+                                bytes_read, window.bytes_written, window.latency_sum_ms,
+                                window.latency_max_ms, window.latency_n)
+        return True
+
+    @event("AccessesRecorded")
+    def _accesses_recorded(self, batch_id: str, first_ts: float, last_ts: float,
+                           counts: dict[str, int], bytes_read: int, bytes_written: int,
+                           latency_sum_ms: float, latency_max_ms: float, latency_n: int) -> None:
+        self.last_batch_id = batch_id
+        self.accesses_total += sum(counts.values())
+        if self.last_access_at is None or last_ts > self.last_access_at:
+            self.last_access_at = last_ts
+
+    def overwrite(self, size: int, etag: str | None, at: float) -> None:
+        self.check_not_deleted()
+        self._overwritten(size, etag, at)
+
+    @event("Overwritten")
+    def _overwritten(self, size: int, etag: str | None, at: float) -> None:
+        self.size = size
+        self.etag = etag
+
+    def delete(self, at: float) -> None:
+        self.check_not_deleted()
+        self._deleted(at, self.move["move_id"] if self.move else None)
+
+    @event("Deleted")
+    def _deleted(self, at: float, abandoned_move_id: str | None) -> None:
+        # A move in flight dies with the object; the reconciler removes any
+        # copy it left in the target tier.
+        self.deleted_at = at
+        self.move = None
+
+    # ----- decisions -----------------------------------------------------
+    def recommend(self, target: Tier, policy_id: str, score: float,
+                  reasons: list[str], at: float) -> None:
+        self.check_not_deleted()
+        self._tier_recommended(Tier(target).value, policy_id, float(score), list(reasons), at)
+
+    @event("TierRecommended")
+    def _tier_recommended(self, target: str, policy_id: str, score: float,
+                          reasons: list[str], at: float) -> None:
+        self.recommendation = {"target": target, "policy_id": policy_id, "score": score,
+                               "reasons": reasons, "at": at}
+
+    # ----- the move lifecycle --------------------------------------------
+    def request_move(self, move_id: str, target: Tier, reason: str, at: float) -> bool:
+        """Returns False for a duplicate request of the move in flight."""
+        self.check_not_deleted()
+        target = Tier(target)
+        if self.move is not None:
+            if self.move["move_id"] == move_id:
+                return False
+            raise MoveInFlight(f"move {self.move['move_id']} is still in flight")
+        if target is self.tier:
+            raise AlreadyInTier(f"{self.tenant}/{self.key} is already in {target.value}")
+        self._move_requested(move_id, self.tier.value, target.value, reason, at,
+                             self.etag, self.size)
+        return True
+
+    @event("MoveRequested")
+    def _move_requested(self, move_id: str, source: str, target: str, reason: str,
+                        at: float, source_etag: str | None, source_size: int) -> None:
+        self.move = {"move_id": move_id, "source": source, "target": target,
+                     "step": "requested", "source_etag": source_etag,
+                     "source_size": source_size, "requested_at": at}
+
+    def record_copied(self, move_id: str, at: float) -> bool:
+        if not self._step_is_new(move_id, "copied"):
+            return False
+        self._move_copied(move_id, at)
+        return True
+
+    @event("MoveCopied")
+    def _move_copied(self, move_id: str, at: float) -> None:
+        self.move = {**self.move, "step": "copied"}
+
+    def record_verified(self, move_id: str, checksum: str, at: float) -> bool:
+        if not self._step_is_new(move_id, "verified"):
+            return False
+        self._move_verified(move_id, checksum, at)
+        return True
+
+    @event("MoveVerified")
+    def _move_verified(self, move_id: str, checksum: str, at: float) -> None:
+        self.move = {**self.move, "step": "verified", "checksum": checksum}
+
+    def commit_move(self, move_id: str, at: float) -> bool:
+        if not self._step_is_new(move_id, "committed"):
+            return False
+        self._move_committed(move_id, self.move["target"], at)
+        return True
+
+    @event("MoveCommitted")
+    def _move_committed(self, move_id: str, tier: str, at: float) -> None:
+        self._tier = tier
+        self.move = {**self.move, "step": "committed"}
+
+    def record_source_reclaimed(self, move_id: str, at: float) -> bool:
+        if not self._step_is_new(move_id, "reclaimed"):
+            return False
+        self._source_reclaimed(move_id, at)
+        return True
+
+    @event("MoveSourceReclaimed")
+    def _source_reclaimed(self, move_id: str, at: float) -> None:
+        self.move = None
+        self.moves_completed += 1
+
+    def _check_can_end(self, move_id: str) -> bool:
+        self.check_not_deleted()
+        if self.move is None:
+            return False  # already ended: a duplicate outcome is a no-op
+        move = self.check_move(move_id)
+        if move["step"] == "committed":
+            raise IllegalMoveStep(f"move {move_id} is committed; only reclaiming may follow")
+        return True
+
+    def abort_move(self, move_id: str, reason: str, at: float) -> bool:
+        if not self._check_can_end(move_id):
+            return False
+        self._move_aborted(move_id, reason, at)
+        return True
+
+    @event("MoveAborted")
+    def _move_aborted(self, move_id: str, reason: str, at: float) -> None:
+        self.move = None
+
+    def fail_move(self, move_id: str, reason: str, attempts: int, at: float) -> bool:
+        if not self._check_can_end(move_id):
+            return False
+        self._move_failed(move_id, reason, attempts, at)
+        return True
+
+    @event("MoveFailed")
+    def _move_failed(self, move_id: str, reason: str, attempts: int, at: float) -> None:
+        self.move = None

