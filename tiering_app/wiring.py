@@ -1,0 +1,50 @@
+"""Builds the API's services from settings: the one place that knows them all."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from domain.application import ObjectLogApplication
+from projections.db import ReadModelDB
+from projections.queries import ReadModels
+from tiering_app.settings import Settings
+from web.deps import Services
+
+
+def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[Any] = (),
+                   runner: Any = None) -> Services:
+    store = ObjectLogApplication(env=settings.eventstore_env())
+    db = ReadModelDB.from_settings(settings)
+    read_models = ReadModels(db)
+
+    def event_store() -> dict[str, Any]:
+        return {"head": store.recorder.max_notification_id() or 0}
+
+    def read_model_db() -> dict[str, Any]:
+        db.fetchone("SELECT 1")
+        return {"backend": "postgresql" if settings.uses_postgres else "sqlite"}
+
+    def lag() -> int:
+        position, head = read_models.position(), store.recorder.max_notification_id() or 0
+        return max(0, head - position)
+
+    checks = {"event_store": event_store, "read_models": read_model_db,
+              "projections": lambda: {"lag_events": lag()}}
+    if shard_handles:
+        def shards() -> dict[str, Any]:
+            import ray
+
+            alive = ray.get([h.ping.remote() for h in shard_handles], timeout=4)
+            return {"alive": len(alive), "expected": settings.shards}
+
+        checks["shards"] = shards
+    if runner is not None:
+        def runner_alive() -> dict[str, Any]:
+            import ray
+
+            position, head = ray.get(runner.lag.remote(), timeout=4)
+            return {"position": position, "head": head}
+
+        checks["projection_runner"] = runner_alive
+    return Services(settings=settings, ingest=ingest, read_models=read_models,
+                    health_checks=checks, lag=lag)

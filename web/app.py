@@ -1,0 +1,37 @@
+"""The FastAPI application: thin routes over read models and the ingest port."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from web.deps import Services
+from web.metrics import ApiMetrics
+from web.routers import accesses, health, metrics, movements, objects
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(title="tiering", version="0.1.0",
+                  description="Event-sourced storage tiering: ingest accesses, read the estate.")
+    services.metrics = services.metrics or ApiMetrics()
+    app.state.services = services
+
+    @app.middleware("http")
+    async def time_requests(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        services.metrics.requests.labels(request.method, getattr(route, "path", "unmatched"),
+                                         str(response.status_code)).observe(
+            time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(KeyError)
+    async def unknown_key(_: Request, exc: KeyError) -> JSONResponse:
+        return JSONResponse({"detail": f"not found: {exc.args[0]}"}, status_code=404)
+
+    for module in (health, accesses, objects, movements, metrics):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,33 @@
+"""Metrics: estate totals from aggregate tables, history, and Prometheus."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from web.deps import ServicesDep
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", summary="Estate totals; cost independent of the object count")
+def get_metrics(services: ServicesDep) -> dict[str, Any]:
+    return services.read_models.metrics()
+
+
+@router.get("/metrics/history", summary="Metric snapshots taken on a schedule")
+def metrics_history(services: ServicesDep, since: float | None = None,
+                    limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> dict[str, Any]:
+    return {"snapshots": services.read_models.metrics_history(limit=limit, since=since)}
+
+
+@router.get("/metrics/prometheus", summary="Operational counters in Prometheus text format")
+def prometheus(services: ServicesDep) -> Response:
+    if services.lag is not None:
+        try:
+            services.metrics.projection_lag.set(services.lag())
+        except Exception:  # a scrape must not fail because one gauge cannot be read
+            pass
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,32 @@
+"""Movements: one row per move, with its status history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+
+from web.deps import ServicesDep
+
+router = APIRouter(prefix="/movements", tags=["movements"])
+Status = Literal["requested", "copied", "verified", "committed", "reclaimed", "aborted", "failed"]
+
+
+@router.get("", summary="List moves, filtered, with cursor pagination")
+def list_movements(services: ServicesDep, tenant: str | None = None, status: Status | None = None,
+                   key: str | None = None, cursor: str | None = None,
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    try:
+        items, next_cursor = services.read_models.list_movements(
+            tenant=tenant, status=status, key=key, cursor=cursor, limit=limit)
+    except ValueError as e:
+        raise HTTPException(422, [{"field": "cursor", "reason": str(e)}]) from None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/{move_id}", summary="One move")
+def get_movement(move_id: str, services: ServicesDep) -> dict[str, Any]:
+    row = services.read_models.get_movement(move_id)
+    if row is None:
+        raise HTTPException(404, f"unknown move {move_id}")
+    return row

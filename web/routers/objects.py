@@ -1,0 +1,46 @@
+"""Objects: the estate as the read model sees it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from domain.records import DEFAULT_TENANT
+from domain.tiers import Tier
+from web.deps import ServicesDep
+
+router = APIRouter(prefix="/objects", tags=["objects"])
+TenantQ = Annotated[str, Query(description="Tenant of the key", min_length=1, max_length=64)]
+
+
+@router.get("", summary="List objects, filtered, with cursor pagination")
+def list_objects(services: ServicesDep, tenant: str | None = None, tier: Tier | None = None,
+                 prefix: Annotated[str | None, Query(description="Key prefix")] = None,
+                 include_deleted: bool = False, cursor: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    try:
+        items, next_cursor = services.read_models.list_objects(
+            tenant=tenant, tier=tier.value if tier else None, prefix=prefix,
+            include_deleted=include_deleted, cursor=cursor, limit=limit)
+    except ValueError as e:  # a cursor that we did not issue
+        raise HTTPException(422, [{"field": "cursor", "reason": str(e)}]) from None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+# Registered before the plain route so that a key's "/history" suffix is not
+# swallowed by the greedy path parameter.
+@router.get("/{key:path}/history", summary="An object's event history (from its read model)")
+def object_history(key: str, services: ServicesDep,
+                   tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
+    if services.read_models.get_object(tenant, key) is None:
+        raise HTTPException(404, f"unknown object {tenant}/{key}")
+    return {"tenant": tenant, "key": key, "events": services.read_models.history(tenant, key)}
+
+
+@router.get("/{key:path}", summary="One object's state")
+def get_object(key: str, services: ServicesDep, tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
+    row = services.read_models.get_object(tenant, key)
+    if row is None:
+        raise HTTPException(404, f"unknown object {tenant}/{key}")
+    return row
