@@ -6,8 +6,11 @@ in-process; ``ShardActor`` is the same class as a restartable Ray actor.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from typing import Any, Sequence
+
+from eventsourcing.persistence import IntegrityError
 
 from actors.routing import RecordTuple, to_records
 from domain.application import ObjectLogApplication
@@ -26,13 +29,26 @@ def describe_object(obj: StoredObject) -> dict[str, Any]:
     }
 
 
+def open_store(settings: Settings, attempts: int = 5) -> ObjectLogApplication:
+    """Shards start together; on a fresh PostgreSQL their CREATE TABLE IF NOT
+    EXISTS statements can race, and the loser just tries again."""
+    for attempt in range(attempts):
+        try:
+            return ObjectLogApplication(env=settings.eventstore_env())
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 class ShardWorker:
     def __init__(self, index: int, settings: dict[str, Any] | Settings):
         self.index = index
         self.settings = settings if isinstance(settings, Settings) else Settings(**settings)
         # Everything the shard knows is in the event store: a restarted shard
         # starts with an empty cache and reloads objects as they are touched.
-        self.app = ObjectLogApplication(env=self.settings.eventstore_env())
+        self.app = open_store(self.settings)
 
     def ingest(self, rows: Sequence[RecordTuple], batch_id: str) -> dict[str, Any]:
         """Returns only after the batch's events are committed."""

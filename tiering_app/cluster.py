@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from tiering_app.settings import Settings
 
 NAMESPACE = "tiering"
 log = logging.getLogger(__name__)
+
+
+def ensure_auth_token() -> None:
+    """Pin token auth and make sure a token exists before any Ray process starts.
+
+    With RAY_AUTH_MODE=token set explicitly, a fresh ``ray.init`` does not
+    create the token file itself and its GCS refuses to start without one.
+    """
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    from ray._private.authentication.authentication_token_setup import (
+        _get_default_token_path, generate_and_save_token)
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    # Ray caches its config at import; make this process see the mode we set.
+    Config.initialize("")
+    if os.environ["RAY_AUTH_MODE"].lower() != "token" or os.environ.get("RAY_AUTH_TOKEN"):
+        return
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or _get_default_token_path())
+    if not path.exists():
+        generate_and_save_token()
+        path.chmod(0o600)
+    AuthenticationTokenLoader.instance().reset_cache()
 
 
 def connect(settings: Settings) -> str:
@@ -20,7 +43,7 @@ def connect(settings: Settings) -> str:
     """
     import ray
 
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    ensure_auth_token()
     if ray.is_initialized():
         return "already connected"
     common = dict(namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)
