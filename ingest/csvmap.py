@@ -1,0 +1,191 @@
+"""The generic ``csv`` trace format: a header row plus a column mapping.
+
+A mapping names, for each of our fields, the CSV column that holds it::
+
+    {"ts": "time", "key": "path", "op": "method", "size": "bytes",
+     "tenant": "bucket", "latency_ms": "ms",
+     "op_map": {"READ": "GET", "WRITE": "PUT"}, "ts_unit": "ms"}
+
+``ts``, ``key`` and ``op`` are required. ``ts_unit`` is ``s`` (default),
+``ms``, ``us``, ``ns`` or ``iso`` (ISO-8601, or epoch seconds); timestamps are
+absolute event times. Without an ``op_map`` entry an op value is matched to our
+ops case-insensitively. Each row goes through ``domain.records.parse_record``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping
+
+from domain.records import Op, RecordError, parse_record, parse_ts
+
+from .formats import BadLine, Context, Item, bad
+
+COLUMN_FIELDS = ("ts", "key", "op", "size", "tenant", "latency_ms")
+REQUIRED_FIELDS = ("ts", "key", "op")
+TS_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9, "iso": None}
+OPTION_FIELDS = ("op_map", "ts_unit")
+
+
+@dataclass(frozen=True)
+class CsvMapping:
+    """A checked mapping: field -> column name, plus op_map and ts_unit."""
+
+    columns: dict[str, str]
+    op_map: dict[str, Op] = field(default_factory=dict)
+    ts_unit: str = "s"
+
+
+def _op(value: Any, entry: str) -> Op:
+    try:
+        return Op(str(value).strip().upper())
+    except ValueError:
+        raise ValueError(f"csv mapping entry {entry!r}: op must be one of "
+                         f"{', '.join(o.value for o in Op)}, got {value!r}") from None
+
+
+def parse_csv_mapping(text: str) -> dict[str, Any]:
+    """Parse a CLI mapping such as ``ts=time,key=path,op=method,op.READ=GET,ts_unit=ms``.
+
+    Raises ValueError naming the offending entry.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("csv mapping is empty; expected entries like ts=time,key=path,op=method")
+    mapping: dict[str, Any] = {}
+    op_map: dict[str, str] = {}
+    for raw_entry in text.split(","):
+        entry = raw_entry.strip()
+        if not entry:
+            raise ValueError(f"csv mapping {text!r}: empty entry (stray comma?)")
+        name, eq, value = entry.partition("=")
+        name, value = name.strip(), value.strip()
+        if not eq or not name or not value:
+            raise ValueError(f"csv mapping entry {entry!r}: expected field=column")
+        if name.startswith("op."):
+            raw_op = name[3:]
+            if not raw_op:
+                raise ValueError(f"csv mapping entry {entry!r}: expected op.<trace value>=<OP>")
+            if raw_op in op_map:
+                raise ValueError(f"csv mapping entry {entry!r}: op value {raw_op!r} mapped twice")
+            op_map[raw_op] = _op(value, entry).value
+            continue
+        if name not in COLUMN_FIELDS and name != "ts_unit":
+            raise ValueError(f"csv mapping entry {entry!r}: unknown field {name!r}; allowed: "
+                             f"{', '.join(COLUMN_FIELDS)}, ts_unit, op.<value>")
+        if name in mapping:
+            raise ValueError(f"csv mapping entry {entry!r}: field {name!r} given twice")
+        mapping[name] = value
+    if op_map:
+        mapping["op_map"] = op_map
+    validate_csv_mapping(mapping)
+    return mapping
+
+
+def validate_csv_mapping(mapping: Mapping[str, Any] | CsvMapping | None) -> CsvMapping:
+    """Check a mapping (dict or CsvMapping); raise ValueError naming the bad entry."""
+    if isinstance(mapping, CsvMapping):
+        return mapping
+    if mapping is None:
+        raise ValueError("format 'csv' needs a csv_mapping, e.g. ts=time,key=path,op=method")
+    if not isinstance(mapping, Mapping):
+        raise ValueError(f"csv mapping must be a mapping, got {type(mapping).__name__}")
+    columns: dict[str, str] = {}
+    for name, value in mapping.items():
+        if name in OPTION_FIELDS:
+            continue
+        if name not in COLUMN_FIELDS:
+            raise ValueError(f"csv mapping entry {name!r}: unknown field; allowed: "
+                             f"{', '.join(COLUMN_FIELDS + OPTION_FIELDS)}")
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"csv mapping entry {name!r}: column name must be a non-empty string, got {value!r}")
+        columns[name] = value.strip()
+    missing = [f for f in REQUIRED_FIELDS if f not in columns]
+    if missing:
+        raise ValueError(f"csv mapping: missing required field(s) {', '.join(missing)} "
+                         f"(need {', '.join(REQUIRED_FIELDS)})")
+    unit = mapping.get("ts_unit", "s")
+    if unit not in TS_UNITS:
+        raise ValueError(f"csv mapping entry 'ts_unit={unit}': expected one of {', '.join(TS_UNITS)}")
+    raw_map = mapping.get("op_map") or {}
+    if not isinstance(raw_map, Mapping):
+        raise ValueError(f"csv mapping entry 'op_map': expected a mapping, got {type(raw_map).__name__}")
+    op_map = {str(k): _op(v, f"op.{k}={v}") for k, v in raw_map.items()}
+    return CsvMapping(columns, op_map, unit)
+
+
+class _LastLine:
+    """Wraps a line iterator and remembers the last physical line, for BadLine.text."""
+
+    def __init__(self, lines: Iterable[str]):
+        self.it = iter(lines)
+        self.last = ""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self.it)
+        return self.last
+
+
+def read_csv_header(lines: Iterable[str], mapping: CsvMapping) -> tuple[Any, _LastLine, dict[str, int]]:
+    """Read the header; check every mapped column is present (ValueError otherwise)."""
+    src = _LastLine(lines)
+    reader = csv.reader(src)
+    header: list[str] | None = None
+    for row in reader:
+        if row and any(cell.strip() for cell in row):
+            header = [cell.strip() for cell in row]
+            break
+    if header is None:
+        raise ValueError("csv trace is empty: no header row")
+    index = {name: i for i, name in reversed(list(enumerate(header)))}
+    positions = {}
+    for fld, column in mapping.columns.items():
+        if column not in index:
+            raise ValueError(f"csv mapping entry '{fld}={column}': column {column!r} not in header "
+                             f"({', '.join(header)})")
+        positions[fld] = index[column]
+    return reader, src, positions
+
+
+def parse_csv(reader: Any, src: _LastLine, positions: dict[str, int], mapping: CsvMapping,
+              ctx: Context) -> Iterator[Item]:
+    """Rows after the header; each validated by ``domain.records.parse_record``."""
+    scale = TS_UNITS[mapping.ts_unit]
+    op_map = mapping.op_map
+    upper_map = {k.upper(): v for k, v in op_map.items()}
+    width = max(positions.values()) + 1
+    pos = list(positions.items())
+    for row in reader:
+        no = reader.line_num
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) < width:
+            yield bad(no, src.last, f"expected at least {width} columns, got {len(row)}")
+            continue
+        raw = {fld: row[i].strip() for fld, i in pos}
+        try:
+            ts_text = raw["ts"]
+            if scale is None:
+                raw["ts"] = parse_ts(ts_text)
+            else:
+                try:
+                    raw["ts"] = float(ts_text) * scale
+                except ValueError:
+                    raise RecordError("ts", f"not a number of {mapping.ts_unit}: {ts_text!r}") from None
+            op_text = raw["op"]
+            op = op_map.get(op_text) or upper_map.get(op_text.upper())
+            if op is not None:
+                raw["op"] = op.value
+            if not raw.get("tenant"):
+                raw["tenant"] = ctx.tenant
+            record = parse_record(raw)
+        except RecordError as err:
+            yield bad(no, src.last, str(err))
+            continue
+        yield record
+
+
+__all__ = ["BadLine", "CsvMapping", "parse_csv_mapping", "validate_csv_mapping"]
