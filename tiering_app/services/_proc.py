@@ -1,0 +1,168 @@
+"""Process plumbing shared by the local services: loopback ports, process groups, pid files."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import IO, Sequence
+
+import psutil
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServiceError(RuntimeError):
+    """A local service failed to start, or died."""
+
+
+class ServiceExited(ServiceError):
+    """The service's process has exited (while starting: often a port taken meanwhile)."""
+
+
+def port_is_free(port: int) -> bool:
+    """True if a server could listen on ``127.0.0.1:port`` now (TIME_WAIT leftovers allowed,
+    as the servers here bind with SO_REUSEADDR too)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(n: int, exclude: Sequence[int] = ()) -> list[int]:
+    """``n`` distinct free loopback ports, all held open together while chosen."""
+    socks: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < n:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind((LOOPBACK, 0))
+            port = s.getsockname()[1]
+            if port not in exclude and port not in ports:
+                ports.append(port)
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def free_port_pair(offset: int, exclude: Sequence[int] = (), tries: int = 200) -> int:
+    """A free port ``p`` with ``p + offset`` free too (for servers that derive one from the other)."""
+    for _ in range(tries):
+        p = random.randint(20000, 65535 - offset)
+        if p in exclude or p + offset in exclude:
+            continue
+        if port_is_free(p) and port_is_free(p + offset):
+            return p
+    raise ServiceError(f"no free loopback port pair (offset {offset})")
+
+
+def wait_port_closed(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not port_is_free(port):
+        time.sleep(0.1)
+
+
+class ManagedProcess:
+    """One child in its own process group, logging to a file, with a pid file beside its data."""
+
+    def __init__(self, name: str, pidfile: Path, logfile: Path):
+        self.name = name
+        self.pidfile = pidfile
+        self.logfile = logfile
+        self.proc: subprocess.Popen | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, argv: Sequence[str], env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> None:
+        if self.alive():
+            raise ServiceError(f"{self.name} is already running (pid {self.pid})")
+        self.kill_stale()
+        self.logfile.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.logfile, "ab", buffering=0)
+        self._log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: "
+                        f"{' '.join(argv)}\n".encode())
+        self.proc = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            env=env, cwd=cwd, start_new_session=True, close_fds=True)
+        self.pidfile.write_text(f"{self.proc.pid}\n")
+
+    def stop(self, timeout: float = 30.0, *, crash: bool = False) -> int | None:
+        """SIGTERM the whole group, wait, then SIGKILL; returns the exit code.
+
+        ``crash=True`` sends SIGKILL at once: an unclean death, for fault injection.
+        """
+        proc, self.proc = self.proc, None
+        code = None
+        if proc is not None:
+            if proc.poll() is None:
+                _signal_group(proc.pid, signal.SIGKILL if crash else signal.SIGTERM)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    _signal_group(proc.pid, signal.SIGKILL)
+                    proc.wait(10)
+            # Stragglers in the group (if any) go too; the leader is already reaped.
+            _signal_group(proc.pid, signal.SIGKILL)
+            code = proc.returncode
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self.pidfile.unlink(missing_ok=True)
+        return code
+
+    def kill_stale(self) -> None:
+        """End a leftover child of an earlier supervisor that died without stopping it."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return
+        try:
+            p = psutil.Process(pid)
+            cmdline = " ".join(p.cmdline())
+        except (psutil.Error, OSError):
+            cmdline = ""
+        # Only a process that is plainly ours: same data directory on its command line.
+        if cmdline and str(self.pidfile.parent) in cmdline:
+            _signal_group(pid, signal.SIGTERM)
+            try:
+                p.wait(30)
+            except psutil.TimeoutExpired:
+                _signal_group(pid, signal.SIGKILL)
+                p.wait(10)
+        self.pidfile.unlink(missing_ok=True)
+
+    def check(self) -> None:
+        """Raise if the child has exited, quoting the end of its log."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise ServiceExited(f"{self.name} exited with code {self.proc.returncode}; "
+                               f"log tail:\n{tail(self.logfile)}")
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
