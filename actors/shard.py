@@ -29,6 +29,12 @@ def describe_object(obj: StoredObject) -> dict[str, Any]:
     }
 
 
+OBJECT_COMMANDS = frozenset({
+    "overwrite", "delete", "recommend", "request_move", "record_copied", "record_verified",
+    "commit_move", "record_source_reclaimed", "abort_move", "fail_move",
+})
+
+
 def open_store(settings: Settings, attempts: int = 5) -> ObjectLogApplication:
     """Shards start together; on a fresh PostgreSQL their CREATE TABLE IF NOT
     EXISTS statements can race, and the loser just tries again."""
@@ -60,6 +66,19 @@ class ShardWorker:
 
     def history(self, tenant: str, key: str) -> list[dict[str, Any]]:
         return [asdict(h) for h in self.app.history(tenant, key)]
+
+    def apply(self, tenant: str, key: str, command: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Run one whitelisted aggregate command on the live incarnation.
+
+        Movers and the decision loop write through the owning shard, never to
+        the store directly, so the shard stays the single writer of its objects.
+        Returns ``{"changed": bool, "object": state}``; a rule violation raises
+        the domain's DomainRuleError, an unknown key KeyError.
+        """
+        if command not in OBJECT_COMMANDS:
+            raise ValueError(f"unknown command {command!r}; allowed: {sorted(OBJECT_COMMANDS)}")
+        outcome = self.app.command(tenant, key, lambda obj: getattr(obj, command)(**kwargs))
+        return {"changed": outcome is not False, "object": self.get_object(tenant, key)}
 
     def ping(self) -> int:
         return self.index

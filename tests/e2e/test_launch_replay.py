@@ -1,0 +1,128 @@
+"""`tiering launch` as a subprocess; replay the IBM COS trace; read it back over REST."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import TRACES
+
+pytestmark = pytest.mark.e2e
+IBM = TRACES / "ibm-cos-000-part0.txt"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def expected_counts(path: Path) -> Counter:
+    """Computed from the file alone: every request counts until the object's
+    first DELETE, which closes its log (this trace never re-PUTs a deleted key)."""
+    counts, deleted = Counter(), set()
+    with path.open() as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            if len(parts) < 3 or parts[2] in deleted:
+                continue
+            counts[parts[2]] += 1
+            if parts[1] == "REST.DELETE.OBJECT":
+                deleted.add(parts[2])
+    return counts
+
+
+@pytest.fixture
+def launched(tmp_path):
+    port = free_port()
+    env = {**os.environ, "TIERING_DATA_DIR": str(tmp_path / "var"), "TIERING_API_PORT": str(port),
+           "TIERING_SHARDS": "2", "TIERING_SNAPSHOT_INTERVAL_S": "1", "RAY_AUTH_MODE": "token",
+           "TIERING_RAY_ADDRESS": "local"}
+    log = (tmp_path / "launch.log").open("w")
+    proc = subprocess.Popen([str(BIN / "tiering"), "launch"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            log.flush()
+            raise AssertionError(f"launch did not come up:\n{(tmp_path / 'launch.log').read_text()[-4000:]}")
+        time.sleep(1)
+    yield url, env, tmp_path
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("launch did not shut down within 60 s of Ctrl-C")
+    assert code == 0, (tmp_path / "launch.log").read_text()[-4000:]
+
+
+def all_objects(url: str) -> dict[str, dict]:
+    out, cursor = {}, None
+    while True:
+        params = {"limit": 1000, "include_deleted": "true", **({"cursor": cursor} if cursor else {})}
+        page = httpx.get(f"{url}/objects", params=params, timeout=30).json()
+        out.update({o["key"]: o for o in page["items"]})
+        cursor = page["next_cursor"]
+        if not cursor:
+            return out
+
+
+def test_replayed_trace_is_visible_over_rest_with_independent_counts(launched):
+    url, env, tmp = launched
+    replay = subprocess.run([str(BIN / "tiering"), "replay-trace", str(IBM), "--format", "ibm-cos"],
+                            env={**env, "TIERING_API_URL": url}, capture_output=True, text=True,
+                            timeout=600, cwd=tmp)
+    assert replay.returncode == 0, replay.stderr[-3000:]
+    assert "10,000" in replay.stdout and "0 bad lines" in replay.stdout
+    expected = expected_counts(IBM)
+    deadline = time.time() + 120
+    while True:
+        objects = all_objects(url)
+        got = {k: o["accesses_total"] for k, o in objects.items()}
+        if got == dict(expected) or time.time() > deadline:
+            break
+        time.sleep(1)
+    assert len(objects) == len(expected) == 1511
+    assert got == dict(expected)
+    deleted = {k for k, o in objects.items() if o["deleted_at"] is not None}
+    assert len(deleted) == 2
+    metrics = httpx.get(f"{url}/metrics", timeout=10).json()
+    assert metrics["objects_total"] == 1511 - len(deleted)
+    health = httpx.get(f"{url}/health", timeout=10).json()
+    assert health["status"] == "ok" and health["checks"]["shards"]["detail"]["alive"] == 2
+
+
+def test_cli_errors_exit_2_with_a_message(tmp_path):
+    env = {**os.environ, "TIERING_DATA_DIR": str(tmp_path / "var")}
+    cases = [
+        ["replay-trace", str(IBM), "--format", "nope"],
+        ["replay-trace", str(tmp_path / "missing.txt"), "--format", "ibm-cos"],
+        ["replay-trace", str(IBM), "--format", "csv"],
+        ["replay-trace", str(IBM), "--format", "csv", "--mapping", "ts"],
+        ["audit", "no-such-key"],
+        ["audit", "k", "--at", "not-a-time"],
+    ]
+    for args in cases:
+        r = subprocess.run([str(BIN / "tiering"), *args], env=env, capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert "error" in r.stderr.lower(), (args, r.stderr)
+    assert subprocess.run([str(BIN / "tiering"), "--help"], capture_output=True).returncode == 0

@@ -1,0 +1,162 @@
+"""The REST API through httpx, over real stores, real projections, real shards."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from actors.ingest import LocalIngest
+from actors.shard import ShardWorker
+from projections.runner import ProjectionRunner
+from tiering_app.wiring import build_services
+from web.app import create_app
+
+pytestmark = pytest.mark.integration
+
+
+class Stack:
+    def __init__(self, settings):
+        self.settings = settings
+        self.workers = [ShardWorker(i, settings) for i in range(settings.shards)]
+        self.services = build_services(settings, LocalIngest(self.workers))
+        self.client = TestClient(create_app(self.services))
+        self.runner = ProjectionRunner(settings)
+
+    def post(self, records, **kw):
+        return self.client.post("/accesses", json=records, **kw)
+
+    def project(self):
+        while self.runner.run_once():
+            pass
+
+
+@pytest.fixture
+def stack(store_settings):
+    return Stack(store_settings)
+
+
+def rec(ts, key, op, size=None, tenant=None, **extra):
+    out = {"ts": ts, "key": key, "op": op, **extra}
+    if size is not None:
+        out["size"] = size
+    if tenant is not None:
+        out["tenant"] = tenant
+    return out
+
+
+def test_ingest_then_read_objects_history_and_metrics(stack):
+    resp = stack.post([rec(1, "a/1", "PUT", 1000), rec(2, "a/1", "GET"), rec(3, "a/2", "PUT", 10),
+                       rec("1970-01-01T00:00:04Z", "b/1", "HEAD", 5, tenant="t2")])
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["accepted"] == 4 and resp.json()["registered"] == 3
+    stack.project()
+    one = stack.client.get("/objects/a/1")
+    assert one.status_code == 200
+    body = one.json()
+    assert body["accesses_total"] == 2 and body["tier"] == "hot" and body["size"] == 1000
+    hist = stack.client.get("/objects/a/1/history").json()["events"]
+    assert [e["kind"] for e in hist] == ["Registered", "AccessesRecorded"]
+    assert stack.client.get("/objects/b/1", params={"tenant": "t2"}).json()["accesses_total"] == 1
+    listing = stack.client.get("/objects", params={"prefix": "a/"}).json()
+    assert sorted(i["key"] for i in listing["items"]) == ["a/1", "a/2"]
+    metrics = stack.client.get("/metrics").json()
+    assert metrics["objects_total"] == 3
+    assert metrics["tiers"]["hot"]["bytes"] == 1015
+    for field in ("monthly_cost_usd", "moves_completed", "moves_failed", "moves_in_flight",
+                  "move_success_rate"):
+        assert field in metrics
+
+
+def test_ndjson_batches_are_accepted(stack):
+    body = "\n".join(json.dumps(rec(i, f"n{i}", "PUT", i)) for i in range(1, 6))
+    resp = stack.client.post("/accesses", content=body,
+                             headers={"content-type": "application/x-ndjson"})
+    assert resp.status_code == 200 and resp.json()["accepted"] == 5
+
+
+def test_a_malformed_record_rejects_the_whole_batch_and_changes_nothing(stack):
+    stack.post([rec(1, "keep", "PUT", 1)])
+    stack.project()
+    head_before = stack.services.health_checks["event_store"]()["head"]
+    metrics_before = stack.client.get("/metrics").json()
+    resp = stack.post([rec(2, "x", "PUT", 3), rec(3, "keep", "GET"), rec(4, "y", "FETCH")])
+    assert resp.status_code == 422
+    detail = resp.json()["detail"]
+    assert detail == [{"index": 2, "field": "op", "reason": detail[0]["reason"]}]
+    assert "GET" in detail[0]["reason"]
+    stack.project()
+    assert stack.services.health_checks["event_store"]()["head"] == head_before
+    assert stack.client.get("/metrics").json()["objects_total"] == metrics_before["objects_total"]
+    assert stack.client.get("/objects/x").status_code == 404
+    assert stack.client.get("/objects/keep").json()["accesses_total"] == 1
+
+
+def test_bad_json_and_non_arrays_are_422_with_a_reason(stack):
+    bad = stack.client.post("/accesses", content=b"[{", headers={"content-type": "application/json"})
+    assert bad.status_code == 422 and "not JSON" in bad.json()["detail"][0]["reason"]
+    obj = stack.post({"ts": 1, "key": "k", "op": "GET"})
+    assert obj.status_code == 422 and "array" in obj.json()["detail"][0]["reason"]
+
+
+def test_an_oversized_batch_is_413_and_states_the_limit(store_settings):
+    stack = Stack(store_settings.model_copy(update={"max_batch_records": 5}))
+    resp = stack.post([rec(i, f"k{i}", "PUT", 1) for i in range(1, 7)])
+    assert resp.status_code == 413
+    assert "6 records" in resp.json()["detail"] and "limit of 5" in resp.json()["detail"]
+    assert stack.services.health_checks["event_store"]()["head"] == 0
+
+
+def test_unknown_keys_are_404(stack):
+    assert stack.client.get("/objects/nope").status_code == 404
+    assert stack.client.get("/objects/nope/history").status_code == 404
+    assert stack.client.get("/movements/nope").status_code == 404
+
+
+def test_cursor_pagination_visits_every_object_once(stack):
+    stack.post([rec(i, f"p/{i:03d}", "PUT", i) for i in range(1, 251)])
+    stack.project()
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = stack.client.get("/objects", params={"limit": 60, **({"cursor": cursor} if cursor else {})}).json()
+        seen += [i["key"] for i in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert pages == 5 and len(seen) == 250 and len(set(seen)) == 250
+    assert stack.client.get("/objects", params={"cursor": "garbage"}).status_code == 422
+    assert stack.client.get("/objects", params={"tier": "lukewarm"}).status_code == 422
+
+
+def test_health_checks_each_dependency(stack):
+    resp = stack.client.get("/health")
+    assert resp.status_code == 200
+    checks = resp.json()["checks"]
+    assert {"event_store", "read_models", "projections"} <= set(checks)
+    assert all(c["ok"] for c in checks.values())
+
+
+def test_prometheus_counts_ingest(stack):
+    stack.post([rec(1, "c", "PUT", 1)])
+    stack.post([rec(1, "c", "BAD")])
+    text = stack.client.get("/metrics/prometheus").text
+    assert 'tiering_ingest_records_total{outcome="accepted"} 1.0' in text
+    assert 'tiering_ingest_batches_total{outcome="rejected"} 1.0' in text
+
+
+def test_metric_history_comes_from_snapshots(stack):
+    stack.post([rec(1, "s", "PUT", 9)])
+    stack.project()
+    assert stack.client.get("/metrics/history").json()["snapshots"] == []
+    stack.services.read_models.write_snapshot(1000.0)
+    snaps = stack.client.get("/metrics/history").json()["snapshots"]
+    assert len(snaps) == 1 and snaps[0]["metrics"]["objects_total"] == 1
+
+
+def test_writes_need_the_token_when_one_is_set(store_settings):
+    stack = Stack(store_settings.model_copy(update={"api_token": "s3cret"}))
+    assert stack.post([rec(1, "k", "PUT", 1)]).status_code == 401
+    ok = stack.post([rec(1, "k", "PUT", 1)], headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200
