@@ -47,4 +47,4 @@ def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[A
 
         checks["projection_runner"] = runner_alive
     return Services(settings=settings, ingest=ingest, read_models=read_models,
-                    health_checks=checks, lag=lag)
+                    health_checks=checks, lag=lag, closers=[store.close, db.close])

@@ -21,6 +21,11 @@ class Services:
     health_checks: dict[str, Callable[[], Any]] = field(default_factory=dict)
     metrics: Any = None  # web.metrics.ApiMetrics
     lag: Callable[[], int] | None = None  # events recorded but not yet projected
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
 
 
 def get_services(request: Request) -> Services:

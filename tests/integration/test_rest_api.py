@@ -27,6 +27,12 @@ class Stack:
     def post(self, records, **kw):
         return self.client.post("/accesses", json=records, **kw)
 
+    def close(self):
+        self.services.close()
+        self.runner.close()
+        for w in self.workers:
+            w.close()
+
     def project(self):
         while self.runner.run_once():
             pass
@@ -34,7 +40,9 @@ class Stack:
 
 @pytest.fixture
 def stack(store_settings):
-    return Stack(store_settings)
+    stack = Stack(store_settings)
+    yield stack
+    stack.close()
 
 
 def rec(ts, key, op, size=None, tenant=None, **extra):

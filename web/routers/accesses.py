@@ -18,13 +18,13 @@ NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                             f"body of {declared} bytes exceeds the limit of {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                                 f"body exceeds the limit of {limit} bytes")
     return bytes(body)
 
@@ -66,7 +66,7 @@ async def post_accesses(request: Request, services: ServicesDep, _: WriterDep) -
     raws = _decode(body, request.headers.get("content-type", "application/json"))
     if len(raws) > settings.max_batch_records:
         metrics.batches.labels("too_large").inc()
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                             f"batch of {len(raws)} records exceeds the limit of "
                             f"{settings.max_batch_records} records")
     records, errors = [], []

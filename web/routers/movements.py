@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Query
 from web.deps import ServicesDep
 
 router = APIRouter(prefix="/movements", tags=["movements"])
-Status = Literal["requested", "copied", "verified", "committed", "reclaimed", "aborted", "failed"]
+Status = Literal["requested", "copied", "verified", "committed", "reclaimed", "aborted", "failed",
+                 "abandoned"]
 
 
 @router.get("", summary="List moves, filtered, with cursor pagination")

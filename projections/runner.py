@@ -1,0 +1,124 @@
+"""Keeps the read models caught up with the event store.
+
+The SQLite recorder cannot subscribe, so the runner polls
+``select_notifications`` after its tracked position. Each page and the new
+position commit in one read-model transaction, so a crash or restart never
+applies an event twice or skips one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Sequence
+
+from domain.application import ObjectLogApplication
+from domain.costs import CostModel
+from projections import schema
+from projections.db import ReadModelDB
+from projections.page import Prepared
+from projections.projector import Projector
+from tiering_app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ProjectionRunner:
+    def __init__(self, settings: Settings, cost_model: CostModel | None = None,
+                 name: str = schema.TRACKING_NAME, db: ReadModelDB | None = None):
+        self.settings = settings
+        self.name = name
+        self.app = ObjectLogApplication(env=settings.eventstore_env())
+        self.db = db or ReadModelDB.from_settings(settings)
+        self.projector = Projector(cost_model)
+        # Reading and decoding the next page overlaps the current commit,
+        # which spends most of its time in SQL with the GIL released.
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="projection-read")
+        self._ahead: tuple[int, Future] | None = None
+        self._ensure()
+
+    def _ensure(self) -> None:
+        schema.ensure(self.db)
+        self.db.execute("INSERT INTO rm_tracking (name, position) VALUES (?, 0)"
+                        " ON CONFLICT (name) DO NOTHING", (self.name,))
+
+    @property
+    def position(self) -> int:
+        return schema.tracked_position(self.db, self.name)
+
+    def _read(self, position: int) -> tuple[int, Sequence[Prepared]]:
+        """The page after ``position``, decoded: (its last id, its events)."""
+        notifications = self.app.recorder.select_notifications(
+            start=position, limit=self.settings.projection_page, inclusive_of_start=False)
+        if not notifications:
+            return position, []
+        to_event = self.app.mapper.to_domain_event
+        return notifications[-1].id, self.projector.prepare([to_event(n) for n in notifications])
+
+    def run_once(self) -> int:
+        """Apply the next page; returns how many events it held (0: caught up)."""
+        ahead, self._ahead = self._ahead, None
+        with self.db.transaction():
+            # Touching the tracking row first makes a second runner on the
+            # same database wait here instead of applying the same page.
+            self.db.execute("UPDATE rm_tracking SET position = position WHERE name = ?",
+                            (self.name,))
+            position = self.position
+            # A page read ahead is only good if nobody moved the position since.
+            if ahead is not None and ahead[0] == position:
+                last, prepared = ahead[1].result()
+            else:
+                last, prepared = self._read(position)
+            if not prepared:
+                return 0
+            self.projector.apply(self.db, prepared)
+            self.db.execute("UPDATE rm_tracking SET position = ? WHERE name = ?",
+                            (last, self.name))
+            if len(prepared) == self.settings.projection_page:  # likely more behind it
+                self._ahead = (last, self._reader.submit(self._read, last))
+        return len(prepared)
+
+    def catch_up(self, on_progress: Callable[[int], None] | None = None) -> int:
+        """Apply pages until none is left; ``on_progress`` gets the position after each."""
+        total = 0
+        while n := self.run_once():
+            total += n
+            if on_progress is not None:
+                on_progress(self.position)
+        return total
+
+    def run_forever(self, stop_event: threading.Event) -> None:
+        failures = 0
+        while not stop_event.is_set():
+            try:
+                n = self.run_once()
+                failures = 0
+            except Exception:
+                # A failed page rolled back whole, so retrying from the same
+                # position is safe; back off so a lasting fault does not spin.
+                failures += 1
+                log.exception("projection page failed (%d in a row); retrying", failures)
+                stop_event.wait(min(30.0, self.settings.projection_poll_s * 2 ** failures))
+                continue
+            if n < self.settings.projection_page:
+                stop_event.wait(self.settings.projection_poll_s)
+
+    def rebuild(self, on_progress: Callable[[int], None] | None = None) -> int:
+        """Drop every derived rm_ table and replay the whole log.
+
+        Readers see empty tables filling up page by page, never missing ones.
+        """
+        with self.db.transaction():
+            schema.drop_derived(self.db)
+            self._ensure()
+        return self.catch_up(on_progress)
+
+    def lag(self) -> tuple[int, int]:
+        """(tracked position, newest notification id)."""
+        return self.position, self.app.recorder.max_notification_id() or 0
+
+    def close(self) -> None:
+        self._reader.shutdown(wait=True, cancel_futures=True)
+        self.db.close()
+        self.app.close()

@@ -1,0 +1,101 @@
+"""Projector logic: events from an in-memory (POPO) log, read models in a
+throwaway SQLite file (the projector's output is SQL)."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.application import ObjectLogApplication
+from domain.records import parse_batch
+from domain.tiers import Tier
+from projections.db import ReadModelDB
+from projections.page import BUCKET_RETENTION_H, HOUR_S, spread_hours
+from projections.projector import ProjectionError, Projector
+from projections.queries import ReadModels, _prefix_end, decode_cursor, encode_cursor
+from projections import schema
+
+H = 500_000 * HOUR_S  # an hour boundary
+
+
+def rec(ts, key, op, size=None):
+    return {"ts": ts, "tenant": "acme", "key": key, "op": op, "size": size}
+
+
+@pytest.fixture
+def events():
+    app = ObjectLogApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app.ingest(parse_batch([rec(H + i, f"k{i % 4}", "PUT" if i < 4 else "GET", 100 * (i % 4 + 1))
+                            for i in range(20)]), "b1")
+    app.command("acme", "k1", lambda o: o.request_move("mv", Tier.WARM, "idle", H + 100))
+    app.command("acme", "k1", lambda o: o.record_copied("mv", H + 101))
+    app.command("acme", "k1", lambda o: o.record_verified("mv", "c", H + 102))
+    app.command("acme", "k1", lambda o: o.commit_move("mv", H + 103))
+    app.ingest(parse_batch([rec(H + 2 * HOUR_S + 5, "k2", "DELETE"),
+                            rec(H + 3 * HOUR_S, "k2", "PUT", 50),
+                            rec(H + 3 * HOUR_S, "k1", "GET", 200)]), "b2")
+    notifications = app.recorder.select_notifications(start=1, limit=10_000)
+    return [app.mapper.to_domain_event(n) for n in notifications]
+
+
+def build(tmp_path, name, events, page_size):
+    db = ReadModelDB("sqlite", {"path": str(tmp_path / f"{name}.sqlite")})
+    schema.ensure(db)
+    projector = Projector()
+    for i in range(0, len(events), page_size):
+        with db.transaction():
+            projector.apply(db, projector.prepare(events[i:i + page_size]))
+    return ReadModels(db)
+
+
+def test_the_result_does_not_depend_on_page_boundaries(tmp_path, events):
+    whole = build(tmp_path, "whole", events, len(events))
+    single = build(tmp_path, "single", events, 1)
+    assert whole.dump() == single.dump()
+    assert build(tmp_path, "threes", events, 3).dump() == whole.dump()
+
+
+def test_a_page_folds_objects_tiers_and_moves(tmp_path, events):
+    rm = build(tmp_path, "m", events, 5)
+    k1 = rm.get_object("acme", "k1")
+    assert (k1["tier"], k1["move"], k1["ops"]["GET"], k1["size"]) == \
+        ("warm", {"move_id": "mv", "target": "warm", "step": "committed"}, 5, 200)
+    k2 = rm.get_object("acme", "k2")
+    assert (k2["incarnation"], k2["size"], k2["accesses_total"]) == (1, 50, 1)
+    m = rm.metrics()
+    assert (m["tiers"]["warm"]["objects"], m["tiers"]["hot"]["objects"]) == (1, 3)
+    assert m["tiers"]["hot"]["bytes"] == 100 + 50 + 400
+    assert m["moves_committed"] == 1 and m["moves_in_flight"] == 1
+    # The move left hot long before hot's (zero) minimum; warm bills its 30 days later.
+    assert m["cost"]["early_delete_usd"] == 0
+    assert rm.get_movement("mv")["status"] == "committed"
+    assert rm.get_object("acme", "k1")["recent"]["1h"] == 1
+
+
+def test_an_event_for_an_unknown_object_is_refused(tmp_path, events):
+    db = ReadModelDB("sqlite", {"path": str(tmp_path / "x.sqlite")})
+    schema.ensure(db)
+    projector = Projector()
+    later = [e for e in events if type(e).__name__ != "Registered"]
+    with pytest.raises(ProjectionError):
+        with db.transaction():
+            projector.apply(db, projector.prepare(later[:1]))
+    assert db.fetchall("SELECT * FROM rm_object_history") == []  # rolled back
+
+
+def test_spread_hours_splits_a_window_evenly():
+    assert spread_hours(H + 10, H + 20, 7) == [(H // HOUR_S, 7)]
+    h = H // HOUR_S
+    assert spread_hours(H, H + 2 * HOUR_S, 7) == [(h, 2), (h + 1, 2), (h + 2, 3)]
+    assert spread_hours(H, H + 9 * HOUR_S, 2) == [(h + 8, 1), (h + 9, 1)]
+    long = spread_hours(H, H + 1000 * HOUR_S, 100_000)
+    assert len(long) == BUCKET_RETENTION_H and long[-1][0] == h + 1000
+
+
+def test_cursors_and_prefix_bounds():
+    assert decode_cursor(encode_cursor(["acme", "a/é"]), 2) == ["acme", "a/é"]
+    for bad in ("%%%", encode_cursor(["only one"])):
+        with pytest.raises(ValueError):
+            decode_cursor(bad, 2)
+    assert _prefix_end("logs/") == "logs0"
+    assert _prefix_end("a\U0010ffff") == "b"
+    assert _prefix_end("\U0010ffff") is None
