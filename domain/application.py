@@ -60,6 +60,10 @@ class ObjectLogApplication(Application[UUID]):
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
 
+    # Set by the infrastructure: given ids, returns those with no stored
+    # events, in one round trip; None means ask the repository one by one.
+    existence_probe: Callable[[Iterable[UUID]], set[UUID]] | None = None
+
     # ----- reading -------------------------------------------------------
     def _get(self, oid: UUID) -> StoredObject | None:
         try:
@@ -114,8 +118,10 @@ class ObjectLogApplication(Application[UUID]):
         result = IngestResult(accepted=len(records))
         touched: dict[UUID, StoredObject] = {}
         try:
-            for (tenant, key), segments in fold(records).items():
-                obj = self.current(tenant, key)
+            folded = fold(records)
+            absent = self._known_absent(folded)
+            for (tenant, key), segments in folded.items():
+                obj = None if object_id(tenant, key) in absent else self.current(tenant, key)
                 for seg in segments:
                     obj = self._apply_segment(obj, seg, batch_id, result, touched)
             pending = [o for o in touched.values() if o.pending_events]
@@ -127,6 +133,22 @@ class ObjectLogApplication(Application[UUID]):
             self._evict(touched)
             raise
         return result
+
+    def _known_absent(self, folded: dict[tuple[str, str], list[Segment]]) -> set[UUID]:
+        if self.existence_probe is None:
+            return set()
+        cache = self.repository.cache
+        unknown = []
+        for tenant, key in folded:
+            oid = object_id(tenant, key)
+            try:
+                if cache is not None:
+                    cache.get(oid)
+                    continue
+            except KeyError:
+                pass
+            unknown.append(oid)
+        return self.existence_probe(unknown) if unknown else set()
 
     def _apply_segment(self, obj: StoredObject | None, seg: Segment, batch_id: str,
                        result: IngestResult, touched: dict[UUID, StoredObject]) -> StoredObject | None:
