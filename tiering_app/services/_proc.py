@@ -154,6 +154,39 @@ class ManagedProcess:
                                f"log tail:\n{tail(self.logfile)}")
 
 
+class SupervisedService:
+    """What every supervised service shares; subclasses set ``_proc`` and
+    implement ``start(timeout)`` and ``stop()``."""
+
+    _proc: ManagedProcess
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
+
+    def kill(self) -> None:
+        """SIGKILL, no clean shutdown (fault injection); ``start`` recovers."""
+        self._proc.stop(crash=True)
+
+    def restart(self, timeout: float | None = None, *, crash: bool = False):
+        """Stop (or, with ``crash``, kill) and start again on the same ports and data."""
+        self.kill() if crash else self.stop()
+        return self.start() if timeout is None else self.start(timeout)
+
+    def alive(self) -> bool:
+        return self._proc.alive()
+
+    def check(self) -> None:
+        """Raise ServiceError if the service has exited."""
+        self._proc.check()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 from tiering_app.services._proc import (LOOPBACK, ManagedProcess, ServiceError, ServiceExited,
+                                        SupervisedService,
                                         free_ports, port_is_free, tail, wait_port_closed)
 from tiering_app.services.kafka_jars import LOG4J2_CONFIG, default_libs_dir, ensure_kafka_jars
 
@@ -49,7 +50,7 @@ def _prop(v: object) -> str:
     return str(v).replace("\\", "\\\\")
 
 
-class KafkaBroker:
+class KafkaBroker(SupervisedService):
     """One KRaft node (``process.roles=broker,controller``) supervised in its own process group."""
 
     def __init__(self, data_dir: Path, port: int | None = None, libs_dir: Path | None = None,
@@ -81,10 +82,6 @@ class KafkaBroker:
     @property
     def bootstrap(self) -> str:
         return f"{LOOPBACK}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid
 
     def info(self) -> dict:
         return {"service": "kafka", "bootstrap": self.bootstrap, "port": self.port,
@@ -232,28 +229,6 @@ class KafkaBroker:
         self._proc.stop(timeout)
         if port:
             wait_port_closed(port, 5)
-
-    def kill(self) -> None:
-        """SIGKILL the broker, no controlled shutdown (fault injection); ``start`` recovers."""
-        self._proc.stop(crash=True)
-
-    def restart(self, timeout: float = 90, *, crash: bool = False) -> "KafkaBroker":
-        """Stop (or, with ``crash``, kill) and start again on the same ports and data."""
-        self.kill() if crash else self.stop()
-        return self.start(timeout)
-
-    def alive(self) -> bool:
-        return self._proc.alive()
-
-    def check(self) -> None:
-        """Raise ServiceError if the broker has exited."""
-        self._proc.check()
-
-    def __enter__(self) -> "KafkaBroker":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 async def _round_trip(bootstrap: str, timeout: float) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 import urllib3
 
 from tiering_app.services._proc import (LOOPBACK, ManagedProcess, ServiceError, ServiceExited,
+                                        SupervisedService,
                                         free_port_pair, free_ports, port_is_free, tail)
 
 # weed derives a gRPC port as HTTP port + 10000 where it is not told one; its maintenance
@@ -68,7 +69,7 @@ def load_or_create_credentials(data_dir: Path) -> tuple[str, str]:
     return data["access_key"], data["secret_key"]
 
 
-class SeaweedFS:
+class SeaweedFS(SupervisedService):
     """``weed mini`` (master, volume, filer, S3, admin + worker) supervised as one process group."""
 
     def __init__(self, data_dir: Path, s3_port: int | None = None):
@@ -94,10 +95,6 @@ class SeaweedFS:
     @property
     def url(self) -> str:
         return f"http://{self.endpoint}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid
 
     def info(self) -> dict:
         return {"service": "seaweed", "endpoint": self.endpoint, "url": self.url,
@@ -233,22 +230,5 @@ class SeaweedFS:
 
     def kill(self) -> None:
         """SIGKILL weed, no clean shutdown (fault injection); ``start`` recovers."""
-        self._proc.stop(crash=True)
+        super().kill()
         self._remove_sockets()
-
-    def restart(self, timeout: float = 60, *, crash: bool = False) -> "SeaweedFS":
-        """Stop (or, with ``crash``, kill) and start again on the same ports and data."""
-        self.kill() if crash else self.stop()
-        return self.start(timeout)
-
-    def alive(self) -> bool:
-        return self._proc.alive()
-
-    def check(self) -> None:
-        self._proc.check()
-
-    def __enter__(self) -> "SeaweedFS":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
