@@ -6,12 +6,14 @@ in-process; ``ShardActor`` is the same class as a restartable Ray actor.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict
 from typing import Any, Sequence
 
 from eventsourcing.persistence import IntegrityError
 
+from actors.existence import existence_probe
 from actors.routing import RecordTuple, to_records
 from domain.application import ObjectLogApplication
 from domain.model import StoredObject
@@ -49,12 +51,15 @@ def open_store(settings: Settings, attempts: int = 5) -> ObjectLogApplication:
 
 
 class ShardWorker:
-    def __init__(self, index: int, settings: dict[str, Any] | Settings):
+    def __init__(self, index: int, settings: dict[str, Any] | Settings,
+                 app: ObjectLogApplication | None = None):
         self.index = index
         self.settings = settings if isinstance(settings, Settings) else Settings(**settings)
         # Everything the shard knows is in the event store: a restarted shard
         # starts with an empty cache and reloads objects as they are touched.
-        self.app = open_store(self.settings)
+        # The simulator passes an in-memory application instead.
+        self.app = app or open_store(self.settings)
+        self.app.existence_probe = existence_probe(self.app.recorder)
 
     def ingest(self, rows: Sequence[RecordTuple], batch_id: str) -> dict[str, Any]:
         """Returns only after the batch's events are committed."""
@@ -79,6 +84,22 @@ class ShardWorker:
             raise ValueError(f"unknown command {command!r}; allowed: {sorted(OBJECT_COMMANDS)}")
         outcome = self.app.command(tenant, key, lambda obj: getattr(obj, command)(**kwargs))
         return {"changed": outcome is not False, "object": self.get_object(tenant, key)}
+
+    def stats(self) -> dict[str, Any]:
+        import psutil
+
+        cache = self.app.repository.cache
+        return {"shard": self.index, "pid": os.getpid(),
+                "rss_bytes": psutil.Process().memory_info().rss,
+                "cached_objects": len(getattr(cache, "cache", {})) if cache is not None else 0}
+
+    # ----- issue 3 (movement): steps that touch the object store ------------
+    def placement(self, op: str, *args: Any) -> Any:
+        """Run one object-store step (``actors.placement``) in this shard's serial
+        order, so its log check and its store write see no other write between."""
+        from actors import placement
+
+        return placement.run(self, op, *args)
 
     def ping(self) -> int:
         return self.index

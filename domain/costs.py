@@ -92,3 +92,54 @@ class CostModel:
     def early_deletion_usd(self, tier: str | Tier, bytes_: int, stored_s: float) -> float:
         billable = self.billable_bytes(tier, bytes_)
         return self.storage_usd(tier, billable * self.early_deletion_seconds(tier, stored_s))
+
+
+# ----- issue 4: overrides and the S3 Intelligent-Tiering price book ----------
+PRICE_FIELDS = tuple(TierPrices.__dataclass_fields__)
+
+
+def override_prices(prices: Mapping[Tier, TierPrices],
+                    overrides: Mapping[str, Mapping[str, float]]) -> dict[Tier, TierPrices]:
+    """``prices`` with some fields replaced: ``{"warm": {"storage_gb_month": 0.01}}``.
+
+    Unknown tiers, unknown fields and negative values raise ValueError.
+    """
+    from dataclasses import replace
+
+    out = dict(prices)
+    for tier_name, fields in (overrides or {}).items():
+        tier = Tier.parse(tier_name)
+        if not isinstance(fields, Mapping):
+            raise ValueError(f"{tier.value}: expected a mapping of price fields, got {fields!r}")
+        clean: dict[str, float] = {}
+        for name, value in fields.items():
+            if name not in PRICE_FIELDS:
+                raise ValueError(f"{tier.value}.{name}: unknown price field; expected one of "
+                                 f"{', '.join(PRICE_FIELDS)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{tier.value}.{name}: must be a number >= 0, got {value!r}")
+            clean[name] = int(value) if name == "min_billable_bytes" else float(value)
+        out[tier] = replace(out[tier], **clean)
+    return out
+
+
+def with_overrides(model: CostModel, overrides: Mapping[str, Mapping[str, float]]) -> CostModel:
+    return CostModel(override_prices(model.prices, overrides))
+
+
+# S3 Intelligent-Tiering bills its own access tiers: no retrieval, transition
+# or early-deletion charges, Standard request prices in every tier, and a
+# monitoring fee for objects over 128 KB (smaller ones are never tiered).
+IT_PRICES: Mapping[Tier, TierPrices] = {
+    Tier.HOT: TierPrices(0.023, 0.0, 0.0004, 0.005),
+    Tier.WARM: TierPrices(0.0125, 0.0, 0.0004, 0.005),
+    Tier.COLD: TierPrices(0.004, 0.0, 0.0004, 0.005),
+}
+IT_MONITORING_PER_1K_MONTH = 0.0025
+AUTOCLASS_MANAGEMENT_PER_1K_MONTH = 0.0025
+
+
+def monitoring_fee_usd(objects_over_128k: float, seconds: float,
+                       per_1k_month: float = IT_MONITORING_PER_1K_MONTH) -> float:
+    """The per-object monthly fee for ``objects_over_128k`` objects held ``seconds``."""
+    return per_1k_month * objects_over_128k / 1000 * seconds / MONTH_S

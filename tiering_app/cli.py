@@ -17,7 +17,7 @@ app = typer.Typer(help="Event-sourced, ML-assisted storage tiering.", no_args_is
                   pretty_exceptions_enable=False)
 projections_app = typer.Typer(help="Read models built from the event log.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
-out = Console()
+out = Console(soft_wrap=True)  # whole lines, so scripts can grep them
 err = Console(stderr=True)
 
 
@@ -66,19 +66,22 @@ def _good_records(items: Iterable, stats, bad_limit: int = 5) -> Iterator[Access
         yield item
 
 
-def _run_feed(batches, settings, stats, speed: float, total: int | None, label: str) -> None:
+def _run_feed(batches, settings, stats, speed: float, total: int | None, label: str,
+              materialize: bool = False) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tiering_app.client import ApiClient, ApiError
     from tiering_app.feeding import Pacer, feed
+    from tiering_app.movement_cli import materializing_post  # issue 3
 
     client = ApiClient(settings.resolved_api_url, settings.api_token)
+    post = materializing_post(client) if materialize else client.post_batch  # issue 3
     columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]:>9,.0f} rec/s"), TimeElapsedColumn()]
     try:
         with Progress(*columns, console=err, transient=False) as progress:
             task = progress.add_task(label, total=total, rate=0.0)
-            feed(batches, client.post_batch, stats, Pacer(speed),
+            feed(batches, post, stats, Pacer(speed),
                  on_batch=lambda s: progress.update(task, completed=s.records, rate=s.rate))
     except ApiError as e:
         raise fail(str(e)) from None
@@ -104,6 +107,7 @@ def replay_trace(
     mapping: Annotated[Optional[str], typer.Option(help="csv: ts=COL,key=COL,op=COL,size=COL[,ts_unit=ms][,op.READ=GET]")] = None,
     lbn_grain: Annotated[int, typer.Option(min=1, help="Block traces: LBNs per object.")] = 1,
     base_time: Annotated[Optional[str], typer.Option(help="Event time that relative trace time 0 maps to.")] = None,
+    materialize: Annotated[bool, typer.Option(help="Also write each object's bytes (up to the materialize cap) to the object store.")] = False,
 ) -> None:
     """Feed a real trace through the REST ingest path; bad lines are counted, not fatal."""
     from ingest.traces import FORMATS, iter_trace, parse_csv_mapping
@@ -127,7 +131,7 @@ def replay_trace(
     try:
         records = _good_records(iter_trace(file, format, **kwargs), stats)
         _run_feed(batched(records, settings.ingest_batch_size), settings, stats, speed, None,
-                  f"replay {file.name}")
+                  f"replay {file.name}", materialize=materialize)
     except ValueError as e:
         raise fail(str(e)) from None
     out.print(f"replayed [bold]{stats.records:,}[/] records in {stats.batches} batches "
@@ -157,6 +161,32 @@ def produce(
     out.print(f"sent {stats.records:,} records ({stats.rate:,.0f} rec/s), {stats.events:,} events")
 
 
+@app.command("import-bucket")
+def import_bucket(
+    bucket: Annotated[str, typer.Argument(help="Bucket whose objects to register.")],
+    tenant: Annotated[str, typer.Option(help="Tenant for the imported keys.")] = DEFAULT_TENANT,
+    prefix: Annotated[str, typer.Option(help="Only object names starting with this.")] = "",
+    page: Annotated[int, typer.Option(min=1, max=10_000, help="Objects per API call.")] = 1000,
+) -> None:
+    """Register objects already in a bucket; their bytes are copied to the tier the log names (hot when new)."""
+    from tiering_app.client import ApiClient, ApiError
+    from tiering_app.movement_cli import import_bucket as run_import
+
+    settings = load_settings()
+    client = ApiClient(settings.resolved_api_url, settings.api_token)
+    try:
+        totals = run_import(client, bucket, tenant, prefix, page,
+                            lambda t: err.print(f"imported {t['imported']:,}", end="\r"))
+    except ApiError as e:
+        raise fail(str(e)) from None
+    finally:
+        client.close()
+    out.print(f"imported [bold]{totals['imported']:,}[/] objects from {bucket}, "
+              f"{totals['events']:,} events, {len(totals['skipped'])} skipped")
+    for skipped in totals["skipped"][:10]:
+        out.print(f"  skipped {skipped['name']}: {skipped['reason']}")
+
+
 @projections_app.command("rebuild")
 def projections_rebuild() -> None:
     """Drop every read model and rebuild it from the event log."""
@@ -178,6 +208,28 @@ def audit(
     when = _parse_time("--at", at)
     if not audit_object(load_settings(), tenant, key, when, incarnation, out):
         raise fail(f"no object {tenant}/{key} in the log")
+
+
+@app.command()
+def evaluate(
+    trace: Annotated[Path, typer.Option("--trace", help="Trace file to replay.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="ibm-cos, cloudphysics, msr, systor or csv.")],
+    time_scale: Annotated[float, typer.Option("--time-scale", help="Billing seconds per trace second (720: 1 trace hour = 30 days).")] = 720.0,
+    policies: Annotated[Optional[str], typer.Option("--policies", help="Comma-separated policies (default: all).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    mapping: Annotated[Optional[str], typer.Option(help="csv: ts=COL,key=COL,op=COL,size=COL[,ts_unit=ms]")] = None,
+    lbn_grain: Annotated[int, typer.Option(min=1, help="Block traces: LBNs per object.")] = 2048,
+    train_frac: Annotated[float, typer.Option(help="Share of the steps used for training.")] = 0.5,
+    policy_file: Annotated[Optional[Path], typer.Option(help="YAML price overrides (defaults and tenant layers apply).")] = None,
+) -> None:
+    """Replay a trace through the domain and compare tiering policies by cost (issue 4)."""
+    from ml.evaluate_cli import run_evaluate
+
+    try:
+        run_evaluate(trace, format, time_scale, policies, json_out, mapping, lbn_grain, train_frac,
+                     policy_file, out, err)
+    except ValueError as e:
+        raise fail(str(e)) from None
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -39,10 +39,15 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     from actors.background import background_actor_classes
     from actors.ingest import RayIngest
     from tiering_app import cluster
+    from tiering_app.movement import MovementRuntime  # issue 3
     from tiering_app.wiring import build_services
     from web.app import create_app
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # issue 3: the object store first (an embedded SeaweedFS unless S3 is configured),
+    # so that every actor below gets its address in its settings.
+    movement = MovementRuntime.prepare(settings)
+    settings = movement.settings
     mode = cluster.connect(settings)
     console.print(f"ray: {mode}; event store: "
                   f"{'postgresql' if settings.uses_postgres else settings.sqlite_path}")
@@ -54,7 +59,12 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     ray.get([runner.lag.remote(), snapshotter.snapshot_now.remote()])
     ingest = RayIngest(handles)
     services = build_services(settings, ingest, shard_handles=handles, runner=runner)
-    server = uvicorn.Server(uvicorn.Config(create_app(services), host=settings.api_host,
+    movement.start(handles)  # issue 3: movers, decision bus, reconciler, age rule
+    app = create_app(services)
+    movement.attach(app, services)  # issue 3: /objects/{key}/move, /content; /health
+    console.print(f"movement: S3 at {settings.s3_endpoint}, {movement.bus.describe()['kind']} "
+                  f"decision bus, {settings.movers} movers")
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host,
                                            port=settings.api_port, log_level="warning"))
     stop = threading.Event()
     producer = None
@@ -67,12 +77,16 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
                   f"{settings.resolved_api_url} (docs at /docs)"
                   + (f", producing ~{rate:,.0f} rec/s over {objects:,} objects" if produce else ""))
     try:
-        server.run()  # returns on SIGINT/SIGTERM after a graceful HTTP shutdown
+        try:
+            server.run()  # returns on SIGINT/SIGTERM after a graceful HTTP shutdown
+        except KeyboardInterrupt:  # uvicorn re-raises the signal it captured
+            pass
     finally:
         console.print("shutting down…")
         stop.set()
         if producer is not None:
             producer.join(timeout=30)
+        movement.stop()  # issue 3: before the shards it calls; stops our SeaweedFS too
         for actor in (runner, snapshotter):
             try:
                 ray.get(actor.stop.remote(), timeout=15)

@@ -33,6 +33,36 @@ class Settings(BaseSettings):
     projection_page: int = Field(2_000, ge=1, description="Notifications applied per transaction.")
     snapshot_interval_s: float = Field(10.0, gt=0, description="Metric snapshot period (wall time).")
 
+    # ----- movement (issue 3): object store, decision bus, movers, reconciler -----
+    s3_endpoint: str | None = Field(
+        None, description="host:port or URL of the S3 server; unset starts an embedded SeaweedFS.")
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_secure: bool = Field(False, description="HTTPS to the S3 endpoint (a https:// URL implies it).")
+    s3_region: str = "us-east-1"
+    bucket_hot: str = Field("hot", min_length=3, max_length=63)
+    bucket_warm: str = Field("warm", min_length=3, max_length=63)
+    bucket_cold: str = Field("cold", min_length=3, max_length=63)
+    materialize_cap_bytes: int = Field(
+        8 * 2**20, ge=0, description="Most bytes written for one object; the log keeps the logical size.")
+    kafka_bootstrap: str | None = Field(
+        None, description="Kafka bootstrap servers; unset uses the in-process decision bus.")
+    kafka_topic_prefix: str = Field("", description="Prefix for the tiering.* topics and the group.")
+    kafka_partitions: int = Field(8, ge=1, description="Partitions of tiering.decisions when created.")
+    movers: int = Field(2, ge=1, description="Mover actors.")
+    mover_concurrency: int = Field(32, ge=1, description="Moves in flight per mover (more in flight, bigger group commits).")
+    mover_copy_budget_bytes: int = Field(
+        128 * 2**20, ge=1, description="Bytes of server-side copies one mover has in flight at most.")
+    move_attempts: int = Field(8, ge=1, description="Tries per move before it is dead-lettered and failed.")
+    move_backoff_s: float = Field(0.5, gt=0, description="First retry delay; doubles per attempt.")
+    move_backoff_max_s: float = Field(10.0, gt=0, description="Longest retry delay.")
+    reconcile_interval_s: float = Field(30.0, gt=0, description="Reconciler period (it also runs on start).")
+    age_rule: bool = Field(True, description="Run the age rule (objects not accessed for long move down).")
+    age_rule_interval_s: float = Field(60.0, gt=0, description="Age rule period.")
+    age_warm_after_s: float = Field(30 * 86400, gt=0, description="Idle time after which hot moves to warm.")
+    age_cold_after_s: float = Field(90 * 86400, gt=0, description="Idle time after which warm moves to cold.")
+    age_rule_max_moves: int = Field(200, ge=1, description="Most moves the age rule decides per run.")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, v: Path) -> Path:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from web.deps import Services
 from web.metrics import ApiMetrics
-from web.routers import accesses, health, metrics, movements, objects
+from web.routers import accesses, health, metrics, ml, movements, moves, objects
 
 
 def create_app(services: Services) -> FastAPI:
@@ -32,6 +32,8 @@ def create_app(services: Services) -> FastAPI:
     async def unknown_key(_: Request, exc: KeyError) -> JSONResponse:
         return JSONResponse({"detail": f"not found: {exc.args[0]}"}, status_code=404)
 
-    for module in (health, accesses, objects, movements, metrics):
+    # moves (issue 3) before objects: its /objects/{key}/content and /move routes
+    # would otherwise be swallowed by objects' greedy GET /objects/{key:path}.
+    for module in (health, accesses, moves, objects, movements, metrics, ml):
         app.include_router(module.router)
     return app

@@ -1,0 +1,16 @@
+# The app image for docker-compose.yml: the Ray head, `tiering launch` and the producer.
+FROM python:3.11-slim-bookworm
+WORKDIR /srv/tiering
+COPY pyproject.toml README.md ./
+COPY domain domain
+COPY actors actors
+COPY adapters adapters
+COPY projections projections
+COPY web web
+COPY ml ml
+COPY ingest ingest
+COPY tiering_app tiering_app
+RUN pip install --no-cache-dir . && useradd --create-home tiering \
+    && mkdir -p /var/lib/tiering && chown tiering /var/lib/tiering
+USER tiering
+ENV RAY_AUTH_MODE=token PYTHONUNBUFFERED=1

@@ -1,0 +1,107 @@
+"""Where decisions come from until the ML policy lands: the operator and an age rule.
+
+Both produce ``Decision``s on an object's state; the movers do the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from adapters.bus import Decision
+from adapters.objectstore import TierBuckets, object_name
+from domain.tiers import Tier
+
+log = logging.getLogger(__name__)
+
+
+class DecisionRefused(Exception):
+    """Why a requested move cannot be decided; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, field: str | None, reason: str):
+        super().__init__(reason)
+        self.status, self.field, self.reason = status, field, reason
+
+
+def operator_decision(state: dict[str, Any] | None, tenant: str, key: str, target: str,
+                      reason: str | None, at: float) -> Decision:
+    """An operator's move on the live state (from the owning shard, not a read model)."""
+    try:
+        tier = Tier.parse(target)
+    except ValueError as e:
+        raise DecisionRefused(422, "target", str(e)) from None
+    if state is None or state["deleted_at"] is not None:
+        raise DecisionRefused(404, "key", f"unknown object {tenant}/{key}")
+    if state["move"] is not None:
+        move = state["move"]
+        raise DecisionRefused(409, None, f"move {move['move_id']} to {move['target']} is in flight "
+                                         f"(step {move['step']})")
+    if state["tier"] == tier.value:
+        raise DecisionRefused(409, "target", f"{tenant}/{key} is already in {tier.value}")
+    return Decision.for_object(state, tier, reason or "operator request", "operator", at)
+
+
+@dataclass(frozen=True)
+class AgeRule:
+    """The lifecycle rule of MinIO ILM or plain S3: idle long enough, go down.
+
+    Idle time is measured in event time, against the newest access in the
+    estate, because replayed traces and synthetic load do not live on the
+    wall clock. Hot objects idle past ``cold_after_s`` go straight to cold.
+    """
+
+    warm_after_s: float
+    cold_after_s: float
+    policy: str = "age-rule"
+
+    @classmethod
+    def from_settings(cls, settings) -> "AgeRule":
+        return cls(settings.age_warm_after_s, settings.age_cold_after_s)
+
+    def target(self, row: dict[str, Any], now: float) -> Tier | None:
+        if row.get("deleted_at") is not None or row.get("move") is not None:
+            return None
+        idle = now - (row.get("last_access_at") or row["registered_at"])
+        tier = Tier(row["tier"])
+        if tier is not Tier.COLD and idle >= self.cold_after_s:
+            return Tier.COLD
+        if tier is Tier.HOT and idle >= self.warm_after_s:
+            return Tier.WARM
+        return None
+
+    def decide(self, rows: list[dict[str, Any]], at: float) -> Iterator[Decision]:
+        if not rows:
+            return
+        now = max((r.get("last_access_at") or r["registered_at"]) for r in rows)
+        for row in rows:
+            tier = self.target(row, now)
+            if tier is not None:
+                idle_days = (now - (row.get("last_access_at") or row["registered_at"])) / 86400
+                yield Decision.for_object(row, tier, f"idle {idle_days:.1f} days in event time "
+                                          f"(rule: warm after {self.warm_after_s / 86400:g} d, cold "
+                                          f"after {self.cold_after_s / 86400:g} d)", self.policy, at)
+
+
+def age_rule_decisions(rule: AgeRule, read_models, store, buckets: TierBuckets, limit: int,
+                       at: float) -> tuple[list[Decision], int]:
+    """Decisions for up to ``limit`` objects, from the read model (lag only
+    delays a decision; the mover checks the live state). Objects with no
+    bytes in the store (registered without materialising) are left alone."""
+    rows: list[dict[str, Any]] = []
+    for tier in (Tier.HOT, Tier.WARM):
+        cursor = None
+        while True:
+            page, cursor = read_models.list_objects(tier=tier.value, cursor=cursor, limit=1000)
+            rows.extend(page)
+            if not cursor:
+                break
+    decisions, absent = [], 0
+    for d in rule.decide(rows, at):
+        if len(decisions) >= limit:
+            break
+        if store.stat(buckets.of(d.source), object_name(d.tenant, d.key)) is None:
+            absent += 1
+            continue
+        decisions.append(d)
+    return decisions, absent

@@ -1,0 +1,56 @@
+"""The caller's side of ``Placement.ingest_materialized``: an ingest port that
+also puts real bytes in the object store (``POST /accesses/materialize``,
+``replay-trace --materialize``, ``import-bucket``)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from actors.routing import partition
+from adapters.objectstore import StoreUnavailable, object_name
+from domain.application import IngestResult
+from domain.records import RecordError
+
+
+class MaterializingIngest:
+    """The ingest port whose batches also put real bytes in the store (shard
+    step ``ingest_materialized``). A batch that meets an unavailable store is
+    sent again with the same batch ids: the log takes it once, the bytes
+    (deterministic) are written again."""
+
+    def __init__(self, handles: list[Any], settings):
+        self.handles = list(handles)
+        self.shards = len(self.handles)
+        self.settings = settings
+
+    async def aingest(self, records, sources: dict[str, tuple[str, str]] | None = None):
+        for i, r in enumerate(records):  # before anything is recorded: all or nothing
+            try:
+                object_name(r.tenant, r.key)
+            except ValueError as e:
+                raise RecordError("key", str(e).partition(": ")[2], i) from None
+        base = uuid.uuid4().hex
+        parts = partition(records, self.shards)
+        results = await asyncio.gather(*(self._one(i, rows, f"{base}-{i}", sources)
+                                         for i, rows in parts.items()))
+        total = IngestResult()
+        self.last_materialized = sum(r["materialized"] for r in results)
+        for r in results:
+            total.add(IngestResult(**{k: r[k] for k in IngestResult.__dataclass_fields__}))
+        return total
+
+    async def _one(self, i: int, rows: list, batch_id: str, sources) -> dict[str, Any]:
+        s, attempt = self.settings, 0
+        mine = None if sources is None else {
+            k: v for k, v in sources.items() if k in {f"{r[1]}\0{r[2]}" for r in rows}}
+        while True:
+            attempt += 1
+            try:
+                return await self.handles[i].placement.remote("ingest_materialized", rows,
+                                                              batch_id, mine)
+            except StoreUnavailable:
+                if attempt >= s.move_attempts:
+                    raise
+                await asyncio.sleep(min(s.move_backoff_s * 2 ** (attempt - 1), s.move_backoff_max_s))

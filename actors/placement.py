@@ -1,0 +1,302 @@
+"""Object-store steps that run inside the shard that owns the object.
+
+A shard actor runs one call at a time and is the only writer of its objects'
+logs, so a step run here checks the log and touches the store with no other
+write to those objects in between. That is what makes these safe:
+
+- writing an overwrite's bytes to the tier the log names (a move cannot
+  commit between the check and the write, and a pre-commit move is aborted:
+  its copy would be stale);
+- deleting a move's source only while the log says that very move committed
+  (a late duplicate cannot delete a later move's bytes);
+- removing a copy only if the log names neither it nor a move towards it.
+
+``ShardWorker.placement(op, *args)`` dispatches here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.routing import to_records
+from adapters.objectstore import (ObjectStore, StoreUnavailable, TierBuckets, object_name,
+                                  open_store)
+from domain.model import StoredObject
+from domain.records import Op
+from domain.tiers import Tier
+
+PRE_COMMIT = ("requested", "copied", "verified")
+
+
+def synthetic_content(seed: str, size: int) -> bytes:
+    """Deterministic bytes: a retried write puts the very same content (and ETag)."""
+    rng = random.Random(hashlib.sha256(seed.encode()).digest())
+    return rng.randbytes(size)
+
+
+class Placement:
+    """Bound to one shard worker; its store client is made on first use."""
+
+    def __init__(self, worker):
+        self.worker = worker
+        self.app = worker.app
+        self.settings = worker.settings
+        self.buckets = TierBuckets.from_settings(self.settings)
+        self._store: ObjectStore | None = None
+        self._batch: dict | None = None  # aggregates to save at the end of a batch
+        self._removed: set[tuple[str, str]] = set()  # sources a batch has already deleted
+
+    @property
+    def store(self) -> ObjectStore:
+        if self._store is None:
+            store = open_store(self.settings)
+            store.ensure_buckets(self.buckets.all())
+            self._store = store
+        return self._store
+
+    def _state(self, tenant: str, key: str) -> dict[str, Any] | None:
+        return self.worker.get_object(tenant, key)
+
+    def _command(self, tenant: str, key: str, action) -> Any:
+        """One aggregate command; saved at once, or with the rest of the batch."""
+        if self._batch is None:
+            return self.app.command(tenant, key, action)
+        obj = self.app.current(tenant, key)
+        if obj is None:
+            raise KeyError(f"{tenant}/{key}")
+        outcome = action(obj)  # a rule violation raises before any event is pending
+        self._batch[obj.id] = obj
+        return outcome
+
+    def apply(self, tenant: str, key: str, command: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``ShardWorker.apply``, able to join a batch."""
+        from actors.shard import OBJECT_COMMANDS
+
+        if command not in OBJECT_COMMANDS:
+            raise ValueError(f"unknown command {command!r}; allowed: {sorted(OBJECT_COMMANDS)}")
+        outcome = self._command(tenant, key, lambda obj: getattr(obj, command)(**kwargs))
+        return {"changed": outcome is not False, "object": self._state(tenant, key)}
+
+    def batch(self, items: list[tuple[str, tuple]]) -> list[Any]:
+        """Group commit: several steps (of different objects) in one call and one
+        transaction. Each item's answer is its result or the exception it raised;
+        if the transaction fails, the whole call raises and nothing was recorded."""
+        if self._batch is not None:
+            raise RuntimeError("batches do not nest")
+        self._batch, results = {}, []
+        try:
+            self._remove_sources_together(items)
+            for op, args in items:
+                if op not in BATCHABLE:
+                    raise ValueError(f"op {op!r} cannot join a batch")
+                try:
+                    results.append(getattr(self, op)(*args))
+                except Exception as e:  # noqa: BLE001 - the caller re-raises it
+                    results.append(e)
+            pending = list(self._batch.values())
+            try:
+                self.app.save(*pending)
+            except BaseException:
+                cache = self.app.repository.cache  # reload what was recorded
+                for o in pending if cache is not None else ():
+                    with contextlib.suppress(KeyError):
+                        cache.get(o.id, evict=True)
+                raise
+            return results
+        finally:
+            self._batch, self._removed = None, set()
+
+    def _remove_sources_together(self, items: list[tuple[str, tuple]]) -> None:
+        """The batch's reclaims delete their sources in one request per bucket;
+        ``reclaim`` then skips what is gone. Only sources of moves the log has
+        committed are deleted here, exactly as ``reclaim`` would."""
+        by_bucket: dict[str, list[str]] = {}
+        for op, args in items:
+            if op != "reclaim":
+                continue
+            tenant, key, move_id, _ = args
+            obj = self.app.current(tenant, key)
+            move = None if obj is None or obj.is_deleted else obj.move
+            if move and move["move_id"] == move_id and move["step"] == "committed":
+                by_bucket.setdefault(self.buckets.of(move["source"]), []).append(
+                    object_name(tenant, key))
+        for bucket, names in by_bucket.items():
+            try:
+                self.store.remove_many(bucket, names)
+            except StoreUnavailable:
+                continue  # each reclaim tries on its own and reports its error
+            self._removed.update((bucket, n) for n in names)
+
+    def named_buckets(self, obj: StoredObject) -> set[str]:
+        """Where the log says this object's bytes belong: its tier, and the
+        target of a move that has not committed yet."""
+        if obj.is_deleted:
+            return set()
+        named = {self.buckets.of(obj.tier)}
+        if obj.move is not None and obj.move["step"] in PRE_COMMIT:
+            named.add(self.buckets.of(obj.move["target"]))
+        return named
+
+    # ----- ingest with real bytes -------------------------------------------
+    def ingest_materialized(self, rows: list, batch_id: str,
+                            sources: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+        """Record the batch, then make the store hold what the log now says:
+        content for every PUT and every new registration, nothing for deleted
+        objects. Content is ``min(size, cap)`` generated bytes, or, for a key in
+        ``sources`` ("tenant\\0key" -> (bucket, name)), a server-side copy of an
+        object already in the store (import-bucket)."""
+        result = self.worker.ingest(rows, batch_id)
+        plans: dict[tuple[str, str], _Plan] = {}
+        for r in to_records(rows):
+            p = plans.setdefault((r.tenant, r.key), _Plan())
+            p.times.add(r.ts)
+            if r.op is Op.PUT:
+                p.last_put_ts = r.ts if p.last_put_ts is None else max(p.last_put_ts, r.ts)
+            elif r.op is Op.DELETE:
+                p.deleted = True
+        written = bytes_written = 0
+        for (tenant, key), p in plans.items():
+            obj = self.app.current(tenant, key)
+            if obj is None:
+                continue
+            name = object_name(tenant, key)
+            if obj.is_deleted or p.deleted:  # an earlier incarnation's bytes may be anywhere
+                for bucket in set(self.buckets.all()) - self.named_buckets(obj):
+                    self.store.remove(bucket, name)
+            if obj.is_deleted:
+                continue
+            if p.last_put_ts is not None:
+                seed_ts = p.last_put_ts
+            elif obj.origin == "observed" and obj.registered_at in p.times:
+                seed_ts = obj.registered_at  # registered by this batch: it pre-existed
+            else:
+                continue
+            if obj.move is not None and obj.move["step"] in PRE_COMMIT:
+                self.end(tenant, key, obj.move["move_id"], obj.move["target"], "abort",
+                         f"concurrent overwrite at ts={seed_ts}: the copy no longer matches", 0,
+                         seed_ts)
+            bucket = self.buckets.of(obj.tier)
+            source = (sources or {}).get(f"{tenant}\0{key}")
+            if source is not None:
+                if tuple(source) != (bucket, name):
+                    self.store.copy(source[0], source[1], bucket, dst_name=name)
+                written += 1
+                bytes_written += obj.size
+                continue
+            data = synthetic_content(f"{tenant}\0{key}\0{obj.incarnation}\0{seed_ts}\0{obj.size}",
+                                     min(obj.size, self.settings.materialize_cap_bytes))
+            self.store.put(bucket, name, data)
+            written += 1
+            bytes_written += len(data)
+        return {**result, "materialized": written, "materialized_bytes": bytes_written}
+
+    # ----- the move's log steps that need the store in the same breath --------
+    def request(self, d: dict[str, Any], at: float) -> dict[str, Any]:
+        """Record a decision's move once. Outcomes: requested, resume (this move
+        is in flight), busy (another is), duplicate (this move id was requested
+        since the decision and has ended), stale (the object changed), unknown."""
+        obj = self.app.current(d["tenant"], d["key"])
+        if obj is None:
+            return {"outcome": "unknown", "object": None}
+        if str(obj.id) != d["object_id"] or obj.is_deleted:
+            return self._out("stale", obj, "the object was deleted or recreated since the decision")
+        if obj.move is not None:
+            if obj.move["move_id"] == d["move_id"]:
+                return self._out("resume", obj)
+            return self._out("busy", obj, f"move {obj.move['move_id']} is in flight")
+        if obj.version > d["basis_version"] and self._requested_since(obj, d):
+            return self._out("duplicate", obj, "this move was already requested and has ended")
+        if obj.tier.value != d["source"]:
+            return self._out("stale", obj, f"the object is in {obj.tier.value}, not {d['source']}")
+        self._command(d["tenant"], d["key"], lambda o: o.request_move(
+            d["move_id"], Tier(d["target"]), d["reason"], at))
+        return self._out("requested", obj)
+
+    def _requested_since(self, obj: StoredObject, d: dict[str, Any]) -> bool:
+        # Only the events after the decision's basis are read: a handful, not the log.
+        return any(type(e).__name__ == "MoveRequested" and e.move_id == d["move_id"]
+                   for e in self.app.events.get(obj.id, gt=d["basis_version"]))
+
+    def reclaim(self, tenant: str, key: str, move_id: str, at: float) -> dict[str, Any]:
+        """Delete the source and record it, only while this move is committed."""
+        obj = self.app.current(tenant, key)
+        if obj is None or obj.is_deleted:
+            return self._out("gone", obj)
+        move = obj.move
+        if move is None or move["move_id"] != move_id:
+            return self._out("not_in_flight", obj)
+        if move["step"] != "committed":
+            return self._out("not_committed", obj)
+        source = (self.buckets.of(move["source"]), object_name(tenant, key))
+        if source not in self._removed:
+            self.store.remove(*source)
+        self._command(tenant, key, lambda o: o.record_source_reclaimed(move_id, at))
+        return self._out("reclaimed", obj)
+
+    def end(self, tenant: str, key: str, move_id: str, target: str, how: str, reason: str,
+            attempts: int, at: float) -> dict[str, Any]:
+        """Abort or fail a move that has not committed, then remove its target
+        copy unless the log names it; the record comes first, so a crash
+        between leaves an orphan for the sweep, never a lost object."""
+        obj = self.app.current(tenant, key)
+        outcome = "not_in_flight"
+        if obj is not None and not obj.is_deleted and obj.move and obj.move["move_id"] == move_id:
+            if obj.move["step"] not in PRE_COMMIT:
+                return self._out("committed", obj, "the move committed; it can only be finished")
+            if how == "fail":
+                self._command(tenant, key, lambda o: o.fail_move(move_id, reason, attempts, at))
+            else:
+                self._command(tenant, key, lambda o: o.abort_move(move_id, reason, at))
+            outcome = "failed" if how == "fail" else "aborted"
+        try:
+            self.discard(tenant, key, self.buckets.of(target))
+        except StoreUnavailable:
+            pass  # the record stands; the reconciler's sweep removes the copy later
+        return self._out(outcome, obj, reason)
+
+    # ----- orphans -------------------------------------------------------------
+    def discard(self, tenant: str, key: str, bucket: str) -> str:
+        """Remove ``bucket``'s copy unless the log names it. Unregistered names
+        are left alone: they are not ours (yet: see import-bucket)."""
+        obj = self.app.current(tenant, key)
+        if obj is None:
+            return "unregistered"
+        if bucket in self.named_buckets(obj):
+            return "kept"
+        self.store.remove(bucket, object_name(tenant, key))
+        return "removed"
+
+    def sweep(self, items: list[tuple[str, str, str]]) -> dict[str, int]:
+        counts = {"kept": 0, "removed": 0, "unregistered": 0}
+        for tenant, key, bucket in items:
+            counts[self.discard(tenant, key, bucket)] += 1
+        return counts
+
+    def _out(self, outcome: str, obj: StoredObject | None, reason: str | None = None) -> dict:
+        state = None if obj is None else self._state(obj.tenant, obj.key)
+        return {"outcome": outcome, "reason": reason, "object": state}
+
+
+@dataclass
+class _Plan:
+    times: set = field(default_factory=set)
+    last_put_ts: float | None = None
+    deleted: bool = False
+
+
+BATCHABLE = ("request", "apply", "reclaim", "end", "discard")
+OPS = ("ingest_materialized", "sweep", "batch", *BATCHABLE)
+
+
+def run(worker, op: str, *args: Any) -> Any:
+    if op not in OPS:
+        raise ValueError(f"unknown placement op {op!r}; allowed: {', '.join(OPS)}")
+    placement = worker.__dict__.get("_placement")
+    if placement is None:
+        placement = worker.__dict__["_placement"] = Placement(worker)
+    return getattr(placement, op)(*args)
+

@@ -1,0 +1,258 @@
+"""The Kafka decision bus (aiokafka).
+
+Decisions go to ``tiering.decisions`` keyed by object id, so one object's
+decisions stay in one partition, in order. Producers are idempotent
+(``acks=all``). Movers consume in group ``tiering-movers`` with auto-commit
+off: an offset is committed only once the handler has returned, i.e. once the
+move's outcome is durable in the event log, and only up to the first record
+still in progress, so a crash redelivers exactly what was not finished.
+Outcomes go to ``tiering.move-status``; given-up decisions also to the
+dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from adapters.bus import Decision, topic_names
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Decision], Awaitable[dict[str, Any]]]
+
+
+class BusUnavailable(RuntimeError):
+    pass
+
+
+def _producer(bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all",
+                            request_timeout_ms=15000, retry_backoff_ms=250)
+
+
+async def ensure_topics(bootstrap: str, prefix: str = "", partitions: int = 8) -> None:
+    names = topic_names(prefix)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [NewTopic(names["decisions"], partitions, 1), NewTopic(names["status"], 1, 1),
+                  NewTopic(names["dead_letter"], 1, 1)]
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # made meanwhile elsewhere
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
+async def send_retrying(producer: AIOKafkaProducer, topic: str, value: bytes, key: bytes,
+                        deadline_s: float) -> None:
+    """Retry through broker restarts until ``deadline_s``; a resend after an
+    unacknowledged send may duplicate a record, which consumers absorb."""
+    loop = asyncio.get_running_loop()
+    end, delay = loop.time() + deadline_s, 0.25
+    while True:
+        try:
+            await producer.send_and_wait(topic, value, key=key)
+            return
+        except KafkaError as e:
+            if loop.time() + delay > end:
+                raise BusUnavailable(f"Kafka did not accept a record for {topic}: {e!r}") from e
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class KafkaDecisionBus:
+    """The publishing side, used by the API, the age rule and the benchmark."""
+
+    def __init__(self, bootstrap: str, prefix: str = "", partitions: int = 8,
+                 publish_timeout_s: float = 30.0):
+        self.bootstrap = bootstrap
+        self.names = topic_names(prefix)
+        self.prefix, self.partitions = prefix, partitions
+        self.publish_timeout_s = publish_timeout_s
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        await ensure_topics(self.bootstrap, self.prefix, self.partitions)
+        self._producer = _producer(self.bootstrap)
+        await self._producer.start()
+
+    async def publish(self, decision: Decision) -> None:
+        await send_retrying(self._producer, self.names["decisions"], decision.encode(),
+                            decision.object_id.encode(), self.publish_timeout_s)
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "kafka", "bootstrap": self.bootstrap, **self.names}
+
+
+class KafkaDecisionConsumer:
+    """One group member, run inside a mover: records of different objects are
+    handled concurrently, one object's strictly in order."""
+
+    # Offsets are committed at most this often (and on revocation and stop): a
+    # commit per record would cost the broker more than the moves themselves.
+    COMMIT_EVERY_S = 0.25
+
+    def __init__(self, bootstrap: str, handle: Handler, *, prefix: str = "",
+                 concurrency: int = 8, client_id: str = "mover"):
+        self.bootstrap, self.handle = bootstrap, handle
+        self.names = topic_names(prefix)
+        self.concurrency, self.client_id = concurrency, client_id
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+        self._by_tp: dict[Any, set[asyncio.Task]] = collections.defaultdict(set)
+        self._last_by_key: dict[bytes, asyncio.Task] = {}
+        self._offsets: dict[Any, collections.deque] = collections.defaultdict(collections.deque)
+        self._done: dict[Any, set[int]] = collections.defaultdict(set)
+        self._to_commit: dict[Any, int] = {}
+        self.handled = 0
+
+    async def run(self) -> None:
+        """Until ``stop``; a session that breaks is started again."""
+        while not self._stopping.is_set():
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep consuming; Kafka may be restarting
+                log.exception("decision consumer session ended; starting another")
+                await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def _session(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=self.names["group"],
+            client_id=self.client_id, enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=10000, heartbeat_interval_ms=1000, max_poll_interval_ms=600000)
+        producer = _producer(self.bootstrap)
+        # What an earlier session held is no longer ours: its records come back.
+        for table in (self._offsets, self._done, self._to_commit):
+            table.clear()
+        consumer.subscribe([self.names["decisions"]], listener=_Revoked(self, consumer))
+        await producer.start()
+        self._producer = producer
+        loop, committed_at = asyncio.get_running_loop(), 0.0
+        try:
+            await consumer.start()
+            while not self._stopping.is_set():
+                free = self.concurrency - len(self._tasks)
+                if free <= 0:
+                    await asyncio.wait(self._tasks, timeout=0.5,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                else:
+                    batches = await consumer.getmany(timeout_ms=200, max_records=free)
+                    for tp, records in batches.items():
+                        for record in records:
+                            self._spawn(tp, record)
+                if loop.time() - committed_at >= self.COMMIT_EVERY_S:
+                    await self._commit(consumer)
+                    committed_at = loop.time()
+            await self._drain(list(self._tasks), 60)
+            await self._commit(consumer)
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    def _spawn(self, tp, record) -> None:
+        self._offsets[tp].append(record.offset)
+        before = self._last_by_key.get(record.key)
+        task = asyncio.get_running_loop().create_task(self._process(tp, record, before))
+        self._last_by_key[record.key] = task
+        self._tasks.add(task)
+        self._by_tp[tp].add(task)
+
+        def forget(t: asyncio.Task) -> None:
+            if not t.cancelled() and t.exception() is not None:
+                # Its offset stays uncommitted: the record comes back after a restart.
+                log.error("decision at %s@%d was not handled", tp, record.offset,
+                          exc_info=t.exception())
+            self._tasks.discard(t)
+            self._by_tp[tp].discard(t)
+            if self._last_by_key.get(record.key) is t:
+                del self._last_by_key[record.key]
+
+        task.add_done_callback(forget)
+
+    async def _process(self, tp, record, before: asyncio.Task | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])  # this object's earlier decision first
+        try:
+            decision = Decision.decode(record.value)
+        except (ValueError, KeyError, TypeError) as e:
+            outcome = {"outcome": "failed", "dead_letter": True,
+                       "reason": f"undecodable decision: {e!r}", "raw": record.value.decode(errors="replace")}
+            decision = None
+        else:
+            outcome = await self.handle(decision)
+        await self._emit(outcome, decision, record.key or b"")
+        self._done[tp].add(record.offset)
+        self.handled += 1
+
+    async def _emit(self, outcome: dict[str, Any], decision: Decision | None, key: bytes) -> None:
+        payload = json.dumps(outcome, default=str).encode()
+        await send_retrying(self._producer, self.names["status"], payload, key, 3600)
+        if outcome.get("dead_letter"):
+            body = json.dumps({"decision": decision.to_dict() if decision else None,
+                               "outcome": outcome}, default=str).encode()
+            await send_retrying(self._producer, self.names["dead_letter"], body, key, 3600)
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        for tp, offsets in self._offsets.items():
+            done, last = self._done[tp], None
+            while offsets and offsets[0] in done:
+                last = offsets.popleft()
+                done.discard(last)
+            if last is not None:
+                self._to_commit[tp] = last + 1
+        owned = consumer.assignment()
+        for tp in [tp for tp in self._to_commit if tp not in owned]:
+            del self._to_commit[tp]  # moved to another member, which will redeliver
+        if not self._to_commit:
+            return
+        try:
+            await consumer.commit(dict(self._to_commit))
+            self._to_commit.clear()
+        except KafkaError as e:  # broker away or group rebalancing: try again next round
+            log.warning("offset commit deferred: %r", e)
+
+    async def _drain(self, tasks: list[asyncio.Task], timeout: float) -> None:
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    async def revoked(self, consumer: AIOKafkaConsumer, tps) -> None:
+        """Finish (briefly) and commit what we hold of partitions moving away,
+        then forget them: their next owner starts from our last commit."""
+        await self._drain([t for tp in tps for t in self._by_tp.get(tp, ())], 30)
+        await self._commit(consumer)
+        for tp in tps:
+            for table in (self._offsets, self._done, self._by_tp, self._to_commit):
+                table.pop(tp, None)
+
+
+class _Revoked(ConsumerRebalanceListener):
+    def __init__(self, owner: KafkaDecisionConsumer, consumer: AIOKafkaConsumer):
+        self.owner, self.consumer = owner, consumer
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        await self.owner.revoked(self.consumer, list(revoked))
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        return None

@@ -1,0 +1,83 @@
+"""Scoring 1M objects: the predictor actor pool against one process.
+
+The model is "ours" as `tiering evaluate` trains it on the IBM COS trace
+(60 trees, depth 14); the 1M feature rows are that trace's real feature rows,
+tiled. Ray start-up and actor creation are timed apart from scoring.
+
+    .venv/bin/python bench/predict.py [--objects 1000000] [--actors 2] [--batch 50000] [--json out.json]
+
+Target (issue 4): <= 5 s for 1M objects on 2 cores with the pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+TRACE = Path(__file__).resolve().parents[2] / "shared" / "traces" / "ibm-cos-000-part0.txt"
+
+
+def real_model_and_rows():
+    from domain.costs import CostModel
+    from ingest.traces import iter_records
+    from ml.features import FeatureBuilder, group_hash
+    from ml.history import replay, usage_from_logs
+    from ml.learn import train
+
+    rp = replay(list(iter_records(TRACE, "ibm-cos")), 4800)
+    u, refs, reads = usage_from_logs(rp)
+    groups = np.array([group_hash(r.tenant, r.key) for r in refs])
+    split = u.t // 2
+    tr = train(u, groups, reads, CostModel(), split)
+    fb = FeatureBuilder(u, groups, reads)
+    rows = [fb.matrix(t, np.zeros(u.n, int), np.zeros(u.n)) for t in range(split, u.t, 10)]
+    return tr.clf, np.concatenate(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--objects", type=int, default=1_000_000)
+    ap.add_argument("--actors", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=50_000)
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args()
+
+    from actors.predictors import PredictorWorker, predictor_pool, score_batches, score_with_pool
+
+    clf, rows = real_model_and_rows()
+    x = np.ascontiguousarray(np.resize(rows, (a.objects, rows.shape[1])))
+    single = PredictorWorker(model=clf, version="bench")
+    t = time.perf_counter()
+    ref_labels, _ = score_batches([single], x, a.batch)
+    single_s = time.perf_counter() - t
+
+    import ray
+
+    t = time.perf_counter()
+    ray.init(num_cpus=a.actors, include_dashboard=False, log_to_driver=False)
+    pool = predictor_pool(a.actors, version="bench-ibm", model=clf)
+    score_with_pool(pool, x[: a.batch], a.batch)  # warm-up: actors built, model loaded
+    startup_s = time.perf_counter() - t
+    t = time.perf_counter()
+    labels, _, versions = score_with_pool(pool, x, a.batch)
+    pool_s = time.perf_counter() - t
+    ray.shutdown()
+    out = {"objects": a.objects, "actors": a.actors, "batch": a.batch, "cores": os.cpu_count(),
+           "single_process_s": round(single_s, 3), "pool_s": round(pool_s, 3),
+           "pool_startup_s": round(startup_s, 3), "same_labels": bool((labels == ref_labels).all()),
+           "model_versions": sorted(versions), "target_s": 5.0, "met": pool_s <= 5.0}
+    print(json.dumps(out, indent=2))
+    if a.json:
+        a.json.write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""``tiering evaluate``: replay a trace through the domain, run every policy
+over the recorded history, and price them with the one cost model.
+
+Time: trace time is stretched by ``scale`` (billing seconds per trace second)
+and cut into steps of one billing day. The first ``train_frac`` of the steps
+trains "ours" (all policies run over them too, so tiers carry over); costs
+are counted on the remaining steps only. The oracle starts the evaluation
+range in whatever tier it likes, for free, so it is a lower bound on every
+policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from domain.costs import (IT_PRICES, SMALL_OBJECT_BYTES, CostModel, monitoring_fee_usd)
+from ingest.traces import iter_records
+from ml.features import FeatureBuilder, group_hash
+from ml.history import DAY_S, replay, usage_from_logs
+from ml.learn import select_ours, train
+from ml.oracle import COLD, WARM, ScheduleCost, oracle, schedule_cost
+from ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Ours, Seed, run_policy
+
+POLICIES = ("always-hot", "lifecycle-30-90", "s3-intelligent-tiering", "gcs-autoclass",
+            "seed-rf", "ours", "oracle")
+BLOCK_FORMATS = ("cloudphysics", "msr", "systor")
+_RULES = {"always-hot": AlwaysHot, "lifecycle-30-90": Lifecycle,
+          "s3-intelligent-tiering": IntelligentTiering, "gcs-autoclass": Autoclass, "seed-rf": Seed}
+
+
+@dataclass
+class Options:
+    scale: float = 720.0            # 1 trace hour = 30 billing days
+    train_frac: float = 0.5
+    lbn_grain: int = 2048
+    block_size: int = 512
+    shards: int = 2
+    seed: int = 0
+    horizon_days: float = 60
+
+
+def check_policies(names: Sequence[str]) -> list[str]:
+    bad = [n for n in names if n not in POLICIES]
+    if bad:
+        raise ValueError(f"unknown policy {bad[0]!r}; expected some of {', '.join(POLICIES)}")
+    return list(dict.fromkeys(["always-hot", *names, "oracle"]))
+
+
+def evaluate(path, fmt: str, opts: Options, policies: Sequence[str] = POLICIES,
+             model: CostModel | None = None, csv_mapping: Any = None, tenant: str = "default",
+             progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    names = check_policies(policies)
+    if opts.scale <= 0 or not 0 < opts.train_frac < 1:
+        raise ValueError("scale must be > 0 and train_frac in (0, 1)")
+    model = model or CostModel()
+    say = progress or (lambda *a: None)
+    bad = [0]
+    kwargs: dict[str, Any] = {"tenant": tenant, "csv_mapping": csv_mapping}
+    if fmt in BLOCK_FORMATS:
+        kwargs.update(lbn_grain=opts.lbn_grain, block_size=opts.block_size)
+    records = list(iter_records(path, fmt, on_bad=lambda b: bad.__setitem__(0, bad[0] + 1), **kwargs))
+    rp = replay(records, opts.scale, DAY_S, opts.shards, lambda i, n: say("replay", i, n))
+    min_size = opts.lbn_grain * opts.block_size if fmt in BLOCK_FORMATS else 0
+    u, refs, reads = usage_from_logs(rp, min_size)
+    groups = np.array([group_hash(r.tenant, r.key) for r in refs])
+    split = max(1, min(u.t - 1, int(round(u.t * opts.train_frac))))
+    out: dict[str, Any] = {
+        "trace": str(path), "format": fmt, "scale": opts.scale,
+        "scale_note": f"1 trace hour = {opts.scale * 3600 / DAY_S:g} billing days",
+        "records": rp.records, "bad_lines": bad[0], "events": rp.events, "objects": u.n,
+        "steps": u.t, "step_days": 1, "train_steps": [0, split], "eval_steps": [split, u.t],
+        "lbn_grain": opts.lbn_grain if fmt in BLOCK_FORMATS else None, "policies": {},
+    }
+    schedules: dict[str, np.ndarray] = {}
+    for i, name in enumerate(names):
+        say(f"policy {name}", i, len(names))
+        if name == "oracle":
+            _, x = oracle(u, model, t0=split)
+            cost = schedule_cost(u, x, model, split, free_start=True)
+        else:
+            if name == "ours":
+                mode, val = select_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
+                tr = train(u, groups, reads, model, split, opts.horizon_days, seed=opts.seed)
+                pol = Ours(tr.clf, horizon_days=opts.horizon_days, rate_mode=mode)
+                out["ours_training"] = {"rate_mode": mode, "validation_usd": val,
+                                        "rows": tr.rows, "labels": tr.label_counts,
+                                        "train_accuracy": tr.train_accuracy,
+                                        "model": tr.clf is not None,
+                                        "top_features": dict(list(tr.importances.items())[:5])}
+            else:
+                pol = _RULES[name]()
+            x = run_policy(pol, u, FeatureBuilder(u, groups, reads), model)
+            cost = schedule_cost(u, x, model, split)
+            if name == "ours":
+                out["ours_training"]["decisions"] = pol.reasons
+        schedules[name] = x
+        out["policies"][name] = _row(cost)
+    say("done", len(names), len(names))
+    hot = out["policies"]["always-hot"]["total_usd"]
+    best = out["policies"]["oracle"]["total_usd"]
+    for row in out["policies"].values():
+        row["savings_captured"] = None if hot - best <= 0 else (hot - row["total_usd"]) / (hot - best)
+    if "s3-intelligent-tiering" in schedules:
+        out["s3_it_bill"] = it_bill(u, schedules["s3-intelligent-tiering"], split)
+    return out
+
+
+def _row(c: ScheduleCost) -> dict[str, Any]:
+    gb = c.get_bytes_by_tier
+    total_gb = float(gb.sum())
+    return {"total_usd": c.total, "breakdown_usd": dict(c.components), "moves": c.moves,
+            "get_bytes_warm_cold_share": 0.0 if total_gb == 0 else float((gb[WARM] + gb[COLD]) / total_gb)}
+
+
+def it_bill(u, x, split: int) -> dict[str, Any]:
+    """S3 Intelligent-Tiering at its own prices, plus its monitoring fee."""
+    c = schedule_cost(u, x, CostModel(dict(IT_PRICES)), split)
+    alive_steps = sum(int((u.alive(t) & (u.size > SMALL_OBJECT_BYTES)).sum()) for t in range(split, u.t))
+    fee = monitoring_fee_usd(alive_steps, u.step_s)
+    return {"total_usd": c.total + fee, "monitoring_fee_usd": fee, "breakdown_usd": dict(c.components)}

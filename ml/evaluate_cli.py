@@ -1,0 +1,70 @@
+"""Rendering ``tiering evaluate``: argument checks, progress, tables, JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+
+from ml.evaluate import POLICIES, Options, evaluate
+
+
+def run_evaluate(trace: Path, fmt: str, scale: float, policies: str | None, json_out: Path | None,
+                 mapping: str | None, lbn_grain: int, train_frac: float, policy_file: Path | None,
+                 out: Console, err: Console, tenant: str = "default") -> dict:
+    """ValueError for bad input (the CLI turns it into exit 2)."""
+    from ingest.traces import FORMATS, parse_csv_mapping
+
+    if fmt not in FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if not Path(trace).is_file():
+        raise ValueError(f"no such trace file: {trace}")
+    if fmt == "csv" and not mapping:
+        raise ValueError("--format csv needs --mapping, e.g. ts=time,key=path,op=method,size=bytes")
+    if scale <= 0:
+        raise ValueError(f"--time-scale must be > 0, got {scale}")
+    if not 0 < train_frac < 1:
+        raise ValueError(f"--train-frac must be between 0 and 1, got {train_frac}")
+    names = [p.strip() for p in policies.split(",") if p.strip()] if policies else list(POLICIES)
+    csv_mapping = parse_csv_mapping(mapping) if mapping else None
+    model = None
+    if policy_file is not None:
+        from tiering_app.policy_file import load_policy_file
+
+        model = load_policy_file(policy_file).model_for(tenant, "")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("reading trace", total=None)
+        report = evaluate(trace, fmt, Options(scale=scale, train_frac=train_frac, lbn_grain=lbn_grain),
+                          names, model, csv_mapping, tenant,
+                          lambda what, i, n: bar.update(task, description=what, completed=i, total=n))
+    render(report, out)
+    if json_out is not None:
+        Path(json_out).write_text(json.dumps(report, indent=2, default=str))
+        out.print(f"wrote {json_out}")
+    return report
+
+
+def render(r: dict, out: Console) -> None:
+    out.print(f"trace {r['trace']} ({r['format']}): {r['records']:,} records, {r['bad_lines']} bad, "
+              f"{r['objects']:,} objects, {r['events']:,} events")
+    out.print(f"time scale {r['scale']:g} ({r['scale_note']}); {r['steps']} steps of 1 day; "
+              f"train on steps {r['train_steps'][0]}-{r['train_steps'][1] - 1}, "
+              f"evaluate on steps {r['eval_steps'][0]}-{r['eval_steps'][1] - 1}")
+    cols = ("storage", "requests", "retrieval", "transition", "early_deletion")
+    out.print(f"{'policy':24} {'total $':>10} " + " ".join(f"{c:>14}" for c in cols)
+              + f" {'moves':>6} {'GET B warm/cold':>15} {'savings':>8}")
+    for name, row in r["policies"].items():
+        b = row["breakdown_usd"]
+        sc = row["savings_captured"]
+        out.print(f"{name:24} {row['total_usd']:10.6f} " + " ".join(f"{b[c]:14.6f}" for c in cols)
+                  + f" {row['moves']:6d} {row['get_bytes_warm_cold_share']:15.1%} "
+                  + ("     n/a" if sc is None else f"{sc:8.1%}"))
+    if "s3_it_bill" in r:
+        it = r["s3_it_bill"]
+        out.print(f"S3 Intelligent-Tiering at its own prices: ${it['total_usd']:.6f} "
+                  f"(incl. monitoring fee ${it['monitoring_fee_usd']:.6f})")
+    if "ours_training" in r:
+        out.print(f"ours: {r['ours_training']}")

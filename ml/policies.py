@@ -1,0 +1,216 @@
+"""Every tiering policy, in one place, for the simulator and the live system.
+
+A policy sees the objects' features before step ``t`` (``FeatureBuilder``),
+their current tier and steps spent in it, and returns the tier each object
+should be in during step ``t``. ``run_policy`` drives one over a whole usage
+history; the oracle (ml.oracle) is the offline optimum, not a Policy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from domain.costs import SMALL_OBJECT_BYTES, CostModel
+from ml.features import FeatureBuilder
+from ml.oracle import COLD, HOT, WARM, Prices, Usage
+
+
+class Policy:
+    name = "policy"
+
+    def prepare(self, u: Usage, fb: FeatureBuilder, model: CostModel) -> None:
+        self.u, self.fb, self.model = u, fb, model
+
+    def decide(self, t: int, cur: np.ndarray, resid: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def idle_rule(idle_days: np.ndarray, warm_days: float = 30, cold_days: float = 90) -> np.ndarray:
+    return np.where(idle_days >= cold_days, COLD, np.where(idle_days >= warm_days, WARM, HOT))
+
+
+class AlwaysHot(Policy):
+    name = "always-hot"
+
+    def decide(self, t, cur, resid):
+        return np.full_like(cur, HOT)
+
+
+class Lifecycle(Policy):
+    """Age-based rule: warm at 30 days of age, cold at 90, whatever the accesses."""
+    name = "lifecycle-30-90"
+
+    def decide(self, t, cur, resid):
+        age_days = (t - self.u.birth) / self.fb.steps_per_day
+        return idle_rule(age_days)
+
+
+class IntelligentTiering(Policy):
+    """S3 IT: 30 days without GET/PUT -> infrequent, 90 -> archive instant;
+    any GET/PUT brings it back; objects of 128 KB or less are never tiered."""
+    name = "s3-intelligent-tiering"
+
+    def decide(self, t, cur, resid):
+        tier = idle_rule(self.fb.idle_days(t, "touch"))
+        return np.where(self.u.size <= SMALL_OBJECT_BYTES, HOT, tier)
+
+
+class Autoclass(Policy):
+    """GCS Autoclass: Nearline after 30 days without a read, Coldline at 90
+    (Archive at 365 maps to our cold too); a read brings it back to Standard;
+    objects under 128 KiB stay in Standard."""
+    name = "gcs-autoclass"
+
+    def decide(self, t, cur, resid):
+        tier = idle_rule(self.fb.idle_days(t, "read"))
+        return np.where(self.u.size < SMALL_OBJECT_BYTES, HOT, tier)
+
+
+# ----- the seed system ---------------------------------------------------------
+_SEED_RANGES = {  # accesses per 7 days, latency ms, size bytes (tiering-facts.md)
+    HOT: ((50, 1000), (1, 50), (1024, 10 * 2 ** 30)),
+    WARM: ((10, 60), (50, 200), (100 * 2 ** 20, 50 * 2 ** 30)),
+    COLD: ((0, 15), (200, 1000), (2 ** 30, 100 * 2 ** 30)),
+}
+_SEED_TIER_LATENCY = np.array([25.0, 125.0, 600.0])  # mid-range: the seed's latency leak
+
+
+def seed_model(seed: int = 42):
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for cls, ranges in _SEED_RANGES.items():
+        xs.append(np.stack([rng.uniform(lo, hi, 150) for lo, hi in ranges], axis=1))
+        ys.append(np.full(150, cls))
+    clf = make_pipeline(StandardScaler(), RandomForestClassifier(
+        n_estimators=100, max_depth=10, class_weight="balanced", random_state=42, n_jobs=1))
+    return clf.fit(np.concatenate(xs), np.concatenate(ys))
+
+
+class Seed(Policy):
+    """RF on synthetic data (7-day accesses, mean latency, size); moves
+    whenever the prediction differs. Latency is the observed mean when the
+    trace has one, else the current tier's typical latency (as the seed did)."""
+    name = "seed-rf"
+
+    def __init__(self):
+        self.clf = seed_model()
+
+    def decide(self, t, cur, resid):
+        fb, u = self.fb, self.u
+        acc7 = fb.window(t, 7, "gets") + fb.window(t, 7, "puts")
+        lat = _SEED_TIER_LATENCY[cur]
+        if u.lat_n is not None:
+            n = fb.u.lat_n[:, :t].sum(axis=1)
+            lat = np.where(n > 0, u.lat_sum[:, :t].sum(axis=1) / np.maximum(n, 1), lat)
+        return self.clf.predict(np.stack([acc7, lat, u.size], axis=1)).astype(int)
+
+
+RATE_MODES = ("busiest", "recent")  # the guard's estimators; a tie picks the first (safer) one
+
+
+# ----- ours --------------------------------------------------------------------
+class Ours(Policy):
+    """RF on event-history features, trained on oracle labels; rule fallback
+    when there is no model or it is unsure; a cost guard and hysteresis."""
+    name = "ours"
+
+    def __init__(self, clf=None, horizon_days: float = 60, min_confidence: float = 0.6,
+                 dwell_days: float = 7, up_margin: float = 1.5, rate_days: float = 30,
+                 rate_mode: str = "busiest"):
+        self.clf = clf
+        self.horizon_days, self.min_confidence = horizon_days, min_confidence
+        self.dwell_days, self.up_margin, self.rate_days = dwell_days, up_margin, rate_days
+        if rate_mode not in RATE_MODES:
+            raise ValueError(f"rate_mode must be one of {RATE_MODES}")
+        self.rate_mode = rate_mode
+        self.reasons: dict[str, int] = {}
+
+    def prepare(self, u, fb, model):
+        super().prepare(u, fb, model)
+        self.pr = Prices.of(model, u.size)
+        self.reasons = {"model": 0, "fallback": 0, "guard_blocked": 0, "dwell_blocked": 0}
+
+    def fallback(self, t, cur):
+        fb = self.fb
+        tier = idle_rule(fb.idle_days(t, "touch"))
+        recent = fb.window(t, 7, "gets") + fb.window(t, 7, "puts") > 0
+        # recent use brings it up; otherwise idle time only ever moves it down
+        return np.where(recent, HOT, np.maximum(tier, cur))
+
+    def expected_step_cost(self, t):
+        """(N, K) cost of one step in each tier at the expected access rates:
+        ``recent`` is the last month's rate; ``busiest`` the highest of the
+        last week's, the last month's and the lifetime rate."""
+        fb, pr = self.fb, self.pr
+        span = np.clip((t - self.u.birth) / fb.steps_per_day, 1, self.rate_days) * fb.steps_per_day
+        age = np.maximum(t - self.u.birth, 1).astype(float)
+        week = np.clip(age, 1, 7 * fb.steps_per_day)
+        # the busiest of the last week, the last month and the whole life: a
+        # quiet spell does not make a periodically busy object look idle
+        if self.rate_mode == "recent":
+            rate = lambda what: fb.window(t, self.rate_days, what) / span  # noqa: E731
+        else:
+            rate = lambda what: np.maximum.reduce([  # noqa: E731
+                fb.window(t, 7, what) / week, fb.window(t, self.rate_days, what) / span,
+                fb.window(t, 10 ** 6, what) / age])
+        g, p, b = rate("gets"), rate("puts"), rate("bytes")
+        return (pr.billable * pr.rate * self.u.step_s + g[:, None] * pr.get + p[:, None] * pr.put
+                + b[:, None] * pr.retrieval)
+
+    def decide(self, t, cur, resid):
+        want = self.fallback(t, cur)
+        if self.clf is not None:
+            alive = np.flatnonzero(self.u.alive(t))
+            if len(alive):
+                proba = self.clf.predict_proba(self.fb.matrix(t, cur, resid, alive))
+                labels = self.clf.classes_[proba.argmax(axis=1)]
+                sure = proba.max(axis=1) >= self.min_confidence
+                want[alive[sure]] = labels[sure]
+                self.reasons["model"] += int(sure.sum())
+                self.reasons["fallback"] += int((~sure).sum())
+        return self.guard(t, cur, resid, want)
+
+    def guard(self, t, cur, resid, want):
+        """Move only if the saving over the horizon beats what the move costs."""
+        move = np.flatnonzero(want != cur)
+        if not len(move):
+            return want
+        out = cur.copy()
+        c = self.expected_step_cost(t)[move]
+        h = self.horizon_days * self.fb.steps_per_day
+        src, dst = cur[move], want[move]
+        saving = h * (c[np.arange(len(move)), src] - c[np.arange(len(move)), dst])
+        cost = self.pr.transition[dst] + self.pr.early_deletion(src, resid[move], self.u.step_s, move)
+        # the target's own minimum duration is owed even if we leave early
+        cost += np.maximum(0, self.pr.min_s[dst] - h * self.u.step_s) * self.pr.rate[dst] \
+            * self.pr.billable[move, dst]
+        margin = np.where(dst < src, self.up_margin, 1.0)  # hysteresis: going up needs more
+        ok = saving > margin * cost
+        dwell = resid[move] >= self.dwell_days * self.fb.steps_per_day
+        ok_dwell = ok & (dwell | (dst < src))
+        self.reasons["guard_blocked"] += int((~ok).sum())
+        self.reasons["dwell_blocked"] += int((ok & ~ok_dwell).sum())
+        out[move[ok_dwell]] = dst[ok_dwell]
+        return out
+
+
+def run_policy(policy: Policy, u: Usage, fb: FeatureBuilder, model: CostModel) -> np.ndarray:
+    """The schedule (N, T) a policy produces, deciding at the start of each step."""
+    policy.prepare(u, fb, model)
+    x = np.zeros((u.n, u.t), dtype=int)
+    cur = np.zeros(u.n, dtype=int)
+    resid = np.zeros(u.n)
+    for t in range(u.t):
+        born = u.birth == t
+        cur[born], resid[born] = HOT, 0
+        fb.advance(t)
+        alive = u.alive(t)
+        want = policy.decide(t, cur.copy(), resid.copy())
+        moved = alive & (want != cur)
+        cur[moved], resid[moved] = want[moved], 0
+        x[:, t] = cur
+        resid[alive] += 1
+    return x

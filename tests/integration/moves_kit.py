@@ -1,0 +1,152 @@
+"""Shared pieces of the movement tests: real SeaweedFS, real Kafka, real Ray.
+
+The services are started once per session and shared by every module that
+imports these fixtures (a module-level cache; pytest would otherwise make one
+per importing module). Each test gets its own buckets, topics, consumer group
+and event store, so tests do not see each other's objects or decisions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from actors.shard import shard_actor_class
+from adapters.bus import Decision
+from adapters.objectstore import object_name
+from domain.ids import shard_of
+from domain.records import AccessRecord, Op
+from tiering_app.movement import MovementRuntime
+from tiering_app.settings import Settings
+
+_SHARED: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    from tiering_app.services import SeaweedFS
+
+    if "seaweed" not in _SHARED:
+        _SHARED["seaweed"] = SeaweedFS(tmp_path_factory.mktemp("moves-seaweed")).start()
+    yield _SHARED["seaweed"]
+    _SHARED["seaweed"].stop()
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory):
+    from tiering_app.services import KafkaBroker
+
+    if "kafka" not in _SHARED:
+        _SHARED["kafka"] = KafkaBroker(tmp_path_factory.mktemp("moves-kafka")).start()
+    yield _SHARED["kafka"]
+    _SHARED["kafka"].stop()
+
+
+def api_client(stack):
+    from fastapi.testclient import TestClient
+
+    from actors.ingest import RayIngest
+    from web.app import create_app
+    from web.deps import Services
+
+    services = Services(settings=stack.settings, ingest=RayIngest(stack.shards), read_models=None)
+    app = create_app(services)
+    stack.runtime.attach(app, services)
+    return TestClient(app)
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+class MoveStack:
+    """Shards, movers, bus and reconciler over one test's buckets and log."""
+
+    def __init__(self, tmp_path, seaweed, kafka=None, *, shards: int = 2, movers: int = 2,
+                 failpoints: list[dict] | None = None, periodic: bool = False,
+                 **overrides: Any):
+        tag = uuid.uuid4().hex[:8]
+        values = dict(
+            data_dir=tmp_path / "var", shards=shards, movers=movers,
+            s3_endpoint=seaweed.endpoint, s3_access_key=seaweed.access_key,
+            s3_secret_key=seaweed.secret_key, bucket_hot=f"hot-{tag}",
+            bucket_warm=f"warm-{tag}", bucket_cold=f"cold-{tag}",
+            kafka_bootstrap=kafka.bootstrap if kafka else None, kafka_topic_prefix=f"t{tag}.",
+            kafka_partitions=4, age_rule=False, move_backoff_s=0.2, move_backoff_max_s=4.0)
+        self.settings = Settings(**{**values, **overrides})
+        payload = self.settings.model_dump(mode="json")
+        cls = shard_actor_class()
+        names = [f"{tag}-shard-{i}" for i in range(shards)]
+        self.shards = [cls.options(name=n).remote(i, payload) for i, n in enumerate(names)]
+        self.runtime = MovementRuntime(self.settings).start(
+            self.shards, shard_names=names, name_prefix=None, failpoints=failpoints,
+            periodic=periodic)
+        self.store, self.buckets = self.runtime.store, self.runtime.buckets
+
+    # ----- driving ---------------------------------------------------------------
+    def put(self, sizes: dict[str, int], ts: float = 1_000.0, tenant: str = "acme") -> None:
+        records = [AccessRecord(ts, tenant, k, Op.PUT, n) for k, n in sizes.items()]
+        self.runtime.call(self.runtime.ingest.aingest(records))
+
+    def state(self, key: str, tenant: str = "acme") -> dict[str, Any] | None:
+        import ray
+
+        return ray.get(self.shards[shard_of(tenant, key, len(self.shards))].get_object.remote(tenant, key))
+
+    def history(self, key: str, tenant: str = "acme") -> list[dict[str, Any]]:
+        import ray
+
+        return ray.get(self.shards[shard_of(tenant, key, len(self.shards))].history.remote(tenant, key))
+
+    def decide(self, key: str, target: str, tenant: str = "acme") -> Decision:
+        d = Decision.for_object(self.state(key, tenant), target, "test", "test", time.time())
+        self.runtime.call(self.runtime.bus.publish(d))
+        return d
+
+    def wait_settled(self, keys, timeout: float = 120, tenant: str = "acme",
+                     moved: dict[str, str] | None = None) -> dict[str, dict]:
+        """Until no key has a move in flight (and, with ``moved``, each is in its tier)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = {k: self.state(k, tenant) for k in keys}
+            busy = [k for k, s in states.items() if s["move"] is not None
+                    or (moved and s["tier"] != moved[k])]
+            if not busy:
+                return states
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(busy)} objects still moving, e.g. {states[busy[0]]}")
+            time.sleep(0.3)
+
+    # ----- checking ----------------------------------------------------------------
+    def where(self, key: str, tenant: str = "acme") -> dict[str, str]:
+        """bucket -> etag for every tier bucket holding the object."""
+        name = object_name(tenant, key)
+        found = {b: self.store.stat(b, name) for b in self.buckets.all()}
+        return {b: i.etag for b, i in found.items() if i is not None}
+
+    def content(self, key: str, tenant: str = "acme") -> bytes:
+        state = self.state(key, tenant)
+        return b"".join(self.store.read(self.buckets.of(state["tier"]), object_name(tenant, key)))
+
+    def assert_consistent(self, etags: dict[str, str], tenant: str = "acme") -> None:
+        """Each object: one copy, in the bucket its log names, with the content
+        it had; its log has no move open and every move it began has ended."""
+        for key, etag in etags.items():
+            state = self.state(key, tenant)
+            assert state["move"] is None, (key, state["move"])
+            assert self.where(key, tenant) == {self.buckets.of(state["tier"]): etag}, key
+            kinds = [e["kind"] for e in self.history(key, tenant)]
+            assert kinds.count("MoveRequested") == (kinds.count("MoveSourceReclaimed")
+                                                    + kinds.count("MoveAborted")
+                                                    + kinds.count("MoveFailed")), (key, kinds)
+
+    def close(self) -> None:
+        import ray
+
+        self.runtime.stop()
+        for h in self.shards:
+            ray.kill(h, no_restart=True)

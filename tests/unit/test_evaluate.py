@@ -1,0 +1,102 @@
+"""`tiering evaluate` on a slice of the real IBM COS trace."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ml.evaluate import POLICIES, Options, evaluate
+from tiering_app.cli import app
+
+TRACES = Path(__file__).resolve().parents[3] / "shared" / "traces"
+IBM = TRACES / "ibm-cos-000-part0.txt"
+pytestmark = pytest.mark.skipif(not IBM.exists(), reason="shared traces not mounted")
+
+
+@pytest.fixture(scope="module")
+def ibm_slice(tmp_path_factory) -> Path:
+    lines = IBM.read_text().splitlines()[:2001]  # header + 2,000 requests (~10 trace minutes)
+    f = tmp_path_factory.mktemp("trace") / "ibm-slice.txt"
+    f.write_text("\n".join(lines) + "\n")
+    return f
+
+
+@pytest.fixture(scope="module")
+def report(ibm_slice):
+    # ~10 trace minutes stretched to ~120 billing days
+    return evaluate(ibm_slice, "ibm-cos", Options(scale=16_000))
+
+
+def test_every_policy_is_priced_and_the_oracle_bounds_them(report):
+    rows = report["policies"]
+    assert list(rows) == list(POLICIES)
+    best = rows["oracle"]["total_usd"]
+    for name, row in rows.items():
+        assert row["total_usd"] >= best - 1e-12, name
+        assert sum(row["breakdown_usd"].values()) == pytest.approx(row["total_usd"])
+    assert rows["always-hot"]["savings_captured"] == 0
+    assert rows["always-hot"]["moves"] == 0
+    assert rows["oracle"]["savings_captured"] == pytest.approx(1.0)
+    assert rows["always-hot"]["total_usd"] > best
+
+
+def test_the_replay_went_through_the_domain_and_states_the_split(report):
+    assert report["records"] == 2000 and report["bad_lines"] == 0
+    assert report["events"] > 0 and report["objects"] > 100
+    lo, hi = report["eval_steps"]
+    assert report["train_steps"] == [0, lo] and hi == report["steps"] and 0 < lo < hi
+    assert report["s3_it_bill"]["monitoring_fee_usd"] > 0
+
+
+def test_cli_prints_the_table_and_writes_json(ibm_slice, tmp_path):
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(app, ["evaluate", "--trace", str(ibm_slice), "--format", "ibm-cos",
+                                   "--time-scale", "16000", "--policies", "lifecycle-30-90",
+                                   "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "train on steps" in res.output and "lifecycle-30-90" in res.output
+    data = json.loads(out.read_text())
+    assert list(data["policies"]) == ["always-hot", "lifecycle-30-90", "oracle"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--format", "nope"], "--format"),
+    (["--format", "ibm-cos", "--time-scale", "0"], "time-scale"),
+    (["--format", "ibm-cos", "--policies", "magic"], "unknown policy"),
+    (["--format", "csv"], "--mapping"),
+])
+def test_bad_input_exits_2_and_says_why(ibm_slice, args, words):
+    res = CliRunner().invoke(app, ["evaluate", "--trace", str(ibm_slice), *args])
+    assert res.exit_code == 2
+    assert words in res.output
+
+
+def test_missing_trace_exits_2():
+    res = CliRunner().invoke(app, ["evaluate", "--trace", "/no/such/file", "--format", "msr"])
+    assert res.exit_code == 2 and "no such trace file" in res.output
+
+
+def test_ours_picks_its_guard_on_the_training_range(report):
+    from ml.policies import RATE_MODES
+
+    t = report["ours_training"]
+    assert t["model"] and t["rows"] > 0
+    assert t["rate_mode"] in RATE_MODES and set(t["validation_usd"]) == set(RATE_MODES)
+
+
+def test_any_csv_through_a_mapping_gives_the_same_answer(ibm_slice, report, tmp_path):
+    import csv
+
+    from ingest.traces import iter_records
+
+    f = tmp_path / "same.csv"
+    with f.open("w", newline="") as h:
+        w = csv.writer(h)
+        w.writerow(["when", "object", "method", "bytes"])
+        for r in iter_records(ibm_slice, "ibm-cos"):
+            w.writerow([repr(r.ts), r.key, r.op.value, "" if r.size is None else r.size])
+    mapping = {"ts": "when", "key": "object", "op": "method", "size": "bytes"}
+    again = evaluate(f, "csv", Options(scale=16_000), ["always-hot"], csv_mapping=mapping)
+    for name in ("always-hot", "oracle"):
+        assert again["policies"][name]["total_usd"] == pytest.approx(report["policies"][name]["total_usd"])

@@ -1,0 +1,56 @@
+"""REST: /ml/retrain, /ml/jobs/{id}, /ml/model, /policies."""
+
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tiering_app.settings import Settings
+from web.deps import Services
+from web.routers import ml
+
+IBM = Path(__file__).resolve().parents[3] / "shared" / "traces" / "ibm-cos-000-part0.txt"
+
+
+@pytest.fixture
+def client(tmp_path):
+    app = FastAPI()
+    app.state.services = Services(settings=Settings(data_dir=tmp_path, api_token=None),
+                                  ingest=None, read_models=None)
+    app.include_router(ml.router)
+    return TestClient(app)
+
+
+def test_policies_round_trip_and_validation(client):
+    assert client.get("/policies").json() == {"defaults": {}, "tenants": {}, "prefixes": []}
+    body = {"tenants": {"acme": {"cold": {"min_storage_days": 180}}},
+            "prefixes": [{"prefix": "logs/", "warm": {"retrieval_gb": 0.02}}]}
+    r = client.put("/policies", json=body)
+    assert r.status_code == 200
+    got = client.get("/policies").json()
+    assert got["tenants"] == body["tenants"] and got["prefixes"] == body["prefixes"]
+    bad = client.put("/policies", json={"tenants": {"acme": {"cold": {"min_storage_days": -1}}}})
+    assert bad.status_code == 422 and "tenants.acme" in bad.json()["detail"]
+
+
+def test_model_is_404_before_any_training(client):
+    assert client.get("/ml/model").status_code == 404
+    assert client.get("/ml/jobs/nope").status_code == 404
+    assert client.post("/ml/retrain", json={"trace": "/no/file", "format": "msr"}).status_code == 422
+
+
+@pytest.mark.skipif(not IBM.exists(), reason="shared traces not mounted")
+def test_retrain_job_registers_a_model(client, tmp_path):
+    f = tmp_path / "slice.txt"
+    f.write_text("\n".join(IBM.read_text().splitlines()[:2001]) + "\n")
+    r = client.post("/ml/retrain", json={"trace": str(f), "format": "ibm-cos", "time_scale": 16000})
+    assert r.status_code == 202
+    job_id = r.json()["id"]
+    client.app.state.ml.pool.submit(lambda: None).result()  # the single worker has drained the queue
+    job = client.get(f"/ml/jobs/{job_id}").json()
+    assert job["status"] == "succeeded", job
+    model = client.get("/ml/model").json()
+    assert model["version"] == job["version"] == "v1"
+    assert model["holdout"]["rows"] > 0 and 0 <= model["holdout"]["accuracy"] <= 1
+    assert model["feature_importances"] and model["training_range"]["steps"][0] == 0

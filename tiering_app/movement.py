@@ -1,0 +1,299 @@
+"""The movement runtime: object store, decision bus, movers, reconciler, age rule.
+
+``MovementRuntime.prepare`` makes the object store ready before any actor
+starts (starting, or joining, an embedded SeaweedFS when no S3 endpoint is
+configured) and fills its address into the settings the actors receive;
+``start`` runs the movers, the bus, the reconciler (once at start, then
+periodically) and the age rule on a loop thread of their own; ``stop`` ends
+all of it. ``tiering launch`` does these three; tests and the benchmark too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from adapters.bus import Decision
+from adapters.objectstore import ObjectStore, TierBuckets, open_store
+from tiering_app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _join_embedded(data_dir) -> dict[str, str] | None:
+    """The S3 address of a SeaweedFS already serving ``data_dir`` (another
+    launch on this machine), if it answers with the keys kept there."""
+    import psutil
+
+    from adapters.s3 import S3Store
+    try:
+        pid = int((data_dir / "weed.pid").read_text())
+        ports = json.loads((data_dir / "ports.json").read_text())
+        creds = json.loads((data_dir / "credentials.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not psutil.pid_exists(pid):
+        return None
+    found = {"s3_endpoint": f"127.0.0.1:{ports['s3']}", "s3_access_key": creds["access_key"],
+             "s3_secret_key": creds["secret_key"], "s3_secure": False}
+    try:
+        S3Store(found["s3_endpoint"], found["s3_access_key"], found["s3_secret_key"]).client.list_buckets()
+    except Exception:  # noqa: BLE001 - not serving (or not with these keys): start our own
+        return None
+    return found
+
+
+class MovementRuntime:
+    def __init__(self, settings: Settings, seaweed=None):
+        self.settings = settings
+        self.seaweed = seaweed  # ours to stop, if we started it
+        self.buckets = TierBuckets.from_settings(settings)
+        self.store: ObjectStore = open_store(settings)
+        self.store.ensure_buckets(self.buckets.all())
+        self.shards: list[Any] = []
+        self.movers: list[Any] = []
+        self.bus = None
+        self.reconciler = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+        self.age_rule_report: dict[str, Any] = {}
+
+    @classmethod
+    def prepare(cls, settings: Settings) -> "MovementRuntime":
+        """Make the object store ready; ``runtime.settings`` then names it."""
+        seaweed = None
+        if not settings.s3_endpoint:
+            from tiering_app.services import SeaweedFS
+
+            data_dir = settings.data_dir / "seaweed"
+            found = _join_embedded(data_dir)
+            if found is None:
+                seaweed = SeaweedFS(data_dir).start()
+                # Ours to stop, even if the caller fails before it calls stop().
+                atexit.register(seaweed.stop)
+                found = {"s3_endpoint": seaweed.endpoint, "s3_access_key": seaweed.access_key,
+                         "s3_secret_key": seaweed.secret_key, "s3_secure": False}
+            settings = settings.model_copy(update=found)
+        return cls(settings, seaweed)
+
+    # ----- starting --------------------------------------------------------------
+    def start(self, shard_handles: list[Any], *, shard_names: list[str] | None = None,
+              name_prefix: str | None = "", failpoints: list[dict] | None = None,
+              periodic: bool = True) -> "MovementRuntime":
+        """Movers (named ``{prefix}mover-i`` unless ``name_prefix`` is None),
+        the bus, a first reconciliation, then the periodic loops. Shards are
+        named actors (``shard-i`` by default, as ``cluster.shard_handles`` names them)."""
+        import ray
+
+        from actors.movers import mover_actor_class
+
+        s = self.settings
+        self.shards = list(shard_handles)
+        cls, payload = mover_actor_class(), s.model_dump(mode="json")
+        kafka = bool(s.kafka_bootstrap)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="movement", daemon=True)
+        self._thread.start()
+        if kafka:  # topics before consumers, or the broker auto-creates one partition
+            from adapters.bus_kafka import ensure_topics
+            self.call(ensure_topics(s.kafka_bootstrap, s.kafka_topic_prefix, s.kafka_partitions))
+        for i in range(s.movers):
+            opts = {} if name_prefix is None else {"name": f"{name_prefix}mover-{i}",
+                                                    "get_if_exists": True}
+            names = shard_names or [f"shard-{j}" for j in range(len(self.shards))]
+            self.movers.append(cls.options(**opts).remote(i, payload, names, consume=kafka,
+                                                          failpoints=failpoints))
+        ray.get([m.ping.remote() for m in self.movers])
+        self.bus = self._make_bus()
+        self.call(self._begin(periodic))
+        return self
+
+    def _make_bus(self):
+        s = self.settings
+        if s.kafka_bootstrap:
+            from adapters.bus_kafka import KafkaDecisionBus
+            return KafkaDecisionBus(s.kafka_bootstrap, s.kafka_topic_prefix, s.kafka_partitions)
+        from actors.movers import mover_for
+        from adapters.bus_inprocess import InProcessBus
+
+        async def deliver(d: Decision) -> dict[str, Any]:
+            return await self.movers[mover_for(d.object_id, len(self.movers))].handle.remote(d.to_dict())
+        return InProcessBus(deliver)
+
+    async def _begin(self, periodic: bool) -> None:
+        from actors.reconciler import Reconciler
+
+        self._stop = asyncio.Event()
+        await self.bus.start()
+        self.reconciler = Reconciler(self.settings, self.shards, self.movers, self.store)
+        # Interrupted moves are finished before anything new is decided here (with
+        # Kafka, movers may already be taking redelivered decisions: the same
+        # moves, resumed from the same log, so the two meet as duplicates).
+        report = await self.reconciler.run_once()
+        log.info("reconciled on start: %s", report)
+        if periodic:
+            s = self.settings
+            self.loop.create_task(self.reconciler.run_forever(self._stop, s.reconcile_interval_s))
+            if s.age_rule:
+                self.loop.create_task(self._age_rule_forever())
+
+    async def _age_rule_forever(self) -> None:
+        from actors.decisions import AgeRule, age_rule_decisions
+        from projections.queries import ReadModels
+
+        s = self.settings
+        rule, read_models = AgeRule.from_settings(s), ReadModels.from_settings(s)
+        while not self._stop.is_set():
+            try:
+                decisions, absent = await asyncio.to_thread(
+                    age_rule_decisions, rule, read_models, self.store, self.buckets,
+                    s.age_rule_max_moves, time.time())
+                for d in decisions:
+                    await self.bus.publish(d)
+                self.age_rule_report = {"at": time.time(), "decided": len(decisions),
+                                        "not_in_store": absent}
+            except Exception:  # noqa: BLE001 - the next period tries again
+                log.exception("age rule failed")
+            try:
+                await asyncio.wait_for(self._stop.wait(), s.age_rule_interval_s)
+            except asyncio.TimeoutError:
+                pass
+
+    # ----- used by the API, tests and the benchmark --------------------------------
+    def call(self, coro, timeout: float | None = None) -> Any:
+        """Run ``coro`` on the runtime's loop from any other thread and wait."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def acall(self, coro) -> Any:
+        """The same, awaited from another event loop (the API's)."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    async def publish(self, decision: Decision) -> None:
+        await self.acall(self.bus.publish(decision))
+
+    async def live(self, tenant: str, key: str) -> dict[str, Any] | None:
+        """The object's state as its shard holds it: the truth, no projection lag."""
+        from domain.ids import shard_of
+        return await self.shards[shard_of(tenant, key, len(self.shards))].get_object.remote(tenant, key)
+
+    async def record_request(self, decision: Decision) -> dict[str, Any]:
+        """Record the move as requested now (the mover then resumes it), so
+        the caller learns at once whether it was taken."""
+        from domain.ids import shard_of
+        shard = self.shards[shard_of(decision.tenant, decision.key, len(self.shards))]
+        return await shard.placement.remote("request", decision.to_dict(), time.time())
+
+    @property
+    def ingest(self):
+        """The ingest port that also writes bytes (POST /accesses/materialize)."""
+        from actors.materialize import MaterializingIngest
+        return MaterializingIngest(self.shards, self.settings)
+
+    async def open_content(self, tenant: str, key: str):
+        """(state, bucket, chunks) from the bucket the live state names, else
+        the move's other side: mid-move the bytes are in one or both. None if
+        the object is unknown, deleted or has no bytes anywhere."""
+        from adapters.objectstore import ObjectMissing, object_name
+        state = await self.live(tenant, key)
+        if state is None or state["deleted_at"] is not None:
+            return None
+        buckets = [self.buckets.of(state["tier"])]
+        move = state["move"]
+        if move is not None:
+            other = move["target"] if move["source"] == state["tier"] else move["source"]
+            buckets.append(self.buckets.of(other))
+        name = object_name(tenant, key)
+        for bucket in buckets:
+            chunks = self.store.read(bucket, name)
+            try:  # the first chunk proves the object is there (a reclaim may race us)
+                first = await asyncio.to_thread(next, chunks, b"")
+            except ObjectMissing:
+                continue
+            return state, bucket, _prepend(first, chunks)
+        return None
+
+    def import_page(self, bucket: str, tenant: str, prefix: str, start_after: str | None,
+                    limit: int) -> dict[str, Any]:
+        """Register up to ``limit`` objects already in ``bucket`` (a PUT at
+        their last-modified time and real size), their bytes placed in the tier
+        the log names by a server-side copy. Our own names keep their tenant."""
+        from adapters.objectstore import object_name, parse_object_name
+        from domain.records import RecordError, parse_record
+        records, sources, skipped, seen, last = [], {}, [], 0, None
+        for name, info in self.store.listing(bucket, prefix, start_after):
+            last, seen = name, seen + 1
+            ours = parse_object_name(name) if bucket in self.buckets.all() else None
+            t, k = ours or (tenant, name)
+            try:
+                r = parse_record({"ts": info.modified or time.time(), "tenant": t, "key": k,
+                                  "op": "PUT", "size": info.size})
+                object_name(r.tenant, r.key)
+            except (RecordError, ValueError) as e:
+                skipped.append({"name": name, "reason": str(e)})
+            else:
+                records.append(r)
+                sources[f"{t}\0{k}"] = (bucket, name)
+            if seen >= limit:
+                break
+        result = self.call(self.ingest.aingest(records, sources)) if records else None
+        return {"imported": len(records), "events": result.events if result else 0,
+                "skipped": skipped, "next": last if seen >= limit else None}
+
+    def reconcile(self) -> dict[str, Any]:
+        return self.call(self.reconciler.run_once())
+
+    def health(self) -> dict[str, Any]:
+        import ray
+
+        alive = ray.get([m.ping.remote() for m in self.movers], timeout=4)
+        return {"movers": len(alive), "expected": self.settings.movers, "bus": self.bus.describe(),
+                "object_store": self.store.endpoint if hasattr(self.store, "endpoint") else None}
+
+    def attach(self, app, services=None) -> None:
+        """Expose the runtime to ``web.routers.moves`` and to /health."""
+        app.state.movement = self
+        if services is not None:
+            services.health_checks["movement"] = self.health
+
+    # ----- stopping ----------------------------------------------------------------
+    def stop(self) -> None:
+        import ray
+
+        if self.loop is not None and self.loop.is_running():
+            async def end() -> None:
+                if self._stop is not None:
+                    self._stop.set()
+                if self.bus is not None:
+                    await self.bus.stop()
+            try:
+                self.call(end(), timeout=60)
+            except Exception:  # noqa: BLE001 - shutting down regardless
+                log.exception("stopping the decision bus failed")
+        for m in self.movers:
+            try:
+                ray.get(m.stop.remote(), timeout=90)
+            except Exception:  # noqa: BLE001 - a dead mover is stopped enough
+                pass
+            ray.kill(m, no_restart=True)
+        self.movers = []
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
+            self.loop = None
+        if self.reconciler is not None:
+            self.reconciler.close()
+        if self.seaweed is not None:
+            self.seaweed.stop()
+            self.seaweed = None
+
+
+def _prepend(first: bytes, rest):
+    if first:
+        yield first
+    yield from rest
