@@ -64,6 +64,7 @@ def test_ingest_then_read_objects_history_and_metrics(stack):
     assert one.status_code == 200
     body = one.json()
     assert body["accesses_total"] == 2 and body["tier"] == "hot" and body["size"] == 1000
+    assert body["bucket"] == "hot"
     hist = stack.client.get("/objects/a/1/history").json()["events"]
     assert [e["kind"] for e in hist] == ["Registered", "AccessesRecorded"]
     assert stack.client.get("/objects/b/1", params={"tenant": "t2"}).json()["accesses_total"] == 1

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from adapters.objectstore import TierBuckets
 from domain.records import DEFAULT_TENANT
 from domain.tiers import Tier
 from web.deps import ServicesDep
@@ -43,4 +44,7 @@ def get_object(key: str, services: ServicesDep, tenant: TenantQ = DEFAULT_TENANT
     row = services.read_models.get_object(tenant, key)
     if row is None:
         raise HTTPException(404, f"unknown object {tenant}/{key}")
+    # The bucket follows from the tier the log names; moves change the tier
+    # only at their commit, so this is where reads should go.
+    row["bucket"] = TierBuckets.from_settings(services.settings).of(row["tier"])
     return row
