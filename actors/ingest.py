@@ -8,6 +8,7 @@ adapter fans a batch out to shard actors, the local one to in-process shards
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any, Protocol, Sequence
 
@@ -58,15 +59,34 @@ class RayIngest:
         self.handles = list(handles)
         self.shards = len(self.handles)
 
+    ATTEMPTS = 3
+
     def _submit(self, records: Sequence[AccessRecord]) -> list[Any]:
         parts = partition(records, self.shards)
         ids = _batch_ids(parts)
         return [self.handles[i].ingest.remote(rows, ids[i]) for i, rows in parts.items()]
 
     def ingest(self, records: Sequence[AccessRecord]) -> IngestResult:
+        """Ray retries a call whose actor died; a call that failed inside the
+        shard (a store timeout, say) is resubmitted here with the same batch id,
+        which the objects recognise, so a retry never counts twice."""
         import ray
 
-        return _sum(ray.get(self._submit(records)))
+        parts = partition(records, self.shards)
+        ids = _batch_ids(parts)
+        refs = {i: self.handles[i].ingest.remote(rows, ids[i]) for i, rows in parts.items()}
+        results = []
+        for i, ref in refs.items():  # all shards work in parallel meanwhile
+            for attempt in range(self.ATTEMPTS):
+                try:
+                    results.append(ray.get(ref))
+                    break
+                except ray.exceptions.RayTaskError:
+                    if attempt == self.ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.5 * (attempt + 1))
+                    ref = self.handles[i].ingest.remote(parts[i], ids[i])
+        return _sum(results)
 
     async def aingest(self, records: Sequence[AccessRecord]) -> IngestResult:
         return _sum(await asyncio.gather(*self._submit(records)))

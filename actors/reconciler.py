@@ -38,7 +38,7 @@ class Reconciler:
     def __init__(self, settings, shards: list[Any], movers: list[Any], store=None):
         self.settings = settings
         self.shards, self.movers = list(shards), list(movers)
-        self.app = ObjectLogApplication(env=settings.eventstore_env())  # read only
+        self.app = ObjectLogApplication.open(settings.eventstore_env())  # read only; retries a schema race with peers
         self.store = store or open_store(settings)
         self.buckets = TierBuckets.from_settings(settings)
         self.position = 0

@@ -7,11 +7,8 @@ in-process; ``ShardActor`` is the same class as a restartable Ray actor.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import asdict
 from typing import Any, Sequence
-
-from eventsourcing.persistence import IntegrityError
 
 from actors.existence import existence_probe
 from actors.routing import RecordTuple, to_records
@@ -37,17 +34,8 @@ OBJECT_COMMANDS = frozenset({
 })
 
 
-def open_store(settings: Settings, attempts: int = 5) -> ObjectLogApplication:
-    """Shards start together; on a fresh PostgreSQL their CREATE TABLE IF NOT
-    EXISTS statements can race, and the loser just tries again."""
-    for attempt in range(attempts):
-        try:
-            return ObjectLogApplication(env=settings.eventstore_env())
-        except IntegrityError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+def open_store(settings: Settings, *, create_tables: bool = True) -> ObjectLogApplication:
+    return ObjectLogApplication.open(settings.eventstore_env(), create_tables=create_tables)
 
 
 class ShardWorker:
@@ -58,7 +46,7 @@ class ShardWorker:
         # Everything the shard knows is in the event store: a restarted shard
         # starts with an empty cache and reloads objects as they are touched.
         # The simulator passes an in-memory application instead.
-        self.app = app or open_store(self.settings)
+        self.app = app or open_store(self.settings, create_tables=False)
         self.app.existence_probe = existence_probe(self.app.recorder)
 
     def ingest(self, rows: Sequence[RecordTuple], batch_id: str) -> dict[str, Any]:

@@ -6,12 +6,14 @@ that is what lets the aggregate cache skip fast-forwarding on every read.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import PersistenceError
 
 from domain.ids import object_id
 from domain.model import StoredObject
@@ -59,6 +61,25 @@ class ObjectLogApplication(Application[UUID]):
         "AGGREGATE_CACHE_FASTFORWARD": "n",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
+
+    @classmethod
+    def open(cls, env: dict[str, str], *, create_tables: bool = True,
+             attempts: int = 5) -> "ObjectLogApplication":
+        """Open the store. Processes started together pass ``create_tables=False``
+        once one of them has made the schema: PostgreSQL DDL, even with IF NOT
+        EXISTS, fails when run concurrently. A race that still happens (peers
+        starting on a fresh database) is retried."""
+        env = dict(env)
+        if not create_tables:
+            env["CREATE_TABLE"] = "false"
+        for attempt in range(attempts):
+            try:
+                return cls(env=env)
+            except PersistenceError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     # Set by the infrastructure: given ids, returns those with no stored
     # events, in one round trip; None means ask the repository one by one.

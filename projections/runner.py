@@ -29,7 +29,7 @@ class ProjectionRunner:
                  name: str = schema.TRACKING_NAME, db: ReadModelDB | None = None):
         self.settings = settings
         self.name = name
-        self.app = ObjectLogApplication(env=settings.eventstore_env())
+        self.app = ObjectLogApplication.open(settings.eventstore_env())  # retries a schema race with the shards
         self.db = db or ReadModelDB.from_settings(settings)
         self.projector = Projector(cost_model)
         # Reading and decoding the next page overlaps the current commit,

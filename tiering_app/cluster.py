@@ -58,12 +58,21 @@ def connect(settings: Settings) -> str:
         return "local"
 
 
+def ensure_schema(settings: Settings) -> None:
+    """Create the event store's tables once, here, before actors race to."""
+    from actors.shard import open_store
+
+    open_store(settings).close()
+
+
 def shard_handles(settings: Settings, create: bool = True) -> list[Any]:
     import ray
 
     from actors.shard import shard_actor_class
 
     cls = shard_actor_class()
+    if create:
+        ensure_schema(settings)
     handles = []
     payload = settings.model_dump(mode="json")
     for i in range(settings.shards):

@@ -111,7 +111,10 @@ class Settings(BaseSettings):
             env.update(PERSISTENCE_MODULE="eventsourcing.postgres", POSTGRES_DBNAME=pg["dbname"],
                        POSTGRES_HOST=pg["host"], POSTGRES_PORT=pg["port"],
                        POSTGRES_USER=pg["user"], POSTGRES_PASSWORD=pg["password"],
-                       POSTGRES_POOL_SIZE="4", POSTGRES_MAX_OVERFLOW="4")
+                       POSTGRES_POOL_SIZE="4", POSTGRES_MAX_OVERFLOW="4",
+                       # An insert waiting on the table lock longer than this
+                       # fails instead of hanging; ingest retries it by batch id.
+                       POSTGRES_LOCK_TIMEOUT="15")
         else:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             env.update(PERSISTENCE_MODULE="eventsourcing.sqlite",

@@ -14,11 +14,13 @@ from actors.shard import shard_actor_class
 from domain.application import ObjectLogApplication
 from domain.ids import shard_of
 from domain.records import AccessRecord, Op
+from tiering_app.cluster import ensure_schema
 
 pytestmark = pytest.mark.integration
 
 
 def start_shards(settings):
+    ensure_schema(settings)
     cls = shard_actor_class()
     payload = settings.model_dump(mode="json")
     handles = [cls.remote(i, payload) for i in range(settings.shards)]
