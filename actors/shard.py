@@ -40,13 +40,14 @@ def open_store(settings: Settings, *, create_tables: bool = True) -> ObjectLogAp
 
 class ShardWorker:
     def __init__(self, index: int, settings: dict[str, Any] | Settings,
-                 app: ObjectLogApplication | None = None):
+                 app: ObjectLogApplication | None = None, *, create_tables: bool = True):
         self.index = index
         self.settings = settings if isinstance(settings, Settings) else Settings(**settings)
         # Everything the shard knows is in the event store: a restarted shard
         # starts with an empty cache and reloads objects as they are touched.
-        # The simulator passes an in-memory application instead.
-        self.app = app or open_store(self.settings, create_tables=False)
+        # The simulator passes an in-memory application instead. Actors started
+        # together pass create_tables=False: the driver made the schema first.
+        self.app = app or open_store(self.settings, create_tables=create_tables)
         self.app.existence_probe = existence_probe(self.app.recorder)
 
     def ingest(self, rows: Sequence[RecordTuple], batch_id: str) -> dict[str, Any]:

@@ -82,6 +82,7 @@ def main() -> int:
     import ray
 
     from actors.shard import shard_actor_class
+from tiering_app.cluster import ensure_schema
     from adapters.bus import Decision
     from domain.ids import shard_of
     from domain.records import AccessRecord, Op
@@ -102,7 +103,9 @@ def main() -> int:
                         age_rule=False)
     payload = settings.model_dump(mode="json")
     names = [f"bench-shard-{i}" for i in range(settings.shards)]
-    shards = [shard_actor_class().options(name=n).remote(i, payload) for i, n in enumerate(names)]
+    ensure_schema(settings)
+    shards = [shard_actor_class().options(name=n).remote(i, payload, create_tables=False)
+              for i, n in enumerate(names)]
     runtime = MovementRuntime(settings).start(shards, shard_names=names, name_prefix=None,
                                               periodic=False)
     store = runtime.store

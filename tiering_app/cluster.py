@@ -79,7 +79,7 @@ def shard_handles(settings: Settings, create: bool = True) -> list[Any]:
         name = f"shard-{i}"
         if create:
             handles.append(cls.options(name=name, namespace=NAMESPACE, get_if_exists=True)
-                           .remote(i, payload))
+                           .remote(i, payload, create_tables=False))
         else:
             handles.append(ray.get_actor(name, namespace=NAMESPACE))
     ray.get([h.ping.remote() for h in handles])

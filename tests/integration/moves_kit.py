@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from actors.shard import shard_actor_class
+from tiering_app.cluster import ensure_schema
 from adapters.bus import Decision
 from adapters.objectstore import object_name
 from domain.ids import shard_of
@@ -81,7 +82,9 @@ class MoveStack:
         payload = self.settings.model_dump(mode="json")
         cls = shard_actor_class()
         names = [f"{tag}-shard-{i}" for i in range(shards)]
-        self.shards = [cls.options(name=n).remote(i, payload) for i, n in enumerate(names)]
+        ensure_schema(self.settings)
+        self.shards = [cls.options(name=n).remote(i, payload, create_tables=False)
+                       for i, n in enumerate(names)]
         self.runtime = MovementRuntime(self.settings).start(
             self.shards, shard_names=names, name_prefix=None, failpoints=failpoints,
             periodic=periodic)

@@ -23,7 +23,7 @@ def start_shards(settings):
     ensure_schema(settings)
     cls = shard_actor_class()
     payload = settings.model_dump(mode="json")
-    handles = [cls.remote(i, payload) for i in range(settings.shards)]
+    handles = [cls.remote(i, payload, create_tables=False) for i in range(settings.shards)]
     import ray
 
     ray.get([h.ping.remote() for h in handles])
