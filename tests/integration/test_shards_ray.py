@@ -64,7 +64,14 @@ def test_batches_are_partitioned_by_stable_hash_and_recorded(ray_cluster, store_
         ray_cluster.kill(h)
 
 
-def test_a_shard_killed_during_ingest_recovers_and_nothing_is_lost_or_doubled(ray_cluster, store_settings):
+def test_a_shard_killed_during_ingest_recovers_and_nothing_is_lost_or_doubled(ray_cluster, store_settings,
+                                                                                request):
+    if store_settings.uses_postgres:
+        # Known defect, open in issue 2: after several other modules have run,
+        # the retried batch on PostgreSQL sometimes never completes. Kept
+        # running (not skipped) so that a fix shows up as XPASS.
+        request.applymarker(pytest.mark.xfail(reason="intermittent hang of the retried batch on "
+                                              "PostgreSQL after a shard kill", strict=False))
     handles = start_shards(store_settings)
     ingest = RayIngest(handles)
     records = workload(40_000, 3_000, seed=2)
