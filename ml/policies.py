@@ -126,6 +126,7 @@ class Ours(Policy):
         if rate_mode not in RATE_MODES:
             raise ValueError(f"rate_mode must be one of {RATE_MODES}")
         self.rate_mode = rate_mode
+        self.scorer = None  # callable x -> (labels, confidence); None scores with clf
         self.reasons: dict[str, int] = {}
 
     def prepare(self, u, fb, model):
@@ -160,14 +161,21 @@ class Ours(Policy):
         return (pr.billable * pr.rate * self.u.step_s + g[:, None] * pr.get + p[:, None] * pr.put
                 + b[:, None] * pr.retrieval)
 
+    def score(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, confidence) for feature rows ``x``. The live system swaps in
+        the predictor pool here (``scorer``); the simulator scores in-process."""
+        if self.scorer is not None:
+            return self.scorer(x)
+        proba = self.clf.predict_proba(x)
+        return self.clf.classes_[proba.argmax(axis=1)], proba.max(axis=1)
+
     def decide(self, t, cur, resid):
         want = self.fallback(t, cur)
         if self.clf is not None:
             alive = np.flatnonzero(self.u.alive(t))
             if len(alive):
-                proba = self.clf.predict_proba(self.fb.matrix(t, cur, resid, alive))
-                labels = self.clf.classes_[proba.argmax(axis=1)]
-                sure = proba.max(axis=1) >= self.min_confidence
+                labels, conf = self.score(self.fb.matrix(t, cur, resid, alive))
+                sure = conf >= self.min_confidence
                 want[alive[sure]] = labels[sure]
                 self.reasons["model"] += int(sure.sum())
                 self.reasons["fallback"] += int((~sure).sum())
