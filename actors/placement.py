@@ -292,11 +292,15 @@ BATCHABLE = ("request", "apply", "reclaim", "end", "discard")
 OPS = ("ingest_materialized", "sweep", "batch", *BATCHABLE)
 
 
-def run(worker, op: str, *args: Any) -> Any:
-    if op not in OPS:
-        raise ValueError(f"unknown placement op {op!r}; allowed: {', '.join(OPS)}")
+def placement_of(worker) -> Placement:
     placement = worker.__dict__.get("_placement")
     if placement is None:
         placement = worker.__dict__["_placement"] = Placement(worker)
-    return getattr(placement, op)(*args)
+    return placement
+
+
+def run(worker, op: str, *args: Any) -> Any:
+    if op not in OPS:
+        raise ValueError(f"unknown placement op {op!r}; allowed: {', '.join(OPS)}")
+    return getattr(placement_of(worker), op)(*args)
 

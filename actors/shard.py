@@ -29,8 +29,9 @@ def describe_object(obj: StoredObject) -> dict[str, Any]:
 
 
 OBJECT_COMMANDS = frozenset({
-    "overwrite", "delete", "recommend", "request_move", "record_copied", "record_verified",
-    "commit_move", "record_source_reclaimed", "abort_move", "fail_move",
+    "overwrite", "delete", "recommend", "resolve_recommendation", "request_move",
+    "record_copied", "record_verified", "commit_move", "record_source_reclaimed", "abort_move",
+    "fail_move",
 })
 
 
@@ -89,6 +90,20 @@ class ShardWorker:
         from actors import placement
 
         return placement.run(self, op, *args)
+
+    def placement_steps(self):
+        from actors import placement
+
+        return placement.placement_of(self)
+
+    # ----- issue 4: decisions on a schedule of event time -------------------
+    def decide(self, keys: Sequence[tuple[str, str]], now: float,
+               spec: dict[str, Any]) -> dict[str, Any]:
+        """Run the policy over ``keys`` at event time ``now`` and record each
+        decision in its object's log (``actors.deciding``)."""
+        from actors.deciding import decide_round
+
+        return decide_round(self, keys, now, spec)
 
     def ping(self) -> int:
         return self.index

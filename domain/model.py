@@ -36,6 +36,17 @@ class IllegalMoveStep(DomainRuleError):
     pass
 
 
+class UnknownDecision(DomainRuleError):
+    pass
+
+
+class DecisionNotPending(DomainRuleError):
+    pass
+
+
+DISPOSITIONS = ("publish", "dry", "pending", "advice")
+
+
 # The order every move walks; ABORTED and FAILED may follow any step before
 # COMMITTED, and nothing but RECLAIMED may follow COMMITTED.
 MOVE_STEPS = ("requested", "copied", "verified", "committed", "reclaimed")
@@ -159,15 +170,47 @@ class StoredObject(Aggregate):
 
     # ----- decisions -----------------------------------------------------
     def recommend(self, target: Tier, policy_id: str, score: float,
-                  reasons: list[str], at: float) -> None:
+                  reasons: list[str], at: float, decision_id: str | None = None,
+                  disposition: str = "advice") -> None:
+        """``disposition`` says what the decider does with it: ``publish`` (a move
+        follows), ``dry`` (automatic moves are paused), ``pending`` (an operator
+        approves or rejects it), ``advice`` (recorded only)."""
         self.check_not_deleted()
-        self._tier_recommended(Tier(target).value, policy_id, float(score), list(reasons), at)
+        if disposition not in DISPOSITIONS:
+            raise ValueError(f"disposition must be one of {DISPOSITIONS}")
+        self._tier_recommended(Tier(target).value, policy_id, float(score), list(reasons), at,
+                               decision_id, disposition, self.tier.value)
 
+    # decision_id, disposition and source came with the decision loop; events
+    # written before them apply with these defaults.
     @event("TierRecommended")
     def _tier_recommended(self, target: str, policy_id: str, score: float,
-                          reasons: list[str], at: float) -> None:
+                          reasons: list[str], at: float, decision_id: str | None = None,
+                          disposition: str = "advice", source: str | None = None) -> None:
         self.recommendation = {"target": target, "policy_id": policy_id, "score": score,
-                               "reasons": reasons, "at": at}
+                               "reasons": reasons, "at": at, "decision_id": decision_id,
+                               "disposition": disposition}
+
+    def resolve_recommendation(self, decision_id: str, outcome: str, by: str, at: float) -> bool:
+        """An operator's answer to a pending decision. False if already answered
+        the same way (a retried call); a different answer is refused."""
+        self.check_not_deleted()
+        if outcome not in ("approved", "rejected"):
+            raise ValueError("outcome must be approved or rejected")
+        rec = self.recommendation
+        if rec is None or rec.get("decision_id") != decision_id:
+            raise UnknownDecision(f"{decision_id} is not this object's latest decision")
+        answered = rec.get("outcome")
+        if answered == outcome:
+            return False
+        if answered is not None or rec.get("disposition") != "pending":
+            raise DecisionNotPending(f"decision {decision_id} is {answered or rec.get('disposition')}")
+        self._recommendation_resolved(decision_id, outcome, by, at)
+        return True
+
+    @event("RecommendationResolved")
+    def _recommendation_resolved(self, decision_id: str, outcome: str, by: str, at: float) -> None:
+        self.recommendation = {**self.recommendation, "outcome": outcome}
 
     # ----- the move lifecycle --------------------------------------------
     def request_move(self, move_id: str, target: Tier, reason: str, at: float) -> bool:

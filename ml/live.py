@@ -1,84 +1,179 @@
-"""The live side of ml.policies: decide for one object from its own log.
+"""The live side of ml.policies: decide for a batch of objects from their own logs.
 
-The same Policy classes the evaluator runs see the object's history (read
-from its events, as in ml.history) and its current tier; a decision that
-differs from the current tier is recorded in the log as TierRecommended with
-the policy id (and model version), a score and its reasons.
+The same Policy classes the evaluator runs see the objects' histories (read
+from their events with ml.history's fold, on a common step grid) and their
+current tiers, at one instant of event time. ``decide_objects`` returns the
+decisions that would change a tier, with a score and reasons a person can
+read; the caller (a shard, ``actors.deciding``) records them in the logs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from domain.application import ObjectLogApplication
 from domain.costs import CostModel
-from domain.ids import object_id
+from domain.model import StoredObject
 from ml.features import FEATURES, FeatureBuilder, group_hash
 from ml.history import DAY_S, _fold_events
 from ml.oracle import TIERS, Usage
 from ml.policies import Ours, Policy
 
+_FIELDS = ("gets", "get_bytes", "puts", "reads", "lat_sum", "lat_n")
+
 
 @dataclass
 class LiveDecision:
-    target: str
+    tenant: str
+    key: str
     current: str
-    recorded: bool
+    target: str
     score: float
-    reasons: list[str]
+    reasons: list[str] = field(default_factory=list)
+    recorded: bool = False
 
 
-def object_usage(app: ObjectLogApplication, tenant: str, key: str, now: float,
-                 step_s: float = DAY_S) -> tuple[Usage, np.ndarray, Any, float]:
-    """(usage with the decision step last, reads, live object, days in tier)."""
-    obj = app.current(tenant, key)
-    if obj is None or obj.is_deleted:
-        raise KeyError(f"{tenant}/{key}")
-    evs = list(app.events.get(object_id(tenant, key, obj.incarnation)))
-    origin = obj.registered_at
-    steps = max(1, int((now - origin) // step_s)) + 1  # the last step is the one being decided
-    row = _fold_events(evs, SimpleNamespace(origin=origin, step_s=step_s, steps=steps))
-    arr = {f: np.zeros((1, steps)) for f in ("gets", "get_bytes", "puts", "reads", "lat_sum", "lat_n")}
-    for s, vals in row["steps"].items():
-        if s < steps - 1:  # only what happened before the decision
-            for f, v in vals.items():
-                arr[f][0, s] += v
-    entered = max([e.at for e in evs if type(e).__name__ == "MoveCommitted"] + [origin])
-    u = Usage(arr["gets"], arr["get_bytes"], arr["puts"], np.array([float(obj.size)]),
-              np.array([0]), np.array([steps]), step_s, arr["lat_sum"], arr["lat_n"])
-    return u, arr["reads"], obj, (now - entered) / DAY_S
+@dataclass
+class LiveUsage:
+    usage: Usage
+    reads: np.ndarray
+    objects: list[StoredObject]
+    resid_steps: np.ndarray  # steps each object has spent in its current tier
+
+
+def live_usage(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: float,
+               step_s: float = DAY_S) -> LiveUsage | None:
+    """Usage of the live, idle (no move in flight) objects among ``keys``, on
+    steps from the oldest registration to the step holding ``now``. That last
+    step is the one being decided, so it holds nothing: a policy sees only
+    what happened before it, as in the simulator."""
+    objs = []
+    for tenant, key in keys:
+        obj = app.current(tenant, key)
+        if obj is not None and not obj.is_deleted and obj.move is None:
+            objs.append(obj)
+    if not objs:
+        return None
+    origin = min(o.registered_at for o in objs)
+    steps = max(1, int((now - origin) // step_s)) + 1
+    grid = SimpleNamespace(origin=origin, step_s=step_s, steps=steps)
+    n = len(objs)
+    arr = {f: np.zeros((n, steps)) for f in _FIELDS}
+    birth, resid = np.zeros(n, dtype=int), np.zeros(n)
+    for i, obj in enumerate(objs):
+        evs = list(app.events.get(obj.id))
+        row = _fold_events(evs, grid)
+        for s, vals in row["steps"].items():
+            if s < steps - 1:
+                for f, v in vals.items():
+                    arr[f][i, s] += v
+        birth[i] = min(row["birth"], steps - 1)
+        resid[i] = max(0.0, now - _entered_tier(evs, obj.registered_at)) / step_s
+    u = Usage(arr["gets"], arr["get_bytes"], arr["puts"], np.array([float(o.size) for o in objs]),
+              birth, np.full(n, steps, dtype=int), step_s, arr["lat_sum"], arr["lat_n"])
+    return LiveUsage(u, arr["reads"], objs, resid)
+
+
+def _entered_tier(evs: Sequence, registered_at: float) -> float:
+    """Event time at which the object entered its tier. A commit is stamped
+    with wall time, which a replayed trace does not share, so a move counts
+    from the decision that asked for it (event time), or else from the newest
+    access before it."""
+    entered = seen = registered_at
+    asked: dict[str, float] = {}
+    for e in evs:
+        kind = type(e).__name__
+        if kind == "AccessesRecorded":
+            seen = max(seen, e.last_ts)
+        elif kind == "TierRecommended":
+            asked[e.target] = e.at
+        elif kind == "MoveCommitted":
+            entered = asked.get(e.tier, seen)
+    return entered
+
+
+def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], policy: Policy,
+                   now: float, *, model: CostModel | None = None,
+                   importances: Sequence[str] = (), step_s: float = DAY_S) -> list[LiveDecision]:
+    """The tier changes ``policy`` wants for ``keys`` at event time ``now``."""
+    lu = live_usage(app, keys, now, step_s)
+    if lu is None:
+        return []
+    u, objs = lu.usage, lu.objects
+    t = u.t - 1
+    fb = FeatureBuilder(u, np.array([group_hash(o.tenant, o.key) for o in objs]), lu.reads)
+    policy.prepare(u, fb, model or CostModel())
+    cur = np.array([TIERS.index(o.tier) for o in objs])
+    fb.advance(t)
+    scored = _capture_scores(policy)
+    want = policy.decide(t, cur.copy(), lu.resid_steps.copy())
+    changed = np.flatnonzero(want != cur)
+    if not len(changed):
+        return []
+    idle = fb.idle_days(t, "touch")
+    x = fb.matrix(t, cur, lu.resid_steps) if importances else None
+    top = [FEATURES.index(f) for f in importances[:3] if f in FEATURES]
+    out = []
+    for i in changed:
+        conf = scored.get(int(i))
+        target = TIERS[int(want[i])]
+        if conf is not None and conf[0] == want[i]:
+            reasons = [f"model: {target.value} with confidence {conf[1]:.2f}"]
+            reasons += [f"{FEATURES[j]}={x[i, j]:.3g}" for j in top] if x is not None else []
+            score = float(conf[1])
+        else:
+            reasons, score = [f"idle_days={idle[i]:.1f} (rule: days without GET/PUT)"], 1.0
+        if isinstance(policy, Ours):
+            reasons.append(f"guard: saving over {policy.horizon_days:g} days beats the move's cost")
+        out.append(LiveDecision(objs[i].tenant, objs[i].key, objs[i].tier.value, target.value,
+                                score, reasons))
+    return out
+
+
+def _capture_scores(policy: Policy) -> dict[int, tuple[int, float]]:
+    """Row -> (label, confidence) for every row the policy's model scored."""
+    seen: dict[int, tuple[int, float]] = {}
+    if not isinstance(policy, Ours) or policy.clf is None:
+        return seen
+    inner = policy.scorer or (lambda x: Ours.score(_Unhooked(policy.clf), x))
+    alive = np.flatnonzero(policy.u.alive(policy.u.t - 1))
+
+    def scorer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        labels, conf = inner(x)
+        # Ours scores the alive rows, in order (ml.policies.Ours.decide)
+        for row, lab, c in zip(alive, labels, conf):
+            seen[int(row)] = (int(lab), float(c))
+        return labels, conf
+    policy.scorer = scorer
+    return seen
+
+
+class _Unhooked:
+    """Lets ``Ours.score`` run on a bare classifier (no scorer installed)."""
+
+    def __init__(self, clf: Any):
+        self.clf, self.scorer = clf, None
 
 
 def decide_live(app: ObjectLogApplication, tenant: str, key: str, policy: Policy, now: float,
                 model: CostModel | None = None, version: str | None = None,
                 record: bool = True) -> LiveDecision:
-    model = model or CostModel()
-    u, reads, obj, days_in_tier = object_usage(app, tenant, key, now)
-    t = u.t - 1
-    fb = FeatureBuilder(u, np.array([group_hash(tenant, key)]), reads)
-    policy.prepare(u, fb, model)
-    cur = np.array([TIERS.index(obj.tier)])
-    resid = np.array([days_in_tier * fb.steps_per_day])
-    fb.advance(t)
-    want = int(policy.decide(t, cur.copy(), resid.copy())[0])
-    score, reasons = 1.0, [f"policy={policy.name}"]
-    if isinstance(policy, Ours) and policy.clf is not None:
-        x = fb.matrix(t, cur, resid)
-        score = float(policy.clf.predict_proba(x).max())
-        imp = getattr(policy.clf, "feature_importances_", None)
-        if imp is not None:
-            top = np.argsort(imp)[::-1][:3]
-            reasons += [f"{FEATURES[i]}={x[0, i]:.3g}" for i in top]
-    else:
-        reasons.append(f"idle_days={fb.idle_days(t, 'touch')[0]:.1f}")
-    target = TIERS[want]
-    recorded = False
-    if record and target is not obj.tier:
+    """One object (operators, tests): decide and, if it changes the tier, record it."""
+    obj = app.current(tenant, key)
+    if obj is None or obj.is_deleted:
+        raise KeyError(f"{tenant}/{key}")
+    found = decide_objects(app, [(tenant, key)], policy, now, model=model)
+    if not found:
+        return LiveDecision(tenant, key, obj.tier.value, obj.tier.value, 1.0,
+                            [f"policy={policy.name}"])
+    d = found[0]
+    d.reasons.insert(0, f"policy={policy.name}")
+    if record:
         policy_id = policy.name if version is None else f"{policy.name}@{version}"
-        app.command(tenant, key, lambda o: o.recommend(target, policy_id, score, reasons, now))
-        recorded = True
-    return LiveDecision(target.value, obj.tier.value, recorded, score, reasons)
+        app.command(tenant, key, lambda o: o.recommend(d.target, policy_id, d.score, d.reasons, now))
+        d.recorded = True
+    return d

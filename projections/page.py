@@ -61,6 +61,8 @@ class Page:
         self.objects: dict[str, dict] = {}
         self.stored_tier: dict[str, str] = {}  # tier of each object row as loaded
         self.moves: dict[str, dict] = {}
+        self.decisions: dict[str, dict] = {}
+        self.resolutions: list[tuple] = []  # (status, resolved_at, resolved_by, decision_id)
         self.history: list[tuple] = []
         self.buckets: dict[tuple[str, int], int] = defaultdict(int)
         self.bucket_cuts: dict[str, int] = {}  # objects whose old buckets fell out of range
@@ -77,6 +79,12 @@ def write_page(db: ReadModelDB, page: Page, costs: CostModel) -> None:
     db.executemany(schema.upsert_sql("rm_movements", cols, ("move_id",)),
                    [[to_json(m[c]) if c == "history" else m[c] for c in cols]
                     for m in page.moves.values()])
+    cols = schema.DECISION_COLUMNS
+    db.executemany(schema.upsert_sql("rm_decisions", cols, ("decision_id",)),
+                   [[d[c] for c in cols] for d in page.decisions.values()])
+    # after the inserts: a decision and its answer may arrive in one page
+    db.executemany("UPDATE rm_decisions SET status = ?, resolved_at = ?, resolved_by = ?"
+                   " WHERE decision_id = ?", page.resolutions)
     db.executemany(schema.upsert_sql("rm_object_history", ("object_id", "version", "kind", "at",
                                                            "recorded_at", "data"),
                                      ("object_id", "version")), page.history)

@@ -17,6 +17,7 @@ from projections.db import ReadModelDB
 from projections.page import Page, Prepared, bucket_cut, spread_hours, to_json, write_page
 
 _ENDINGS = {"MoveAborted": "aborted", "MoveFailed": "failed"}
+_EVENT_TIME_KINDS = frozenset({"Registered", "AccessesRecorded", "Overwritten", "Deleted"})
 
 
 class ProjectionError(RuntimeError):
@@ -29,7 +30,8 @@ class Projector:
         self._handlers: dict[str, Callable[[Page, dict, Any, float], None]] = {
             "Registered": self._registered, "AccessesRecorded": self._accesses,
             "Overwritten": self._overwritten, "Deleted": self._deleted,
-            "TierRecommended": self._recommended, "MoveRequested": self._move_requested,
+            "TierRecommended": self._recommended, "RecommendationResolved": self._resolved,
+            "MoveRequested": self._move_requested,
             "MoveCopied": self._move_step, "MoveVerified": self._move_step,
             "MoveCommitted": self._move_committed, "MoveSourceReclaimed": self._move_reclaimed,
             "MoveAborted": self._move_ended, "MoveFailed": self._move_ended,
@@ -65,7 +67,8 @@ class Projector:
             handler(page, row, e, at)
             row = page.objects[p.oid]
             row["version"], row["updated_at"] = entry.version, at
-            if at is not None:
+            # Moves are stamped with wall time; only what ingest recorded is event time.
+            if at is not None and entry.kind in _EVENT_TIME_KINDS:
                 page.newest = at if page.newest is None else max(page.newest, at)
                 first = getattr(e, "first_ts", at)
                 page.earliest = first if page.earliest is None else min(page.earliest, first)
@@ -167,9 +170,23 @@ class Projector:
         if e.abandoned_move_id:
             self._move_status(page, row, e.abandoned_move_id, "abandoned", at, "object deleted")
 
-    def _recommended(self, _page: Page, row: dict, e: Any, at: float) -> None:
+    def _recommended(self, page: Page, row: dict, e: Any, at: float) -> None:
+        reasons = to_json(list(e.reasons))
         row.update(rec_target=e.target, rec_policy=e.policy_id, rec_score=e.score,
-                   rec_reasons=to_json(list(e.reasons)), rec_at=at)
+                   rec_reasons=reasons, rec_at=at)
+        # Recommendations from before the decision loop carry no id of their own.
+        did = getattr(e, "decision_id", None) or f"{row['object_id']}:{e.originator_version}"
+        disposition = getattr(e, "disposition", None) or "advice"
+        page.decisions[did] = {
+            "decision_id": did, "object_id": row["object_id"], "tenant": row["tenant"],
+            "key": row["key"], "basis_version": e.originator_version - 1,
+            "source": getattr(e, "source", None) or row["tier"], "target": e.target,
+            "policy": e.policy_id, "score": e.score, "reasons": reasons, "decided_at": at,
+            "status": schema.DECISION_STATUS[disposition], "resolved_at": None, "resolved_by": None}
+
+    @staticmethod
+    def _resolved(page: Page, _row: dict, e: Any, at: float) -> None:
+        page.resolutions.append((e.outcome, at, e.by, e.decision_id))
 
     def _move_requested(self, page: Page, row: dict, e: Any, at: float) -> None:
         page.moves[e.move_id] = {

@@ -179,6 +179,25 @@ class ReadModels:
     def _movement(r: dict) -> dict:
         return {**r, "history": json.loads(r["history"] or "[]")}
 
+    # ----- decisions -----------------------------------------------------
+    def list_decisions(self, tenant: str | None = None, status: str | None = None,
+                       key: str | None = None, cursor: str | None = None, limit: int = 100
+                       ) -> tuple[list[dict], str | None]:
+        """Newest decision (in event time) first."""
+        conds = [(f"{column} = ?", [value]) for column, value in
+                 (("tenant", tenant), ("status", status), ("key", key)) if value is not None]
+        rows, nxt = self._page("rm_decisions", conds, ("decided_at", "decision_id"), True,
+                               cursor, limit)
+        return [self._decision(r) for r in rows], nxt
+
+    def get_decision(self, decision_id: str) -> dict | None:
+        rows = self.db.fetchdicts("SELECT * FROM rm_decisions WHERE decision_id = ?", (decision_id,))
+        return self._decision(rows[0]) if rows else None
+
+    @staticmethod
+    def _decision(r: dict) -> dict:
+        return {**r, "reasons": json.loads(r["reasons"] or "[]")}
+
     # ----- metrics -------------------------------------------------------
     def metrics(self, tenant: str | None = None) -> dict:
         """Totals over every tenant (or one); cost grows with tenants x tiers only."""

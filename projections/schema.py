@@ -26,6 +26,11 @@ COST_COUNTS = ("gets", "puts", "heads", "deletes", "copies", "bytes_read", "tran
                "bytes_moved_out", "early_byte_seconds")
 COST_USD = ("request_usd", "retrieval_usd", "transition_usd", "early_delete_usd")
 TIER_COUNTS = ("objects", "bytes", "small_objects", "small_bytes")
+DECISION_COLUMNS = ("decision_id", "object_id", "tenant", "key", "basis_version", "source", "target",
+                    "policy", "score", "reasons", "decided_at", "status", "resolved_at",
+                    "resolved_by")
+# What the decider did with a recommendation, as GET /decisions names it.
+DECISION_STATUS = {"publish": "published", "dry": "dry", "pending": "pending", "advice": "advice"}
 
 _B, _F, _T = "BIGINT", "DOUBLE PRECISION", "TEXT"
 _OBJECT_TYPES = {"object_id": _T, "tier": _T, "etag": _T, "origin": _T, "move_id": _T,
@@ -57,6 +62,10 @@ TABLES = {
                + ", ".join(f"{c} BIGINT NOT NULL" for c in COST_COUNTS) + ", "
                + ", ".join(f"{c} DOUBLE PRECISION NOT NULL" for c in COST_USD)
                + ", PRIMARY KEY (tenant, tier)",
+    "rm_decisions": "decision_id {K} PRIMARY KEY, object_id TEXT NOT NULL, tenant {K} NOT NULL,"
+                    " key {K} NOT NULL, basis_version BIGINT NOT NULL, source TEXT, target TEXT NOT NULL,"
+                    " policy TEXT, score DOUBLE PRECISION, reasons TEXT, decided_at DOUBLE PRECISION,"
+                    " status TEXT NOT NULL, resolved_at DOUBLE PRECISION, resolved_by TEXT",
     "rm_counters": "scope {K} NOT NULL, name TEXT NOT NULL, value BIGINT NOT NULL,"
                    " PRIMARY KEY (scope, name)",
     "rm_metric_snapshots": "taken_at DOUBLE PRECISION PRIMARY KEY, event_time DOUBLE PRECISION,"
@@ -69,6 +78,9 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS rm_movements_time ON rm_movements (requested_at, move_id)",
     "CREATE INDEX IF NOT EXISTS rm_movements_tenant ON rm_movements (tenant, requested_at, move_id)",
     "CREATE INDEX IF NOT EXISTS rm_movements_key ON rm_movements (tenant, key)",
+    "CREATE INDEX IF NOT EXISTS rm_decisions_time ON rm_decisions (decided_at, decision_id)",
+    "CREATE INDEX IF NOT EXISTS rm_decisions_status ON rm_decisions (status, decided_at, decision_id)",
+    "CREATE INDEX IF NOT EXISTS rm_decisions_tenant ON rm_decisions (tenant, decided_at, decision_id)",
 )
 
 

@@ -63,6 +63,7 @@ class MovementRuntime:
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
         self.age_rule_report: dict[str, Any] = {}
+        self.autopilot = None
 
     @classmethod
     def prepare(cls, settings: Settings) -> "MovementRuntime":
@@ -142,6 +143,14 @@ class MovementRuntime:
             self.loop.create_task(self.reconciler.run_forever(self._stop, s.reconcile_interval_s))
             if s.age_rule:
                 self.loop.create_task(self._age_rule_forever())
+        if self.settings.autopilot:
+            from actors.autopilot import Autopilot
+            from projections.queries import ReadModels
+
+            self.autopilot = Autopilot(self.settings, self.shards,
+                                       ReadModels.from_settings(self.settings), self.bus.publish)
+            if periodic:
+                self.loop.create_task(self.autopilot.run_forever(self._stop))
 
     async def _age_rule_forever(self) -> None:
         from actors.decisions import AgeRule, age_rule_decisions
@@ -154,6 +163,8 @@ class MovementRuntime:
                 decisions, absent = await asyncio.to_thread(
                     age_rule_decisions, rule, read_models, self.store, self.buckets,
                     s.age_rule_max_moves, time.time())
+                if self.autopilot is not None and self.autopilot.mode != "auto":
+                    decisions = []  # paused or awaiting approval: the age rule waits too
                 for d in decisions:
                     await self.bus.publish(d)
                 self.age_rule_report = {"at": time.time(), "decided": len(decisions),
@@ -288,6 +299,8 @@ class MovementRuntime:
             self.loop = None
         if self.reconciler is not None:
             self.reconciler.close()
+        if self.autopilot is not None:
+            self.autopilot.close()
         if self.seaweed is not None:
             self.seaweed.stop()
             self.seaweed = None

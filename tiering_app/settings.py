@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     projection_poll_s: float = Field(0.2, gt=0, description="Projection runner poll interval.")
     projection_page: int = Field(2_000, ge=1, description="Notifications applied per transaction.")
     snapshot_interval_s: float = Field(10.0, gt=0, description="Metric snapshot period (wall time).")
+    # ----- dashboard (issue 5): Panel, on its own port beside the API -----
+    dashboard_port: int = Field(8050, ge=0, le=65535, description="Dashboard port; 0 turns it off.")
+    dashboard_host: str | None = Field(None, description="Dashboard address; unset uses api_host.")
+    dashboard_refresh_s: float = Field(2.0, gt=0, description="How often an open dashboard refreshes.")
+    dashboard_origins: list[str] = Field(
+        default_factory=list, description="Extra host:port names browsers may reach it by.")
 
     # ----- movement (issue 3): object store, decision bus, movers, reconciler -----
     s3_endpoint: str | None = Field(
@@ -57,7 +63,14 @@ class Settings(BaseSettings):
     move_backoff_s: float = Field(0.5, gt=0, description="First retry delay; doubles per attempt.")
     move_backoff_max_s: float = Field(10.0, gt=0, description="Longest retry delay.")
     reconcile_interval_s: float = Field(30.0, gt=0, description="Reconciler period (it also runs on start).")
-    age_rule: bool = Field(True, description="Run the age rule (objects not accessed for long move down).")
+    autopilot: bool = Field(True, description="Run the decision loop (policy 'ours': the newest registered model, else its rule fallback).")
+    autopilot_mode: str = Field("auto", pattern="^(auto|paused|approval)$",
+                                description="Mode at first start (auto, paused = dry run, approval); PUT /autopilot changes it and it is kept in data_dir/autopilot.json.")
+    decide_every_s: float = Field(86_400.0, gt=0, description="Event time between decision rounds.")
+    autopilot_poll_s: float = Field(5.0, gt=0, description="How often (wall time) the loop checks event time.")
+    decide_max_objects: int = Field(100_000, ge=1, description="Objects considered per round (the next round resumes after them).")
+    predictors: int = Field(2, ge=1, description="Predictor actors scoring feature batches.")
+    age_rule: bool = Field(False, description="Also run the plain age rule (before the autopilot, the only automatic decider).")
     age_rule_interval_s: float = Field(60.0, gt=0, description="Age rule period.")
     age_warm_after_s: float = Field(30 * 86400, gt=0, description="Idle time after which hot moves to warm.")
     age_cold_after_s: float = Field(90 * 86400, gt=0, description="Idle time after which warm moves to cold.")

@@ -119,7 +119,51 @@ def test_a_recommendation_keeps_its_reasons():
     obj = new_object()
     obj.recommend(Tier.COLD, "rf-v3", 0.91, ["no GET in 40 days", "size 1 GB"], 500.0)
     assert obj.recommendation == {"target": "cold", "policy_id": "rf-v3", "score": 0.91,
-                                  "reasons": ["no GET in 40 days", "size 1 GB"], "at": 500.0}
+                                  "reasons": ["no GET in 40 days", "size 1 GB"], "at": 500.0,
+                                  "decision_id": None, "disposition": "advice"}
+
+
+def test_a_pending_decision_is_answered_once():
+    from domain.model import DecisionNotPending, UnknownDecision
+
+    obj = new_object()
+    obj.recommend(Tier.COLD, "ours@v1", 0.8, ["idle"], 500.0, decision_id="d1", disposition="pending")
+    with pytest.raises(UnknownDecision):
+        obj.resolve_recommendation("other", "approved", "op", 501.0)
+    assert obj.resolve_recommendation("d1", "approved", "op", 501.0) is True
+    assert obj.resolve_recommendation("d1", "approved", "op", 502.0) is False  # a retried call
+    with pytest.raises(DecisionNotPending):
+        obj.resolve_recommendation("d1", "rejected", "op", 503.0)
+    kinds = [type(e).__name__ for e in obj.collect_events()]
+    assert kinds.count("RecommendationResolved") == 1
+
+
+def test_only_pending_decisions_can_be_answered():
+    from domain.model import DecisionNotPending
+
+    obj = new_object()
+    obj.recommend(Tier.COLD, "ours@v1", 0.8, ["idle"], 500.0, decision_id="d2", disposition="publish")
+    with pytest.raises(DecisionNotPending):
+        obj.resolve_recommendation("d2", "rejected", "op", 501.0)
+    with pytest.raises(ValueError):
+        obj.recommend(Tier.COLD, "x", 1.0, [], 1.0, disposition="sometimes")
+
+
+def test_a_recommendation_written_before_decision_ids_still_loads():
+    """TierRecommended events stored before decision_id/disposition/source existed."""
+    from eventsourcing.application import Application
+
+    app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    obj = new_object()
+    obj.recommend(Tier.WARM, "age-rule", 1.0, ["idle"], 500.0)
+    pending = obj.collect_events()
+    old = pending[-1]
+    for name in ("decision_id", "disposition", "source"):
+        object.__delattr__(old, name) if hasattr(old, name) else None
+    app.events.put(pending)
+    again = app.repository.get(obj.id)
+    assert again.recommendation["target"] == "warm"
+    assert again.recommendation["disposition"] == "advice"
 
 
 @pytest.fixture

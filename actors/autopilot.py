@@ -1,0 +1,203 @@
+"""The decision loop: on a schedule of event time, shards decide; movers act.
+
+Every ``decide_every_s`` of event time (the newest access the read model has
+seen, so a replayed week decides seven times in minutes) the autopilot lists
+the idle objects from the read model, hands each shard its own, and the
+shards run the policy and record each decision in the object's log. What
+happens next depends on the mode an operator sets:
+
+- ``auto``: decisions are published on the decision bus; movers move.
+- ``paused``: a dry run; decisions are recorded, nothing moves.
+- ``approval``: decisions wait as ``pending`` until approved or rejected.
+
+The mode is kept in ``data_dir/autopilot.json`` so that a restart keeps it.
+The model is the registry's newest version, scored on a pool of predictor
+actors that is replaced when a newer version appears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from adapters.bus import Decision
+from domain.ids import shard_of
+from tiering_app.settings import Settings
+
+log = logging.getLogger(__name__)
+MODES = ("auto", "paused", "approval")
+_DISPOSITION = {"auto": "publish", "paused": "dry", "approval": "pending"}
+
+
+class Autopilot:
+    def __init__(self, settings: Settings, shards: list[Any], read_models,
+                 publish: Callable[[Decision], Awaitable[None]]):
+        self.settings, self.shards, self.read_models = settings, shards, read_models
+        self.publish = publish
+        self.path = Path(settings.data_dir) / "autopilot.json"
+        self.mode = self._load_mode()
+        self.rounds, self.last_round = 0, None
+        self.next_event_time: float | None = None
+        self.cursor: str | None = None  # where the next round's listing resumes
+        self.predictors: list[Any] = []
+        self.model_version: str | None = None
+        self.lock = asyncio.Lock()  # one round at a time
+
+    # ----- mode --------------------------------------------------------------
+    def _load_mode(self) -> str:
+        try:
+            mode = json.loads(self.path.read_text())["mode"]
+        except (OSError, ValueError, KeyError):
+            mode = self.settings.autopilot_mode
+        return mode if mode in MODES else "auto"
+
+    def set_mode(self, mode: str) -> dict[str, Any]:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"mode": mode}))
+        tmp.replace(self.path)
+        self.mode = mode
+        return self.state()
+
+    def state(self) -> dict[str, Any]:
+        return {"mode": self.mode, "policy": f"ours@{self.model_version or 'rules'}",
+                "model_version": self.model_version, "rounds": self.rounds,
+                "last_round": self.last_round, "next_event_time": self.next_event_time,
+                "decide_every_s": self.settings.decide_every_s}
+
+    # ----- the model ----------------------------------------------------------
+    def _refresh_predictors(self) -> dict[str, Any]:
+        """The newest model's meta, with a pool of predictors loaded with it."""
+        import ray
+
+        from actors.predictors import PredictorWorker
+        from ml.registry import ModelRegistry
+
+        registry = ModelRegistry(Path(self.settings.data_dir) / "models")
+        latest = registry.latest()
+        if latest is None:
+            return {}
+        meta = registry.meta(latest)
+        if latest != self.model_version:
+            cls = ray.remote(num_cpus=0)(PredictorWorker)
+            fresh = [cls.remote(str(registry.root), latest) for _ in range(self.settings.predictors)]
+            ray.get([p.score.remote(0, _one_row(meta)) for p in fresh])  # loaded, or fail here
+            for old in self.predictors:
+                ray.kill(old)
+            self.predictors, self.model_version = fresh, latest
+        return meta
+
+    # ----- rounds ---------------------------------------------------------------
+    def _candidates(self) -> dict[int, list[tuple[str, str]]]:
+        """Up to ``decide_max_objects`` idle objects, resuming where the last
+        round stopped, grouped by owning shard."""
+        per_shard: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        taken, limit = 0, self.settings.decide_max_objects
+        while taken < limit:
+            rows, self.cursor = self.read_models.list_objects(cursor=self.cursor,
+                                                              limit=min(1000, limit - taken))
+            for r in rows:
+                if r["move"] is None:
+                    per_shard[shard_of(r["tenant"], r["key"], len(self.shards))].append(
+                        (r["tenant"], r["key"]))
+            taken += len(rows)
+            if not self.cursor:
+                break
+        return per_shard
+
+    async def run_round(self, now: float | None = None) -> dict[str, Any]:
+        """Decide now (at the newest event time unless ``now`` is given)."""
+        async with self.lock:
+            return await self._round(now)
+
+    async def _round(self, now: float | None) -> dict[str, Any]:
+        meta_rm = await asyncio.to_thread(self.read_models.metrics)
+        now = now if now is not None else meta_rm["event_time"]
+        if now is None:
+            return {"decided": 0, "reason": "no events yet"}
+        started, mode = time.time(), self.mode
+        meta = await asyncio.to_thread(self._refresh_predictors)
+        importances = meta.get("feature_importances") or {}
+        spec = {"disposition": _DISPOSITION[mode], "model_version": self.model_version,
+                "predictors": self.predictors, "policy_params": meta.get("policy_params") or {},
+                "importances": _ranked(importances)}
+        per_shard = await asyncio.to_thread(self._candidates)
+        results = await asyncio.gather(*[self.shards[i].decide.remote(keys, now, spec)
+                                         for i, keys in per_shard.items()])
+        decisions = [Decision.decode(d) for r in results for d in r["decisions"]]
+        published = 0
+        if mode == "auto":
+            for d in decisions:
+                await self.publish(d)
+                published += 1
+        self.rounds += 1
+        self.last_round = {
+            "event_time": now, "at": started, "mode": mode, "policy": f"ours@{self.model_version or 'rules'}",
+            "considered": sum(r["considered"] for r in results), "decided": len(decisions),
+            "published": published, "not_in_store": sum(r["not_in_store"] for r in results),
+            "took_s": round(time.time() - started, 3)}
+        self.next_event_time = now + self.settings.decide_every_s
+        log.info("decision round: %s", self.last_round)
+        return self.last_round
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """A round each time event time passes the next decision point."""
+        while not stop.is_set():
+            try:
+                event_time = (await asyncio.to_thread(self.read_models.metrics))["event_time"]
+                if event_time is not None and (self.next_event_time is None
+                                               or event_time >= self.next_event_time):
+                    await self.run_round(event_time)
+            except Exception:  # noqa: BLE001 - the next tick tries again
+                log.exception("decision round failed")
+            try:
+                await asyncio.wait_for(stop.wait(), self.settings.autopilot_poll_s)
+            except asyncio.TimeoutError:
+                pass
+
+    # ----- operator answers -------------------------------------------------------
+    async def answer(self, decision_id: str, outcome: str, by: str = "operator") -> dict[str, Any]:
+        """Approve (record it, then publish the move) or reject a pending decision.
+        Raises KeyError if unknown; the domain's rule errors if it is not pending."""
+        row = await asyncio.to_thread(self.read_models.get_decision, decision_id)
+        if row is None:
+            raise KeyError(decision_id)
+        shard = self.shards[shard_of(row["tenant"], row["key"], len(self.shards))]
+        await shard.apply.remote(row["tenant"], row["key"], "resolve_recommendation",
+                                 {"decision_id": decision_id, "outcome": outcome, "by": by,
+                                  "at": time.time()})
+        out = {"decision_id": decision_id, "status": outcome}
+        if outcome == "approved":
+            # the move id is the decision id; a repeated approval is the same move
+            await self.publish(Decision(
+                decision_id, row["object_id"], row["tenant"], row["key"], row["source"],
+                row["target"], "approved: " + "; ".join(row["reasons"]), row["basis_version"],
+                row["decided_at"], row["policy"]))
+            out["move_id"] = decision_id
+        return out
+
+    def close(self) -> None:
+        import ray
+
+        for p in self.predictors:
+            ray.kill(p)
+        self.predictors = []
+
+
+def _ranked(importances: Any) -> list[str]:
+    """Feature names, most important first (meta holds a name -> weight map)."""
+    if isinstance(importances, dict):
+        return [k for k, _ in sorted(importances.items(), key=lambda kv: -kv[1])]
+    return list(importances) if isinstance(importances, list) else []
+
+
+def _one_row(meta: dict[str, Any]):
+    import numpy as np
+
+    return np.zeros((1, len(meta.get("features") or [0])))

@@ -1,0 +1,103 @@
+"""A decision round inside the shard that owns the objects.
+
+The shard reads its objects' logs, runs the one policy code path
+(``ml.live.decide_objects`` over ``ml.policies``), scores through the
+predictor pool it is handed, and records every decision in the object's log
+(TierRecommended, with the policy and model version, the score, the reasons
+and what the decider will do with it) before anyone acts on it.
+``ShardWorker.decide`` calls ``decide_round``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+import numpy as np
+
+from adapters.bus import Decision
+from adapters.objectstore import StoreError, object_name
+from domain.costs import CostModel
+from ml.live import decide_objects
+
+log = logging.getLogger(__name__)
+
+
+def pool_scorer(predictors: Sequence[Any], batch: int = 50_000):
+    """Score feature rows on the predictor actors, split evenly across them."""
+    import ray
+
+    def score(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not len(x):
+            return np.zeros(0, dtype=int), np.zeros(0)
+        parts = max(1, min(len(predictors), -(-len(x) // min(batch, len(x)))))
+        bounds = np.linspace(0, len(x), parts + 1, dtype=int)
+        refs = [predictors[i % len(predictors)].score.remote(int(lo), x[lo:hi])
+                for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])) if hi > lo]
+        labels, conf = np.empty(len(x), dtype=int), np.empty(len(x))
+        for start, lab, c, _version in ray.get(refs):
+            labels[start:start + len(lab)], conf[start:start + len(c)] = lab, c
+        return labels, conf
+    return score
+
+
+def build_policy(spec: dict[str, Any]):
+    """``ours`` with the pool as its model when a model is registered, else
+    ``ours`` on its rule fallback; both behind the same cost guard."""
+    from ml.policies import Ours
+
+    params = dict(spec.get("policy_params") or {})
+    predictors = spec.get("predictors") or []
+    if spec.get("model_version") and predictors:
+        policy = Ours(clf=spec["model_version"], **params)  # scored remotely: a name suffices
+        policy.scorer = pool_scorer(predictors)
+        return policy, f"{policy.name}@{spec['model_version']}"
+    return Ours(clf=None, **params), "ours@rules"
+
+
+def decide_round(worker, keys: Sequence[tuple[str, str]], now: float,
+                 spec: dict[str, Any]) -> dict[str, Any]:
+    """Decide for ``keys`` (all owned by this shard) at event time ``now``.
+
+    Returns ``{"decisions": [Decision dicts], "considered": n, "not_in_store": n,
+    "unchanged": n}``.
+    A decision to be acted on (``publish`` or ``pending``) is only made for
+    objects whose bytes are in the tier bucket the log names: a move of
+    nothing would fail.
+    """
+    disposition = spec["disposition"]
+    policy, policy_id = build_policy(spec)
+    found = decide_objects(worker.app, [tuple(k) for k in keys], policy, now,
+                           model=CostModel(),
+                           importances=spec.get("importances") or ())
+    decisions, objs, absent, unchanged = [], [], 0, 0
+    placement = worker.placement_steps() if disposition in ("publish", "pending") else None
+    for d in found:
+        obj = worker.app.current(d.tenant, d.key)
+        rec = obj.recommendation or {}
+        if (rec.get("target") == d.target and rec.get("disposition") == disposition
+                and disposition in ("dry", "pending") and not rec.get("outcome")):
+            unchanged += 1  # said already, and still unanswered: no new event each round
+            continue
+        if placement is not None and not _has_bytes(placement, d.tenant, d.key, d.current):
+            absent += 1
+            continue
+        state = {"object_id": str(obj.id), "tenant": obj.tenant, "key": obj.key,
+                 "tier": obj.tier.value, "version": obj.version}
+        decision = Decision.for_object(state, d.target, "; ".join(d.reasons), policy_id, now)
+        obj.recommend(d.target, policy_id, d.score, d.reasons, now,
+                      decision_id=decision.move_id, disposition=disposition)
+        objs.append(obj)
+        decisions.append(decision.to_dict())
+    if objs:
+        worker.app.save(*objs)  # one commit for the round's decisions in this shard
+    return {"decisions": decisions, "considered": len(keys), "not_in_store": absent,
+            "unchanged": unchanged}
+
+
+def _has_bytes(placement, tenant: str, key: str, tier: str) -> bool:
+    try:
+        return placement.store.stat(placement.buckets.of(tier), object_name(tenant, key)) is not None
+    except StoreError:
+        log.warning("cannot reach the object store to check %s/%s", tenant, key)
+        return False

@@ -1,0 +1,146 @@
+"""The decision loop on real Ray, SeaweedFS and the SQLite event store: rounds
+on event time, dry runs while paused, pending decisions answered by an
+operator, automatic moves, and the predictor pool scoring for a registered model."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.integration.moves_kit import MoveStack, seaweed  # noqa: F401
+
+pytestmark = pytest.mark.integration
+DAY = 86_400.0
+T0 = 1_700_000_000.0
+MIB = 2 ** 20
+
+
+@pytest.fixture
+def stack(ray_cluster, tmp_path, seaweed):
+    s = MoveStack(tmp_path, seaweed)
+    yield s
+    s.close()
+
+
+def _api(stack):
+    from actors.ingest import RayIngest
+    from projections.queries import ReadModels
+    from projections.runner import ProjectionRunner
+    from web.app import create_app
+    from web.deps import Services
+
+    runner = ProjectionRunner(stack.settings)
+    services = Services(settings=stack.settings, ingest=RayIngest(stack.shards),
+                        read_models=ReadModels.from_settings(stack.settings))
+    app = create_app(services)
+    stack.runtime.attach(app, services)
+    return TestClient(app), runner
+
+
+def _estate(stack):
+    """Two objects idle since T0, one read on day 99; the clock is day 100."""
+    stack.put({"idle-a": 4 * MIB, "idle-b": 4 * MIB, "busy": 4 * MIB}, ts=T0)
+    from actors.ingest import RayIngest
+    from domain.records import AccessRecord, Op
+    RayIngest(stack.shards).ingest([AccessRecord(T0 + 99 * DAY, "acme", "busy", Op.GET, None),
+                                    AccessRecord(T0 + 100 * DAY, "acme", "clock", Op.PUT, 0)])
+
+
+def _kinds(stack, key):
+    return [e["kind"] for e in stack.history(key)]
+
+
+def _decisions(client, runner, **params):
+    runner.catch_up()
+    r = client.get("/decisions", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
+def test_paused_records_decisions_and_moves_nothing_then_approval_and_auto_move(stack):
+    client, runner = _api(stack)
+    _estate(stack)
+    runner.catch_up()
+
+    assert client.put("/autopilot", json={"mode": "sideways"}).status_code == 422
+    assert client.put("/autopilot", json={"mode": "paused"}).json()["mode"] == "paused"
+    first = client.post("/autopilot/run").json()
+    assert first["event_time"] == T0 + 100 * DAY and first["published"] == 0
+    assert first["decided"] == 2  # the idle pair; "busy" was read yesterday
+    dry = _decisions(client, runner, status="dry")
+    assert sorted(d["key"] for d in dry) == ["idle-a", "idle-b"]
+    assert all(d["source"] == "hot" and d["target"] in ("warm", "cold") and d["reasons"] for d in dry)
+    assert all(d["policy"] == "ours@rules" for d in dry)
+    assert "TierRecommended" in _kinds(stack, "idle-a") and "MoveRequested" not in _kinds(stack, "idle-a")
+    # said once: a second dry round adds no events
+    before = len(_kinds(stack, "idle-a"))
+    assert client.post("/autopilot/run").json()["decided"] == 0
+    assert len(_kinds(stack, "idle-a")) == before
+    assert client.get("/movements").json()["items"] == []
+
+    client.put("/autopilot", json={"mode": "approval"})
+    assert client.post("/autopilot/run").json()["decided"] == 2
+    pending = {d["key"]: d for d in _decisions(client, runner, status="pending")}
+    assert set(pending) == {"idle-a", "idle-b"}
+    ok = client.post(f"/decisions/{pending['idle-a']['decision_id']}/approve", json={"by": "alice"})
+    assert ok.status_code == 200 and ok.json()["move_id"] == pending["idle-a"]["decision_id"]
+    no = client.post(f"/decisions/{pending['idle-b']['decision_id']}/reject")
+    assert no.json()["status"] == "rejected"
+    assert client.post(f"/decisions/{pending['idle-b']['decision_id']}/approve").status_code == 409
+    assert client.post("/decisions/no-such-decision/approve").status_code == 404
+    target = pending["idle-a"]["target"]
+    states = stack.wait_settled(["idle-a"], moved={"idle-a": target})
+    assert stack.where("idle-a") == {stack.buckets.of(target): stack.where("idle-a")[stack.buckets.of(target)]}
+    assert states["idle-a"]["tier"] == target
+    assert stack.state("idle-b")["tier"] == "hot"
+    kinds_b = _kinds(stack, "idle-b")
+    assert "RecommendationResolved" in kinds_b and "MoveRequested" not in kinds_b
+    statuses = {d["key"]: d["status"] for d in _decisions(client, runner)
+                if d["decision_id"] in {p["decision_id"] for p in pending.values()}}
+    assert statuses == {"idle-a": "approved", "idle-b": "rejected"}
+
+    client.put("/autopilot", json={"mode": "auto"})
+    auto = client.post("/autopilot/run").json()
+    assert auto["published"] == 1, (auto, _decisions(client, runner, status="published"))  # idle-b, asked again now that moves are automatic
+    again = _decisions(client, runner, status="published", key="idle-b")
+    assert len(again) == 1
+    stack.wait_settled(["idle-b"], moved={"idle-b": again[0]["target"]})
+    assert stack.state("busy")["tier"] == "hot"
+    assert client.get("/autopilot").json()["rounds"] == 4
+
+
+def test_a_registered_model_scores_on_the_predictor_pool(stack):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from ml.features import FEATURES
+    from ml.registry import ModelRegistry
+
+    # a model that says "cold" for anything idle a week and "hot" otherwise
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 200, (400, len(FEATURES)))
+    recency = FEATURES.index("recency_days")
+    y = np.where(x[:, recency] > 7, 2, 0)
+    clf = RandomForestClassifier(n_estimators=10, random_state=0).fit(x, y)
+    version = ModelRegistry(stack.settings.data_dir / "models").save(clf, {
+        "training_range": {"test": True}, "features": list(FEATURES), "holdout": {},
+        "feature_importances": dict(zip(FEATURES, map(float, clf.feature_importances_)))})
+    client, runner = _api(stack)
+    _estate(stack)
+    runner.catch_up()
+    client.put("/autopilot", json={"mode": "paused"})
+    out = client.post("/autopilot/run").json()
+    assert out["policy"] == f"ours@{version}" and out["decided"] == 2
+    assert client.get("/autopilot").json()["model_version"] == version
+    for d in _decisions(client, runner, status="dry"):
+        assert d["policy"] == f"ours@{version}"
+        assert d["reasons"][0].startswith("model: cold with confidence")
+        assert any(r.startswith("recency_days=") for r in d["reasons"])
+        assert 0.5 < d["score"] <= 1.0
+    # the pool is real Ray actors
+    assert len(stack.runtime.autopilot.predictors) == stack.settings.predictors
+    started = time.monotonic()
+    assert client.post("/autopilot/run").json()["decided"] == 0  # same pool, nothing new to say
+    assert time.monotonic() - started < 60
