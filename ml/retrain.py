@@ -1,49 +1,89 @@
-"""One training run, as a job: replay a trace through the domain, train "ours"
-on its first part, measure it on the rest, and register the model."""
+"""One training run, as a job, and register the model.
+
+Two sources of history, one training step: the live event store (every
+object's log, as the shards wrote it) or a trace replayed through the domain.
+Either way "ours" is trained on the first part and measured on the rest.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from domain.costs import CostModel
 from ml.evaluate import BLOCK_FORMATS, Options
 from ml.features import FEATURES, FeatureBuilder, group_hash
-from ml.history import DAY_S, replay, usage_from_logs
-from ml.learn import horizon_labels, train
-from ml.oracle import Prices
+from ml.history import DAY_S, Replay, replay, usage_from_logs
+from ml.learn import horizon_labels, select_ours, train
 from ml.registry import ModelRegistry
+
+Progress = Callable[[str, float], None]
 
 
 def retrain_from_trace(registry: ModelRegistry, trace: str | Path, fmt: str, opts: Options,
-                       model: CostModel | None = None, csv_mapping: Any = None) -> str:
+                       model: CostModel | None = None, csv_mapping: Any = None,
+                       progress: Progress | None = None) -> str:
     from ingest.traces import iter_records
 
-    model = model or CostModel()
+    say = progress or (lambda *_: None)
     kwargs: dict[str, Any] = {"csv_mapping": csv_mapping}
     if fmt in BLOCK_FORMATS:
         kwargs.update(lbn_grain=opts.lbn_grain, block_size=opts.block_size)
-    rp = replay(list(iter_records(trace, fmt, **kwargs)), opts.scale, DAY_S, opts.shards)
-    u, refs, reads = usage_from_logs(rp, opts.lbn_grain * opts.block_size if fmt in BLOCK_FORMATS else 0)
+    say("reading the trace", 0.0)
+    rp = replay(list(iter_records(trace, fmt, **kwargs)), opts.scale, DAY_S, opts.shards,
+                lambda i, n: say("replaying through the domain", 0.4 * i / n))
+    min_size = opts.lbn_grain * opts.block_size if fmt in BLOCK_FORMATS else 0
+    source = {"trace": str(trace), "format": fmt, "scale": opts.scale}
+    return _train_and_register(registry, rp, min_size, opts, model or CostModel(), source, say)
+
+
+def retrain_from_store(registry: ModelRegistry, app, keys: list[tuple[str, str]],
+                       first_event_time: float, event_time: float, opts: Options,
+                       model: CostModel | None = None, progress: Progress | None = None) -> str:
+    """Train on the live logs: ``app`` is the event store, ``keys`` every
+    object the read model knows (deleted ones too), times in event time."""
+    from types import SimpleNamespace
+
+    steps = max(2, int((event_time - first_event_time) // DAY_S) + 1)
+    rp = Replay([SimpleNamespace(app=app)], keys, first_event_time, DAY_S, steps, 1.0, 0, 0)
+    source = {"store": "live event log", "from": first_event_time, "to": event_time}
+    return _train_and_register(registry, rp, 0, opts, model or CostModel(), source,
+                               progress or (lambda *_: None))
+
+
+def _train_and_register(registry: ModelRegistry, rp: Replay, min_size: int, opts: Options,
+                        model: CostModel, source: dict[str, Any], say: Progress) -> str:
+    say("reading usage from the logs", 0.45)
+    u, refs, reads = usage_from_logs(rp, min_size)
     groups = np.array([group_hash(r.tenant, r.key) for r in refs])
     split = max(1, min(u.t - 1, int(round(u.t * opts.train_frac))))
+    say("choosing the guard's estimator", 0.5)
+    mode, _ = select_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
+    say("training the forest", 0.7)
     tr = train(u, groups, reads, model, split, opts.horizon_days, seed=opts.seed)
     if tr.clf is None:
-        raise ValueError(f"not enough labelled history to train ({tr.rows} rows, labels {tr.label_counts})")
+        raise ValueError(f"not enough labelled history to train ({tr.rows} rows, labels {tr.label_counts}); "
+                         f"{u.n} objects over {u.t} days")
+    say("measuring on the holdout", 0.85)
     holdout = _holdout(tr.clf, u, groups, reads, model, split, opts.horizon_days)
-    return registry.save(tr.clf, {
-        "training_range": {"trace": str(trace), "format": fmt, "steps": [0, split], "scale": opts.scale},
+    version = registry.save(tr.clf, {
+        "training_range": {**source, "steps": [0, split], "objects": u.n},
         "features": list(FEATURES), "holdout": holdout,
         "train": {"rows": tr.rows, "labels": tr.label_counts, "accuracy": tr.train_accuracy},
         "feature_importances": tr.importances, "seed": opts.seed,
+        "policy_params": {"horizon_days": opts.horizon_days, "rate_mode": mode},
     })
+    say(f"registered {version}", 1.0)
+    return version
 
 
 def _holdout(clf, u, groups, reads, model, split, horizon_days) -> dict[str, Any]:
     """Accuracy against the oracle-horizon labels on the steps after the split
     (features computed as if everything stayed hot)."""
+    from ml.oracle import Prices
+
     pr = Prices.of(model, u.size)
     h = round(horizon_days * 86_400 / u.step_s)
     fb = FeatureBuilder(u, groups, reads)

@@ -54,3 +54,28 @@ def test_retrain_job_registers_a_model(client, tmp_path):
     assert model["version"] == job["version"] == "v1"
     assert model["holdout"]["rows"] > 0 and 0 <= model["holdout"]["accuracy"] <= 1
     assert model["feature_importances"] and model["training_range"]["steps"][0] == 0
+
+
+@pytest.mark.skipif(not IBM.exists(), reason="shared traces not mounted")
+def test_whatif_runs_an_evaluation_on_a_trace_in_the_data_dir(client, tmp_path):
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    (traces / "slice.txt").write_text("\n".join(IBM.read_text().splitlines()[:1500]) + "\n")
+    listed = client.get("/whatif/traces").json()["traces"]
+    assert listed == [{"name": "slice.txt", "size": (traces / "slice.txt").stat().st_size}]
+    for bad, field in (({"trace": "../slice.txt", "format": "ibm-cos"}, "trace"),
+                       ({"trace": "missing.txt", "format": "ibm-cos"}, "trace"),
+                       ({"trace": "slice.txt", "format": "tarot"}, "format"),
+                       ({"trace": "slice.txt", "format": "ibm-cos", "policies": ["vibes"]}, "policies")):
+        r = client.post("/whatif", json=bad)
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == field, r.text
+    r = client.post("/whatif", json={"trace": "slice.txt", "format": "ibm-cos", "time_scale": 16000,
+                                     "policies": ["s3-intelligent-tiering"]})
+    assert r.status_code == 202
+    client.app.state.ml.pool.submit(lambda: None).result()
+    job = client.get(f"/ml/jobs/{r.json()['job_id']}").json()
+    assert job["status"] == "succeeded" and job["kind"] == "whatif" and job["progress"] == 1.0, job
+    table = job["result"]["policies"]
+    assert set(table) == {"always-hot", "s3-intelligent-tiering", "oracle"}
+    assert table["oracle"]["total_usd"] <= table["always-hot"]["total_usd"]
+    assert 1400 < job["result"]["records"] + job["result"]["bad_lines"] <= 1500

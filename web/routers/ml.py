@@ -43,52 +43,148 @@ def ml_state(request: Request, services) -> MlState:
 
 
 class RetrainRequest(BaseModel):
-    trace: str = Field(description="Trace file readable by the API process.")
-    format: str = Field(description="ibm-cos, cloudphysics, msr, systor or csv.")
-    time_scale: float = Field(720.0, gt=0, description="Billing seconds per trace second.")
+    trace: str | None = Field(None, description="Trace file readable by the API process; "
+                                                "omit it to train on the live event log.")
+    format: str | None = Field(None, description="With a trace: ibm-cos, cloudphysics, msr, systor or csv.")
+    time_scale: float = Field(720.0, gt=0, description="With a trace: billing seconds per trace second.")
     lbn_grain: int = Field(2048, ge=1)
     mapping: str | None = Field(None, description="csv only: ts=COL,key=COL,op=COL,size=COL")
 
 
-def _run_job(state: MlState, job_id: str, body: RetrainRequest, config: PolicyConfig) -> None:
-    from ingest.traces import parse_csv_mapping
-    from ml.evaluate import Options
-    from ml.retrain import retrain_from_trace
+class WhatIfRequest(BaseModel):
+    trace: str = Field(description="A file name in data_dir/traces (GET /whatif/traces lists them).")
+    format: str = Field(description="ibm-cos, cloudphysics, msr, systor or csv.")
+    time_scale: float = Field(720.0, gt=0, description="Billing seconds per trace second.")
+    policies: list[str] | None = Field(None, description="Policies to compare (default: all).")
+    mapping: str | None = Field(None, description="csv only: ts=COL,key=COL,op=COL,size=COL")
 
+
+def _progress(state: MlState, job_id: str):
+    def say(stage: str, fraction: float) -> None:
+        state.jobs[job_id].update(stage=stage, progress=round(min(1.0, max(0.0, fraction)), 3))
+    return say
+
+
+def _run_job(state: MlState, job_id: str, work) -> None:
     state.jobs[job_id]["status"] = "running"
     try:
-        mapping = parse_csv_mapping(body.mapping) if body.mapping else None
-        version = retrain_from_trace(state.registry, body.trace, body.format,
-                                     Options(scale=body.time_scale, lbn_grain=body.lbn_grain),
-                                     config.model_for("default", ""), mapping)
-        state.jobs[job_id].update(status="succeeded", version=version)
+        state.jobs[job_id].update(status="succeeded", progress=1.0, **work(_progress(state, job_id)))
     except Exception as e:  # noqa: BLE001 - reported on the job
         state.jobs[job_id].update(status="failed", error=f"{type(e).__name__}: {e}")
 
 
-@router.post("/ml/retrain", status_code=status.HTTP_202_ACCEPTED, summary="Start a training job")
-async def retrain(request: Request, services: ServicesDep, _: WriterDep,
-                  body: RetrainRequest = Body()) -> dict[str, Any]:
-    from ingest.traces import FORMATS
-
-    if body.format not in FORMATS:
-        raise HTTPException(422, f"format must be one of {', '.join(FORMATS)}")
-    if not Path(body.trace).is_file():
-        raise HTTPException(422, f"no such trace file: {body.trace}")
+def _start(request: Request, services, kind: str, body: BaseModel, work) -> dict[str, Any]:
     state = ml_state(request, services)
     job_id = uuid.uuid4().hex
-    state.jobs[job_id] = {"id": job_id, "status": "queued", "request": body.model_dump()}
-    asyncio.get_running_loop().run_in_executor(state.pool, _run_job, state, job_id, body,
-                                               _load_config(state))
-    return {"id": job_id, "status": "queued"}
+    state.jobs[job_id] = {"id": job_id, "job_id": job_id, "kind": kind, "status": "queued",
+                          "stage": "queued", "progress": 0.0, "request": body.model_dump()}
+    asyncio.get_running_loop().run_in_executor(state.pool, _run_job, state, job_id, work)
+    return {"id": job_id, "job_id": job_id, "status": "queued"}
 
 
-@router.get("/ml/jobs/{job_id}", summary="A training job's state")
+def _check_format(fmt: str | None, field: str = "format") -> None:
+    from ingest.traces import FORMATS
+
+    if fmt not in FORMATS:
+        raise HTTPException(422, [{"field": field, "reason": f"must be one of {', '.join(FORMATS)}"}])
+
+
+@router.post("/ml/retrain", status_code=status.HTTP_202_ACCEPTED, summary="Start a training job")
+async def retrain(request: Request, services: ServicesDep, _: WriterDep,
+                  body: RetrainRequest = Body(default_factory=RetrainRequest)) -> dict[str, Any]:
+    from ml.evaluate import Options
+
+    state = ml_state(request, services)
+    config = _load_config(state)
+    opts = Options(scale=body.time_scale, lbn_grain=body.lbn_grain)
+    if body.trace is not None:
+        _check_format(body.format)
+        if not Path(body.trace).is_file():
+            raise HTTPException(422, [{"field": "trace", "reason": f"no such trace file: {body.trace}"}])
+
+        def work(say):
+            from ingest.traces import parse_csv_mapping
+            from ml.retrain import retrain_from_trace
+
+            mapping = parse_csv_mapping(body.mapping) if body.mapping else None
+            return {"version": retrain_from_trace(state.registry, body.trace, body.format, opts,
+                                                  config.model_for("default", ""), mapping, say)}
+    else:
+        def work(say):
+            return {"version": _retrain_from_store(services, state, opts, config, say)}
+    return _start(request, services, "retrain", body, work)
+
+
+def _retrain_from_store(services, state: MlState, opts, config: PolicyConfig, say) -> str:
+    from domain.application import ObjectLogApplication
+    from ml.retrain import retrain_from_store
+
+    rm = services.read_models
+    m = rm.metrics()
+    if m["event_time"] is None:
+        raise ValueError("the event log is empty: nothing to learn from")
+    say("listing objects", 0.02)
+    keys, cursor = [], None
+    while True:
+        rows, cursor = rm.list_objects(include_deleted=True, cursor=cursor, limit=1000)
+        keys.extend((r["tenant"], r["key"]) for r in rows)
+        if not cursor:
+            break
+    app = ObjectLogApplication.open(services.settings.eventstore_env(), create_tables=False)
+    try:
+        return retrain_from_store(state.registry, app, keys, m["first_event_time"], m["event_time"],
+                                  opts, config.model_for("default", ""), say)
+    finally:
+        app.close()
+
+
+@router.get("/ml/jobs/{job_id}", summary="A training or what-if job: status, stage, progress, result")
 async def job(job_id: str, request: Request, services: ServicesDep) -> dict[str, Any]:
     found = ml_state(request, services).jobs.get(job_id)
     if found is None:
         raise HTTPException(404, f"unknown job {job_id}")
     return found
+
+
+def _traces_dir(services) -> Path:
+    return Path(services.settings.data_dir) / "traces"
+
+
+@router.get("/whatif/traces", summary="Trace files a what-if can run on (data_dir/traces)")
+async def whatif_traces(services: ServicesDep) -> dict[str, Any]:
+    root = _traces_dir(services)
+    files = sorted(p for p in root.iterdir() if p.is_file()) if root.is_dir() else []
+    return {"dir": str(root), "traces": [{"name": p.name, "size": p.stat().st_size} for p in files]}
+
+
+@router.post("/whatif", status_code=status.HTTP_202_ACCEPTED,
+             summary="Evaluate every policy on a trace from the data dir (a job)")
+async def whatif(request: Request, services: ServicesDep, _: WriterDep,
+                 body: WhatIfRequest = Body()) -> dict[str, Any]:
+    from ml.evaluate import POLICIES, Options
+
+    _check_format(body.format)
+    root = _traces_dir(services)
+    path = root / body.trace
+    # a bare name of a file in the directory: no paths, no way out of it
+    if Path(body.trace).name != body.trace or not path.is_file():
+        raise HTTPException(422, [{"field": "trace", "reason": f"no trace {body.trace!r} in {root}"}])
+    bad = [p for p in body.policies or () if p not in POLICIES]
+    if bad:
+        raise HTTPException(422, [{"field": "policies",
+                                   "reason": f"unknown {bad[0]!r}; expected some of {', '.join(POLICIES)}"}])
+    config = _load_config(ml_state(request, services))
+
+    def work(say):
+        from ingest.traces import parse_csv_mapping
+        from ml.evaluate import evaluate
+
+        mapping = parse_csv_mapping(body.mapping) if body.mapping else None
+        report = evaluate(path, body.format, Options(scale=body.time_scale),
+                          body.policies or POLICIES, config.model_for("default", ""), mapping,
+                          progress=lambda stage, i, n: say(stage, i / max(n, 1)))
+        return {"result": report}
+    return _start(request, services, "whatif", body, work)
 
 
 @router.get("/ml/model", summary="The current model: version, holdout metrics, importances")

@@ -1,0 +1,71 @@
+"""POST /ml/retrain with no trace trains on the live event log (SQLite store,
+read model built by the projection runner), and the model is registered."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from actors.ingest import LocalIngest
+from actors.shard import ShardWorker
+from domain.records import AccessRecord, Op
+from projections.queries import ReadModels
+from projections.runner import ProjectionRunner
+from tiering_app.settings import Settings
+from web.deps import Services
+from web.routers import ml
+
+pytestmark = pytest.mark.integration
+DAY = 86_400.0
+T0 = 1_700_000_000.0
+
+
+def _history(ingest: LocalIngest) -> None:
+    """120 days: 'daily/*' is read every day, 'once/*' only written."""
+    ingest.ingest([AccessRecord(T0, "acme", f"{kind}/{i}", Op.PUT, 8 * 2 ** 20)
+                   for kind in ("daily", "once") for i in range(60)])
+    for day in range(1, 120):
+        ingest.ingest([AccessRecord(T0 + day * DAY + i, "acme", f"daily/{i}", Op.GET, None)
+                       for i in range(60)])
+
+
+def test_retrain_without_a_trace_learns_from_the_live_log(tmp_path):
+    settings = Settings(data_dir=tmp_path, shards=2, api_token=None)
+    workers = [ShardWorker(i, settings) for i in range(2)]
+    _history(LocalIngest(workers))
+    ProjectionRunner(settings).catch_up()
+    app = FastAPI()
+    app.state.services = Services(settings=settings, ingest=None,
+                                  read_models=ReadModels.from_settings(settings))
+    app.include_router(ml.router)
+    client = TestClient(app)
+
+    r = client.post("/ml/retrain", json={})
+    assert r.status_code == 202
+    client.app.state.ml.pool.submit(lambda: None).result()
+    job = client.get(f"/ml/jobs/{r.json()['job_id']}").json()
+    assert job["status"] == "succeeded", job
+    assert job["progress"] == 1.0 and job["stage"] == f"registered {job['version']}"
+    model = client.get("/ml/model").json()
+    assert model["version"] == job["version"]
+    assert model["training_range"]["store"] == "live event log"
+    assert model["training_range"]["objects"] == 120
+    labels = model["train"]["labels"]
+    assert labels["hot"] > 0 and labels["cold"] + labels["warm"] > 0  # both behaviours seen
+    assert model["policy_params"]["rate_mode"]  # chosen on the training range
+    for w in workers:
+        w.close()
+
+
+def test_retrain_on_an_empty_log_fails_with_a_reason(tmp_path):
+    settings = Settings(data_dir=tmp_path, api_token=None)
+    app = FastAPI()
+    app.state.services = Services(settings=settings, ingest=None,
+                                  read_models=ReadModels.from_settings(settings))
+    app.include_router(ml.router)
+    client = TestClient(app)
+    job_id = client.post("/ml/retrain", json={}).json()["job_id"]
+    client.app.state.ml.pool.submit(lambda: None).result()
+    job = client.get(f"/ml/jobs/{job_id}").json()
+    assert job["status"] == "failed" and "empty" in job["error"]
