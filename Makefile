@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tiering launch --produce
+	TIERING_MATERIALIZE_CAP_BYTES=$${TIERING_MATERIALIZE_CAP_BYTES:-65536} \
+	  $(BIN)/tiering launch --produce --objects 20000
 
 # Services the tests need: Kafka jars (fetched once by Maven). PostgreSQL,
 # SeaweedFS and Ray are started by the test fixtures from the installed wheels.

@@ -27,9 +27,12 @@ class ApiClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout_s)
 
-    def post_batch(self, records: Sequence[AccessRecord]) -> dict[str, Any]:
+    def post_batch(self, records: Sequence[AccessRecord],
+                   materialize: bool | None = None) -> dict[str, Any]:
+        """``materialize`` None leaves it to the server's default."""
+        params = {} if materialize is None else {"materialize": str(materialize).lower()}
         try:
-            resp = self.http.post("/accesses", json=[record_json(r) for r in records])
+            resp = self.http.post("/accesses", json=[record_json(r) for r in records], params=params)
         except httpx.HTTPError as e:
             raise ApiError(f"cannot reach the API at {self.http.base_url}: {e}") from e
         if resp.status_code != 200:

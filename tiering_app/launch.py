@@ -14,7 +14,7 @@ log = logging.getLogger("tiering.launch")
 console = Console(stderr=True)
 
 
-def _producer_loop(ingest, settings: Settings, stop: threading.Event, *, objects: int,
+def _producer_loop(send, settings: Settings, stop: threading.Event, *, objects: int,
                    rate: float, seed: int) -> None:
     from ingest.producer import SyntheticProducer
 
@@ -25,7 +25,7 @@ def _producer_loop(ingest, settings: Settings, stop: threading.Event, *, objects
             return
         started = time.monotonic()
         try:
-            ingest.ingest(records)
+            send(records)
         except Exception:  # keep producing; the API reports health separately
             log.exception("producer batch failed")
         if rate > 0:
@@ -69,7 +69,10 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     stop = threading.Event()
     producer = None
     if produce:
-        producer = threading.Thread(target=_producer_loop, args=(ingest, settings, stop),
+        # issue 3: produced PUTs get their bytes too, as POST /accesses does
+        send = (lambda records: movement.call(movement.ingest.aingest(records))) \
+            if settings.ingest_materialize else ingest.ingest
+        producer = threading.Thread(target=_producer_loop, args=(send, settings, stop),
                                     kwargs=dict(objects=objects, rate=rate, seed=seed),
                                     name="producer", daemon=True)
         producer.start()

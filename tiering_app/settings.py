@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     bucket_hot: str = Field("hot", min_length=3, max_length=63)
     bucket_warm: str = Field("warm", min_length=3, max_length=63)
     bucket_cold: str = Field("cold", min_length=3, max_length=63)
+    ingest_materialize: bool = Field(
+        True, description="POST /accesses (and the launch producer) write each PUT's bytes when an object store is running; ?materialize=false opts a batch out.")
     materialize_cap_bytes: int = Field(
         8 * 2**20, ge=0, description="Most bytes written for one object; the log keeps the logical size.")
     kafka_bootstrap: str | None = Field(

@@ -129,6 +129,23 @@ def test_materializing_ingest_writes_bytes_and_rejects_keys_too_long_for_the_sto
     assert deleted.status_code == 200 and stack.where("m/2") == {}
 
 
+def test_plain_ingest_writes_bytes_when_the_stack_has_an_object_store(stack):
+    client = api_client(stack)
+    r = client.post("/accesses", json=[{"ts": 1, "tenant": "acme", "key": "p/1", "op": "PUT",
+                                        "size": 40_000}])
+    assert r.status_code == 200 and r.json()["registered"] == 1, r.text
+    assert len(stack.content("p/1")) == 40_000 and stack.where("p/1").keys() == {stack.buckets.hot}
+    # an overwrite writes the new bytes in place
+    client.post("/accesses", json=[{"ts": 2, "tenant": "acme", "key": "p/1", "op": "PUT", "size": 10}])
+    assert len(stack.content("p/1")) == 10
+    # opting out records the access and writes nothing
+    r = client.post("/accesses?materialize=false",
+                    json=[{"ts": 3, "tenant": "acme", "key": "p/2", "op": "PUT", "size": 5}])
+    assert r.status_code == 200 and stack.state("p/2")["size"] == 5 and stack.where("p/2") == {}
+    bad = client.post("/accesses?materialize=maybe", json=[])
+    assert bad.status_code == 422
+
+
 def test_import_registers_objects_already_in_a_bucket(stack):
     client = api_client(stack)
     outside = f"import-{uuid.uuid4().hex[:8]}"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from domain.records import RecordError, parse_record
 from web.deps import ServicesDep, WriterDep
@@ -59,8 +59,19 @@ def _decode(body: bytes, content_type: str) -> list[Any]:
 @router.post("/accesses", summary="Ingest a batch of access records (JSON array or NDJSON)",
              responses={413: {"description": "Batch or body over the limit"},
                         422: {"description": "A record is invalid; nothing was applied"}})
-async def post_accesses(request: Request, services: ServicesDep, _: WriterDep) -> dict[str, Any]:
+async def post_accesses(request: Request, services: ServicesDep, _: WriterDep,
+                        materialize: Annotated[bool | None, Query(
+                            description="Write each PUT's bytes (up to the materialize cap) to the "
+                                        "object store. Default: yes when the stack has one "
+                                        "(TIERING_INGEST_MATERIALIZE).")] = None) -> dict[str, Any]:
     settings = services.settings
+    runtime = getattr(request.app.state, "movement", None)
+    if materialize is None:
+        materialize = runtime is not None and settings.ingest_materialize
+    if materialize and runtime is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "materialize needs the movement runtime (object store), which is not running")
+    port = runtime.ingest if materialize else services.ingest
     metrics = services.metrics
     body = await _read_body(request, settings.max_body_bytes)
     raws = _decode(body, request.headers.get("content-type", "application/json"))
@@ -82,7 +93,11 @@ async def post_accesses(request: Request, services: ServicesDep, _: WriterDep) -
         raise _invalid(errors)
     if not records:
         return {"accepted": 0, "events": 0, "registered": 0, "ignored": 0}
-    result = await services.ingest.aingest(records)
+    try:
+        result = await port.aingest(records)
+    except RecordError as e:  # a key the object store cannot name; checked before any write
+        metrics.batches.labels("rejected").inc()
+        raise _invalid([e.as_dict()]) from None
     metrics.batches.labels("accepted").inc()
     metrics.records.labels("accepted").inc(result.accepted)
     metrics.events.inc(result.events)

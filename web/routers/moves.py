@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Request, status
@@ -16,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from actors.decisions import DecisionRefused, operator_decision
-from domain.records import DEFAULT_TENANT, RecordError
+from domain.records import DEFAULT_TENANT
 from web.deps import ServicesDep, WriterDep
 from web.routers import accesses
 from web.routers.objects import TenantQ
@@ -102,11 +101,8 @@ async def post_accesses_materialized(request: Request, services: ServicesDep,
                                      _: WriterDep) -> dict[str, Any]:
     """Same body and answers as POST /accesses; each PUT (and each object first
     seen here) also gets ``min(size, materialize_cap_bytes)`` bytes in its tier."""
-    port = movement(request).ingest
-    try:
-        return await accesses.post_accesses(request, replace(services, ingest=port), None)
-    except RecordError as e:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [e.as_dict()]) from None
+    movement(request)  # 503 without an object store
+    return await accesses.post_accesses(request, services, None, materialize=True)
 
 
 class ImportRequest(BaseModel):
