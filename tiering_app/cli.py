@@ -100,6 +100,19 @@ def _parse_time(option: str, value: str | None) -> float | None:
         raise fail(f"{option}: {e.reason}") from None
 
 
+def _stretched(records, scale: float):
+    """Event time stretched by ``scale`` around the first record's time."""
+    if scale == 1.0:
+        yield from records
+        return
+    from dataclasses import replace
+
+    t0 = None
+    for r in records:
+        t0 = r.ts if t0 is None else t0
+        yield replace(r, ts=t0 + (r.ts - t0) * scale)
+
+
 @app.command("replay-trace")
 def replay_trace(
     file: Annotated[Path, typer.Argument(help="Trace file to replay.")],
@@ -110,6 +123,7 @@ def replay_trace(
     lbn_grain: Annotated[int, typer.Option(min=1, help="Block traces: LBNs per object.")] = 1,
     base_time: Annotated[Optional[str], typer.Option(help="Event time that relative trace time 0 maps to.")] = None,
     materialize: Annotated[bool, typer.Option(help="Also write each object's bytes (up to the materialize cap) to the object store.")] = False,
+    time_scale: Annotated[float, typer.Option(min=0, help="Stretch event time: seconds of event time per trace second, from the first record (as tiering evaluate --time-scale).")] = 1.0,
 ) -> None:
     """Feed a real trace through the REST ingest path; bad lines are counted, not fatal."""
     from ingest.traces import FORMATS, iter_trace, parse_csv_mapping
@@ -131,7 +145,9 @@ def replay_trace(
         kwargs["base_time"] = _parse_time("--base-time", base_time)
     stats = FeedStats()
     try:
-        records = _good_records(iter_trace(file, format, **kwargs), stats)
+        if time_scale <= 0:
+            raise fail("--time-scale must be > 0")
+        records = _stretched(_good_records(iter_trace(file, format, **kwargs), stats), time_scale)
         _run_feed(batched(records, settings.ingest_batch_size), settings, stats, speed, None,
                   f"replay {file.name}", materialize=materialize)
     except ValueError as e:

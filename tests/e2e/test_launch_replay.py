@@ -117,6 +117,7 @@ def test_cli_errors_exit_2_with_a_message(tmp_path):
         ["replay-trace", str(tmp_path / "missing.txt"), "--format", "ibm-cos"],
         ["replay-trace", str(IBM), "--format", "csv"],
         ["replay-trace", str(IBM), "--format", "csv", "--mapping", "ts"],
+        ["replay-trace", str(IBM), "--format", "ibm-cos", "--time-scale", "0"],
         ["audit", "no-such-key"],
         ["audit", "k", "--at", "not-a-time"],
     ]
