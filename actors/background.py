@@ -48,11 +48,10 @@ class SnapshotterWorker:
     """Writes metric snapshots on a wall-clock schedule, never on user reads."""
 
     def __init__(self, settings: dict[str, Any] | Settings):
-        from projections.db import ReadModelDB
         from projections.queries import ReadModels
 
         self.settings = settings if isinstance(settings, Settings) else Settings(**settings)
-        self.read_models = ReadModels(ReadModelDB.from_settings(self.settings))
+        self.read_models = ReadModels.from_settings(self.settings)  # with the price overrides
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="snapshotter", daemon=True)
         self._thread.start()

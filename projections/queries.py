@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 from domain.costs import DAY_S, MONTH_S, CostModel
@@ -15,7 +16,7 @@ from domain.ids import object_id
 from domain.tiers import Tier
 from projections import schema
 from projections.db import ReadModelDB
-from projections.page import HOUR_S
+from projections.page import HOUR_S, cost_usd
 from tiering_app.settings import Settings
 
 MAX_LIMIT = 1000
@@ -51,14 +52,39 @@ def _limit(limit: int, most: int = MAX_LIMIT) -> int:
 
 
 class ReadModels:
-    def __init__(self, db: ReadModelDB, cost_model: CostModel | None = None):
+    def __init__(self, db: ReadModelDB, cost_model: CostModel | None = None,
+                 policy_path: Path | None = None):
         self.db = db
         self.costs = cost_model or CostModel()
+        # Tenant price overrides (PUT /policies writes this file) are applied
+        # when figures are read, from the integer totals: no rebuild needed.
+        self.policy_path = policy_path
+        self._policy: tuple[float, Any] | None = None
         schema.ensure(db)
 
     @classmethod
     def from_settings(cls, settings: Settings, cost_model: CostModel | None = None) -> "ReadModels":
-        return cls(ReadModelDB.from_settings(settings), cost_model)
+        return cls(ReadModelDB.from_settings(settings), cost_model,
+                   Path(settings.data_dir) / "policy.yaml")
+
+    def pricing(self, tenant: str) -> CostModel:
+        """The cost model for ``tenant``: defaults plus its overrides, if any.
+        Prefix overrides need per-key totals, which these aggregates do not keep."""
+        path = self.policy_path
+        try:
+            mtime = path.stat().st_mtime if path is not None else None
+        except OSError:
+            mtime = None
+        if mtime is None:
+            return self.costs
+        if self._policy is None or self._policy[0] != mtime:
+            from tiering_app.policy_file import load_policy_file
+            try:
+                self._policy = (mtime, load_policy_file(path))
+            except ValueError:  # PUT /policies validates; a hand edit gone wrong keeps defaults
+                self._policy = (mtime, None)
+        config = self._policy[1]
+        return self.costs if config is None else config.model_for(tenant, "")
 
     def position(self, name: str = schema.TRACKING_NAME) -> int:
         """The last notification id folded into these tables."""
@@ -207,7 +233,7 @@ class ReadModels:
             t = tiers[r["tier"]]
             t["objects"] += r["objects"]
             t["bytes"] += r["bytes"]
-            t["monthly_storage_usd"] += self.costs.monthly_storage_usd(
+            t["monthly_storage_usd"] += self.pricing(r["tenant"]).monthly_storage_usd(
                 r["tier"], r["bytes"], r["objects"], r["small_objects"], r["small_bytes"])
         requests = dict.fromkeys(schema.OP_COLUMNS, 0)
         usd = dict.fromkeys(schema.COST_USD, 0.0)
@@ -216,8 +242,8 @@ class ReadModels:
             for op, col in schema.OP_COLUMNS.items():
                 requests[op] += r[col]
             bytes_read += r["bytes_read"]
-            for c in schema.COST_USD:
-                usd[c] += r[c]
+            for c, v in zip(schema.COST_USD, cost_usd(self.pricing(r["tenant"]), r["tier"], r)):
+                usd[c] += v
         counters = dict.fromkeys(_MOVE_COUNTERS, 0)
         counters.update(self.db.fetchall("SELECT name, value FROM rm_counters WHERE scope = ?",
                                          (tenant or "",)))

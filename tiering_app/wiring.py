@@ -15,7 +15,7 @@ def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[A
                    runner: Any = None) -> Services:
     store = ObjectLogApplication(env=settings.eventstore_env())
     db = ReadModelDB.from_settings(settings)
-    read_models = ReadModels(db)
+    read_models = ReadModels(db, policy_path=settings.data_dir / "policy.yaml")
 
     def event_store() -> dict[str, Any]:
         return {"head": store.recorder.max_notification_id() or 0}
