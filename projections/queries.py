@@ -186,43 +186,40 @@ class ReadModels:
             r["data"] = json.loads(r["data"])
         return rows
 
-    # ----- movements -----------------------------------------------------
+    # ----- movements and decisions: newest first, the same filters ----------
+    _LOGS = {"movements": ("rm_movements", ("requested_at", "move_id"), "history"),
+             "decisions": ("rm_decisions", ("decided_at", "decision_id"), "reasons")}
+
+    def _newest_first(self, log: str, tenant: str | None, status: str | None, key: str | None,
+                      cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
+        table, keys, json_column = self._LOGS[log]
+        conds = [(f"{column} = ?", [value]) for column, value in
+                 (("tenant", tenant), ("status", status), ("key", key)) if value is not None]
+        rows, nxt = self._page(table, conds, keys, True, cursor, limit)
+        return [_decoded(r, json_column) for r in rows], nxt
+
+    def _one(self, log: str, id_: str) -> dict | None:
+        table, keys, json_column = self._LOGS[log]
+        rows = self.db.fetchdicts(f"SELECT * FROM {table} WHERE {keys[1]} = ?", (id_,))
+        return _decoded(rows[0], json_column) if rows else None
+
     def list_movements(self, tenant: str | None = None, status: str | None = None,
                        key: str | None = None, cursor: str | None = None, limit: int = 100
                        ) -> tuple[list[dict], str | None]:
         """Newest request first."""
-        conds = [(f"{column} = ?", [value]) for column, value in
-                 (("tenant", tenant), ("status", status), ("key", key)) if value is not None]
-        rows, nxt = self._page("rm_movements", conds, ("requested_at", "move_id"), True,
-                               cursor, limit)
-        return [self._movement(r) for r in rows], nxt
+        return self._newest_first("movements", tenant, status, key, cursor, limit)
 
     def get_movement(self, move_id: str) -> dict | None:
-        rows = self.db.fetchdicts("SELECT * FROM rm_movements WHERE move_id = ?", (move_id,))
-        return self._movement(rows[0]) if rows else None
+        return self._one("movements", move_id)
 
-    @staticmethod
-    def _movement(r: dict) -> dict:
-        return {**r, "history": json.loads(r["history"] or "[]")}
-
-    # ----- decisions -----------------------------------------------------
     def list_decisions(self, tenant: str | None = None, status: str | None = None,
                        key: str | None = None, cursor: str | None = None, limit: int = 100
                        ) -> tuple[list[dict], str | None]:
         """Newest decision (in event time) first."""
-        conds = [(f"{column} = ?", [value]) for column, value in
-                 (("tenant", tenant), ("status", status), ("key", key)) if value is not None]
-        rows, nxt = self._page("rm_decisions", conds, ("decided_at", "decision_id"), True,
-                               cursor, limit)
-        return [self._decision(r) for r in rows], nxt
+        return self._newest_first("decisions", tenant, status, key, cursor, limit)
 
     def get_decision(self, decision_id: str) -> dict | None:
-        rows = self.db.fetchdicts("SELECT * FROM rm_decisions WHERE decision_id = ?", (decision_id,))
-        return self._decision(rows[0]) if rows else None
-
-    @staticmethod
-    def _decision(r: dict) -> dict:
-        return {**r, "reasons": json.loads(r["reasons"] or "[]")}
+        return self._one("decisions", decision_id)
 
     # ----- metrics -------------------------------------------------------
     def metrics(self, tenant: str | None = None) -> dict:
@@ -295,3 +292,7 @@ class ReadModels:
             order = ", ".join(str(i + 1) for i in range(len(self.db.columns(table))))
             out[table] = self.db.fetchall(f"SELECT * FROM {table} ORDER BY {order}")
         return out
+
+
+def _decoded(row: dict, json_column: str) -> dict:
+    return {**row, json_column: json.loads(row[json_column] or "[]")}
