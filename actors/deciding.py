@@ -66,10 +66,14 @@ def decide_round(worker, keys: Sequence[tuple[str, str]], now: float,
     nothing would fail.
     """
     disposition = spec["disposition"]
-    policy, policy_id = build_policy(spec)
-    found = decide_objects(worker.app, [tuple(k) for k in keys], policy, now,
-                           model=CostModel(),
-                           importances=spec.get("importances") or ())
+    policy_id = build_policy(spec)[1]
+    found = []
+    # Objects priced alike are decided together: each group gets its own
+    # cost model (tenant and key-prefix overrides), hence its own guard.
+    for model, group in _priced_groups(worker.settings, keys):
+        policy = build_policy(spec)[0]
+        found += decide_objects(worker.app, group, policy, now, model=model,
+                                importances=spec.get("importances") or ())
     decisions, objs, absent, unchanged = [], [], 0, 0
     placement = worker.placement_steps() if disposition in ("publish", "pending") else None
     for d in found:
@@ -93,6 +97,27 @@ def decide_round(worker, keys: Sequence[tuple[str, str]], now: float,
         worker.app.save(*objs)  # one commit for the round's decisions in this shard
     return {"decisions": decisions, "considered": len(keys), "not_in_store": absent,
             "unchanged": unchanged}
+
+
+def _priced_groups(settings, keys: Sequence[tuple[str, str]]):
+    """(cost model, keys) per group of keys with the same price overrides."""
+    from collections import defaultdict
+    from pathlib import Path
+
+    path = Path(settings.data_dir) / "policy.yaml"
+    keys = [tuple(k) for k in keys]
+    if not path.exists():
+        return [(CostModel(), keys)]
+    from tiering_app.policy_file import load_policy_file
+    try:
+        config = load_policy_file(path)
+    except ValueError:
+        log.warning("%s does not load; deciding at default prices", path)
+        return [(CostModel(), keys)]
+    groups: dict[tuple, list] = defaultdict(list)
+    for k in keys:
+        groups[config.signature(*k)].append(k)
+    return [(config.model_for(*g[0]), g) for g in groups.values()]
 
 
 def _has_bytes(placement, tenant: str, key: str, tier: str) -> bool:

@@ -144,3 +144,18 @@ def test_a_registered_model_scores_on_the_predictor_pool(stack):
     started = time.monotonic()
     assert client.post("/autopilot/run").json()["decided"] == 0  # same pool, nothing new to say
     assert time.monotonic() - started < 60
+
+
+def test_price_overrides_reach_the_decisions(stack):
+    """A prefix whose warm and cold storage cost more than hot is left hot."""
+    (stack.settings.data_dir / "policy.yaml").write_text(
+        "prefixes:\n  - prefix: keep/\n    warm: {storage_gb_month: 1.0}\n    cold: {storage_gb_month: 1.0}\n")
+    client, runner = _api(stack)
+    stack.put({"keep/x": 4 * MIB, "idle-c": 4 * MIB}, ts=T0)
+    from actors.ingest import RayIngest
+    from domain.records import AccessRecord, Op
+    RayIngest(stack.shards).ingest([AccessRecord(T0 + 100 * DAY, "acme", "clock", Op.PUT, 0)])
+    runner.catch_up()
+    client.put("/autopilot", json={"mode": "paused"})
+    assert client.post("/autopilot/run").json()["decided"] == 1
+    assert [d["key"] for d in _decisions(client, runner, status="dry")] == ["idle-c"]
