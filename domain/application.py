@@ -6,6 +6,7 @@ that is what lets the aggregate cache skip fast-forwarding on every read.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -13,7 +14,9 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import (ApplicationRecorder, InterfaceError, OperationalError,
+                                       PersistenceError, StoredEvent)
+from eventsourcing.utils import retry
 
 from domain.ids import object_id
 from domain.model import StoredObject
@@ -51,6 +54,36 @@ class HistoryEntry:
 _META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
 
+def _record_without_pipeline(recorder: Any) -> Callable[..., Any]:
+    """``insert_events`` for eventsourcing's PostgreSQL application recorder,
+    with the same statements in one transaction but outside psycopg's
+    pipeline mode.
+
+    The library sends them as a pipeline and calls ``Pipeline.sync()``. In
+    psycopg 3.3 that can wait forever: when the server is slow to drain the
+    socket, libpq sends only part of a large batch, psycopg then waits only
+    for the server's answer, and the server waits for the rest of the batch
+    (its backend shows ``active``, ``ClientRead``, holding the events table's
+    EXCLUSIVE lock). Plain execution flushes every statement completely; the
+    extra round trips cost little next to a batch of thousands of events.
+    """
+    insert_pipelined = recorder.insert_events
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(stored_events: list[StoredEvent], **kwargs: Any) -> list[int] | None:
+        if recorder.datastore.enable_db_functions:  # one statement, no pipeline
+            return insert_pipelined(stored_events, **kwargs)
+        with recorder.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            recorder._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return None
+            # Takes the table lock, notifies, inserts ... RETURNING notification_id.
+            recorder._insert_stored_events(curs, stored_events, **kwargs)
+            return recorder._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+
+    return insert_events
+
+
 class ObjectLogApplication(Application[UUID]):
     name = "tiering"
     snapshotting_intervals = {StoredObject: 200}
@@ -80,6 +113,15 @@ class ObjectLogApplication(Application[UUID]):
                     raise
                 time.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        recorder = super().construct_recorder()
+        # Keep the library's class (callers recognise the store by it) and
+        # replace only its insert; the module is loaded iff the store is PostgreSQL.
+        postgres = sys.modules.get("eventsourcing.postgres")
+        if postgres is not None and isinstance(recorder, postgres.PostgresApplicationRecorder):
+            recorder.insert_events = _record_without_pipeline(recorder)  # type: ignore[method-assign]
+        return recorder
 
     # Set by the infrastructure: given ids, returns those with no stored
     # events, in one round trip; None means ask the repository one by one.
