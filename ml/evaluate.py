@@ -20,9 +20,9 @@ from domain.costs import (IT_PRICES, SMALL_OBJECT_BYTES, CostModel, monitoring_f
 from ingest.traces import iter_records
 from ml.features import FeatureBuilder, group_hash
 from ml.history import DAY_S, replay, usage_from_logs
-from ml.learn import select_ours, train
+from ml.learn import build_ours, choose_ours
 from ml.oracle import COLD, WARM, ScheduleCost, oracle, schedule_cost
-from ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Ours, Seed, run_policy
+from ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Seed, run_policy
 
 POLICIES = ("always-hot", "lifecycle-30-90", "s3-intelligent-tiering", "gcs-autoclass",
             "seed-rf", "ours", "oracle")
@@ -82,10 +82,9 @@ def evaluate(path, fmt: str, opts: Options, policies: Sequence[str] = POLICIES,
             cost = schedule_cost(u, x, model, split, free_start=True)
         else:
             if name == "ours":
-                mode, val = select_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
-                tr = train(u, groups, reads, model, split, opts.horizon_days, seed=opts.seed)
-                pol = Ours(tr.clf, horizon_days=opts.horizon_days, rate_mode=mode)
-                out["ours_training"] = {"rate_mode": mode, "validation_usd": val,
+                config, val = choose_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
+                pol, tr = build_ours(u, groups, reads, model, split, config, opts.horizon_days, opts.seed)
+                out["ours_training"] = {"config": config, "validation_usd": val,
                                         "rows": tr.rows, "labels": tr.label_counts,
                                         "train_accuracy": tr.train_accuracy,
                                         "model": tr.clf is not None,

@@ -4,8 +4,16 @@ The label of an object at step t is the tier with the lowest cost over the
 next horizon given the accesses that really followed (storage, requests,
 retrieval, and the minimum duration still owed at the end of the window);
 windows are cut at the end of the training range so nothing leaks from the
-evaluation part. Training rows are the states the live system would have been
-in while it ran the rule fallback (no model yet).
+evaluation part. Alternatively (``labels="oracle"``) the label is the tier the
+offline optimum picks at that step when run over the training range alone,
+which also prices transitions and early deletion. Rows are weighted by how
+much a wrong tier would cost over the horizon, so the forest spends its splits
+on the objects where a mistake is dear (large objects, busy ones) rather than
+on the many cheap ones. Training rows are the states the live system would
+have been in while it ran the rule fallback (no model yet).
+
+``choose_ours`` then picks, per trace and on the training range only, the
+label kind, the guard's rate estimator and the dwell time.
 """
 
 from __future__ import annotations
@@ -17,23 +25,28 @@ from sklearn.ensemble import RandomForestClassifier
 
 from domain.costs import CostModel
 from ml.features import FEATURES, FeatureBuilder
-from ml.oracle import Prices, Usage, step_components
-from ml.policies import Ours, run_policy
+from ml.oracle import Prices, Usage, oracle, schedule_cost, step_components
+from ml.policies import RATE_MODES, Ours, run_policy
 
 
 def horizon_labels(u: Usage, pr: Prices, t: int, h: int, end: int) -> tuple[np.ndarray, np.ndarray]:
     """(labels, rows) for objects alive through [t, t + h) with t + h <= end (h >= 1)."""
+    window, rows = horizon_costs(u, pr, t, h, end)
+    return window.argmin(axis=1), rows
+
+
+def horizon_costs(u: Usage, pr: Prices, t: int, h: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """((R, K) cost of staying in each tier over the horizon, rows)."""
     stop = min(end, t + h)
     rows = np.flatnonzero((u.birth <= t) & (u.death >= stop))
     if stop - t < 1 or not len(rows):
-        return np.zeros(0, dtype=int), rows
+        return np.zeros((0, len(pr.rate))), rows
     comp = step_components(u.subset(rows), pr_subset(pr, rows))
     # a window cut short by the end of the training range is extrapolated to
     # the full horizon, so short windows do not favour hot by construction
     window = sum(comp[c][:, t:stop] for c in comp).sum(axis=1) * (h / (stop - t))  # (R, K)
     owed = np.maximum(0.0, pr.min_s[None, :] - h * u.step_s)
-    window = window + owed * pr.rate[None, :] * pr.billable[rows]
-    return window.argmin(axis=1), rows
+    return window + owed * pr.rate[None, :] * pr.billable[rows], rows
 
 
 def pr_subset(pr: Prices, rows: np.ndarray) -> Prices:
@@ -51,54 +64,93 @@ class TrainResult:
 
 def train(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
           horizon_days: float = 60, max_rows: int = 60_000, seed: int = 0,
-          min_window_days: float = 7) -> TrainResult:
+          min_window_days: float = 7, labels: str = "horizon",
+          weighted: float | None = None) -> TrainResult:
+    """``weighted``: None trains unweighted; a number w weighs each row by its
+    regret (most minus least costly tier over the horizon, over the mean)
+    plus w."""
+    if labels not in ("horizon", "oracle"):
+        raise ValueError("labels must be 'horizon' or 'oracle'")
     pr = Prices.of(model, u.size)
+    if labels == "oracle":
+        _, xo = oracle(u.head(split), model)
     spd = 86_400.0 / u.step_s
     h = max(1, round(horizon_days * spd))
     fallback = run_policy(Ours(), u.subset(slice(None)), FeatureBuilder(u, groups, reads), model)
     fb = FeatureBuilder(u, groups, reads)
     resid = np.zeros(u.n)
-    xs, ys = [], []
+    xs, ys, ws = [], [], []
     for t in range(split):
         fb.advance(t)
         cur = fallback[:, t - 1] if t else np.zeros(u.n, dtype=int)
         cur = np.where(u.birth == t, 0, cur)
         if t and split - t >= min_window_days * spd:
-            labels, rows = horizon_labels(u, pr, t, h, split)
+            win, rows = horizon_costs(u, pr, t, h, split)
+            y = win.argmin(axis=1)
+            if labels == "oracle":
+                y = xo[rows, t]
             if len(rows):
                 xs.append(fb.matrix(t, cur, resid, rows))
-                ys.append(labels)
+                ys.append(y)
+                ws.append(win.max(axis=1) - win.min(axis=1))
         stay = (fallback[:, t] == cur) & (u.birth < t)
         resid = np.where(stay, resid + 1, 1.0)
     if not xs:
         return TrainResult(None, 0)
-    x, y = np.concatenate(xs), np.concatenate(ys)
+    return _fit(xs, ys, ws, max_rows, seed, weighted)
+
+
+def _fit(xs, ys, ws, max_rows, seed, weighted) -> TrainResult:
+    x, y, w = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
     rng = np.random.default_rng(seed)
     if len(y) > max_rows:
         keep = rng.choice(len(y), max_rows, replace=False)
-        x, y = x[keep], y[keep]
+        x, y, w = x[keep], y[keep], w[keep]
+    w = np.ones_like(w) if weighted is None else w / max(w.mean(), 1e-30) + weighted
     counts = {["hot", "warm", "cold"][k]: int((y == k).sum()) for k in range(3)}
     if len(np.unique(y)) < 2:
         return TrainResult(None, len(y), counts)
     clf = RandomForestClassifier(n_estimators=60, max_depth=14, min_samples_leaf=3,
-                                 random_state=seed, n_jobs=1).fit(x, y)
+                                 random_state=seed, n_jobs=1).fit(x, y, sample_weight=w)
     imp = dict(sorted(zip(FEATURES, map(float, clf.feature_importances_)), key=lambda kv: -kv[1]))
     return TrainResult(clf, len(y), counts, float(clf.score(x, y)), imp)
 
 
-def select_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
-                horizon_days: float = 60, seed: int = 0) -> tuple[str, dict[str, float]]:
-    """Pick the guard's rate estimator on the training range only: train on
-    its first half, price each candidate on its second half."""
-    from ml.oracle import schedule_cost
-    from ml.policies import RATE_MODES
+# What "ours" chooses between per trace, on its training range only: the
+# label kind, the guard's rate estimator (ml.policies.RATE_MODES) and how long
+# an object must stay in a tier before it may go down again. No single choice
+# wins on every trace (write-once objects want "settled", periodically busy
+# block ranges want "busiest"), hence a choice per trace.
+CANDIDATES = {f"{labels}-{mode}-dwell{dwell}": {"labels": labels, "rate_mode": mode, "dwell_days": dwell}
+              for dwell in (7, 3) for mode in RATE_MODES for labels in ("oracle", "horizon")}
+VALIDATION_CUTS = (3, 4)  # inner splits at 3/6 and 4/6 of the training range
+WEIGHT_FLOOR = 0.1  # every row counts a little, the costly mistakes count most
 
-    inner = max(1, split // 2)
+
+def build_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
+               config: str, horizon_days: float = 60, seed: int = 0) -> tuple[Ours, TrainResult]:
+    c = CANDIDATES[config]
+    tr = train(u, groups, reads, model, split, horizon_days, seed=seed, labels=c["labels"],
+               weighted=WEIGHT_FLOOR)
+    return Ours(tr.clf, horizon_days=horizon_days, rate_mode=c["rate_mode"],
+                dwell_days=c["dwell_days"]), tr
+
+
+def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
+                horizon_days: float = 60, seed: int = 0) -> tuple[str, dict[str, list[float]]]:
+    """Pick a candidate on the training range only. Each validation fold
+    trains on the first 3/6 (4/6) of the training range and prices the
+    candidate's schedule on the rest of it. Returns (name, costs per fold)."""
     head = u.head(split)
-    tr = train(head, groups, reads[:, :split], model, inner, horizon_days, seed=seed)
-    costs = {}
-    for mode in RATE_MODES:
-        pol = Ours(tr.clf, horizon_days=horizon_days, rate_mode=mode)
-        x = run_policy(pol, head, FeatureBuilder(head, groups, reads[:, :split]), model)
-        costs[mode] = schedule_cost(head, x, model, inner).total
-    return min(costs, key=costs.get), costs
+    folds = []
+    for inner in sorted({max(1, split * k // 6) for k in VALIDATION_CUTS}):
+        fold = {}
+        for name in CANDIDATES:
+            pol, _ = build_ours(head, groups, reads[:, :split], model, inner, name, horizon_days, seed)
+            x = run_policy(pol, head, FeatureBuilder(head, groups, reads[:, :split]), model)
+            fold[name] = schedule_cost(head, x, model, inner).total
+        folds.append(fold)
+    # robust choice: the smallest worst-fold excess over that fold's best, so a
+    # candidate that wins one fold big but loses another is not picked
+    worst = {n: max(f[n] / max(min(f.values()), 1e-30) for f in folds) for n in CANDIDATES}
+    return min(worst, key=worst.get), {n: [f[n] for f in folds] for n in CANDIDATES}

@@ -108,13 +108,17 @@ class Seed(Policy):
         return self.clf.predict(np.stack([acc7, lat, u.size], axis=1)).astype(int)
 
 
-RATE_MODES = ("busiest", "recent")  # the guard's estimators; a tie picks the first (safer) one
+# the guard's estimators (see Ours.expected_step_cost); a tie picks the first (safer) one
+RATE_MODES = ("busiest", "recent", "settled", "fresh")
 
 
 # ----- ours --------------------------------------------------------------------
 class Ours(Policy):
     """RF on event-history features, trained on oracle labels; rule fallback
-    when there is no model or it is unsure; a cost guard and hysteresis."""
+    when there is no model or it is unsure; recent use pulls an object up
+    whatever the model says; every move passes a cost guard, with hysteresis
+    and a dwell time. ml.learn.choose_ours picks the labels, the guard's rate
+    estimator and the dwell per trace, on training days only."""
     name = "ours"
 
     def __init__(self, clf=None, horizon_days: float = 60, min_confidence: float = 0.6,
@@ -144,7 +148,9 @@ class Ours(Policy):
     def expected_step_cost(self, t):
         """(N, K) cost of one step in each tier at the expected access rates:
         ``recent`` is the last month's rate; ``busiest`` the highest of the
-        last week's, the last month's and the lifetime rate."""
+        last week's, the last month's and the lifetime rate; ``settled`` the
+        higher of the last month's and the lifetime rate, and ``fresh`` the
+        last month's, both leaving out the object's first day."""
         fb, pr = self.fb, self.pr
         span = np.clip((t - self.u.birth) / fb.steps_per_day, 1, self.rate_days) * fb.steps_per_day
         age = np.maximum(t - self.u.birth, 1).astype(float)
@@ -153,6 +159,21 @@ class Ours(Policy):
         # quiet spell does not make a periodically busy object look idle
         if self.rate_mode == "recent":
             rate = lambda what: fb.window(t, self.rate_days, what) / span  # noqa: E731
+        elif self.rate_mode in ("fresh", "settled"):
+            # like ``busiest`` (last month, whole life) but leaving out the
+            # first day: many objects are written (or first fetched) in a
+            # burst and then left alone, and the burst says nothing of later
+            first = np.clip(self.u.birth, 0, self.u.t - 1)
+            rows = np.arange(self.u.n)
+            after = t > first
+            in_win = after & ((t - self.u.birth) <= self.rate_days * fb.steps_per_day)
+            usage = {"gets": self.u.gets, "puts": self.u.puts, "bytes": self.u.get_bytes}
+            month = lambda what: ((fb.window(t, self.rate_days, what)  # noqa: E731
+                                   - in_win * usage[what][rows, first]) / np.maximum(span - in_win, 1))
+            life = lambda what: ((fb.window(t, 10 ** 6, what)  # noqa: E731
+                                  - after * usage[what][rows, first]) / np.maximum(age - 1, 1))
+            rate = month if self.rate_mode == "fresh" else (  # noqa: E731
+                lambda what: np.maximum(month(what), life(what)))
         else:
             rate = lambda what: np.maximum.reduce([  # noqa: E731
                 fb.window(t, 7, what) / week, fb.window(t, self.rate_days, what) / span,
@@ -171,11 +192,15 @@ class Ours(Policy):
 
     def decide(self, t, cur, resid):
         want = self.fallback(t, cur)
-        if self.clf is not None:
+        if self.clf is not None or self.scorer is not None:
             alive = np.flatnonzero(self.u.alive(t))
             if len(alive):
                 labels, conf = self.score(self.fb.matrix(t, cur, resid, alive))
                 sure = conf >= self.min_confidence
+                # recent use pulls an object up whatever the model says (the
+                # guard still prices the move): a wrong "cold" is then bounded
+                # by one move, not by every later read's retrieval fee
+                sure &= ~(want[alive] < cur[alive])
                 want[alive[sure]] = labels[sure]
                 self.reasons["model"] += int(sure.sum())
                 self.reasons["fallback"] += int((~sure).sum())

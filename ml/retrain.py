@@ -16,7 +16,7 @@ from domain.costs import CostModel
 from ml.evaluate import BLOCK_FORMATS, Options
 from ml.features import FEATURES, FeatureBuilder, group_hash
 from ml.history import DAY_S, Replay, replay, usage_from_logs
-from ml.learn import horizon_labels, select_ours, train
+from ml.learn import build_ours, choose_ours, horizon_labels
 from ml.registry import ModelRegistry
 
 Progress = Callable[[str, float], None]
@@ -59,10 +59,12 @@ def _train_and_register(registry: ModelRegistry, rp: Replay, min_size: int, opts
     u, refs, reads = usage_from_logs(rp, min_size)
     groups = np.array([group_hash(r.tenant, r.key) for r in refs])
     split = max(1, min(u.t - 1, int(round(u.t * opts.train_frac))))
-    say("choosing the guard's estimator", 0.5)
-    mode, _ = select_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
-    say("training the forest", 0.7)
-    tr = train(u, groups, reads, model, split, opts.horizon_days, seed=opts.seed)
+    # The same choice and training as ``tiering evaluate`` (ml.learn), on the
+    # training range only; the live policy is rebuilt from policy_params.
+    say("choosing labels and guard settings", 0.5)
+    config, _ = choose_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
+    say("training the forest", 0.75)
+    policy, tr = build_ours(u, groups, reads, model, split, config, opts.horizon_days, opts.seed)
     if tr.clf is None:
         raise ValueError(f"not enough labelled history to train ({tr.rows} rows, labels {tr.label_counts}); "
                          f"{u.n} objects over {u.t} days")
@@ -73,7 +75,9 @@ def _train_and_register(registry: ModelRegistry, rp: Replay, min_size: int, opts
         "features": list(FEATURES), "holdout": holdout,
         "train": {"rows": tr.rows, "labels": tr.label_counts, "accuracy": tr.train_accuracy},
         "feature_importances": tr.importances, "seed": opts.seed,
-        "policy_params": {"horizon_days": opts.horizon_days, "rate_mode": mode},
+        "policy_config": config,
+        "policy_params": {"horizon_days": policy.horizon_days, "rate_mode": policy.rate_mode,
+                          "dwell_days": policy.dwell_days},
     })
     say(f"registered {version}", 1.0)
     return version

@@ -77,12 +77,39 @@ def test_missing_trace_exits_2():
     assert res.exit_code == 2 and "no such trace file" in res.output
 
 
-def test_ours_picks_its_guard_on_the_training_range(report):
-    from ml.policies import RATE_MODES
+def test_ours_picks_its_settings_on_the_training_range(report):
+    from ml.learn import CANDIDATES, VALIDATION_CUTS
 
     t = report["ours_training"]
     assert t["model"] and t["rows"] > 0
-    assert t["rate_mode"] in RATE_MODES and set(t["validation_usd"]) == set(RATE_MODES)
+    assert t["config"] in CANDIDATES and set(t["validation_usd"]) == set(CANDIDATES)
+    costs = t["validation_usd"]
+    assert all(len(v) == len(VALIDATION_CUTS) for v in costs.values())
+    # the pick is the candidate whose worst fold is closest to that fold's best
+    best = [min(v[i] for v in costs.values()) for i in range(len(VALIDATION_CUTS))]
+    worst = {n: max(c / b for c, b in zip(v, best)) for n, v in costs.items()}
+    assert worst[t["config"]] == min(worst.values())
+
+
+def test_choosing_ours_never_reads_the_evaluation_days(ibm_slice):
+    """Scrambling every access after the split leaves the choice unchanged."""
+    import numpy as np
+
+    from domain.costs import CostModel
+    from ingest.traces import iter_records
+    from ml.features import group_hash
+    from ml.history import replay, usage_from_logs
+    from ml.learn import choose_ours
+
+    u, refs, reads = usage_from_logs(replay(list(iter_records(ibm_slice, "ibm-cos")), 16_000))
+    groups = np.array([group_hash(r.tenant, r.key) for r in refs])
+    split = u.t // 2
+    pick, costs = choose_ours(u, groups, reads, CostModel(), split)
+    rng = np.random.default_rng(1)
+    for a in (u.gets, u.puts, u.get_bytes, reads):
+        a[:, split:] = rng.permutation(a[:, split:], axis=0) * 3
+    again, costs2 = choose_ours(u, groups, reads, CostModel(), split)
+    assert again == pick and costs2 == costs
 
 
 def test_any_csv_through_a_mapping_gives_the_same_answer(ibm_slice, report, tmp_path):

@@ -142,3 +142,75 @@ def test_live_decision_is_recorded_in_the_objects_log():
     busy = decide_live(app, "t1", "busy", IntelligentTiering(), now)
     assert busy.target == "hot" and not busy.recorded
     assert app.current("t1", "busy").recommendation is None
+
+
+# ----- the guard's estimators and the training choices -----------------------------
+def test_settled_estimator_sends_a_write_once_object_down_after_its_first_day():
+    g = np.zeros((1, 60))
+    g[0, 0] = 50  # read hard on the day it appears, never again
+    u = usage(g, [1e9])
+    settled = run(Ours(SaysCold(), rate_mode="settled", dwell_days=3), u)[0]
+    busiest = run(Ours(SaysCold(), rate_mode="busiest", dwell_days=3), u)[0]
+    assert (settled[:3] == HOT).all() and settled[3] == COLD
+    # the lifetime rate still counts the first day's 50 GB of reads
+    assert (busiest[:30] == HOT).all()
+    cm = CostModel()
+    cost = lambda x: schedule_cost(u, x.reshape(1, -1), cm).total  # noqa: E731
+    assert cost(settled) < cost(busiest)
+
+
+def test_settled_estimator_keeps_an_object_busy_after_its_first_day_hot():
+    g = np.zeros((1, 60))
+    g[0, :] = 5  # read every day
+    u = usage(g, [1e9])
+    assert (run(Ours(SaysCold(), rate_mode="settled", dwell_days=3), u) == HOT).all()
+
+
+def test_recent_use_pulls_an_object_up_even_when_the_model_says_cold():
+    g = np.zeros((1, 60))
+    g[0, 30:] = 20  # idle for a month, then read every day
+    u = usage(g, [1e9])
+    pol = Ours(SaysCold(), rate_mode="settled", dwell_days=3)
+    x = run(pol, u)[0]
+    assert x[20] == COLD and x[33] == HOT and (x[33:] == HOT).all()
+
+
+def _write_once_or_busy():
+    """Objects appear on days 0..179; even ones are written once and never
+    touched again, odd ones are read in full every day."""
+    n, t = 60, 240
+    birth = np.arange(n) * 3
+    gets, puts = np.zeros((n, t)), np.zeros((n, t))
+    for i, b in enumerate(birth):
+        puts[i, b] = 1
+        if i % 2:
+            gets[i, b:] = 20
+    size = np.full(n, 2e9) + np.arange(n) % 2  # size alone does not tell them apart
+    return usage(gets, size, puts=puts, birth=birth), 120
+
+
+def test_oracle_labels_with_regret_weights_learn_write_once_objects():
+    from ml.learn import build_ours, train
+
+    u, split = _write_once_or_busy()
+    groups = np.zeros(u.n)
+    tr = train(u, groups, u.gets, CostModel(), split, labels="oracle", weighted=0.1)
+    assert tr.clf is not None and tr.label_counts["hot"] > 0 and tr.label_counts["cold"] > 0
+    pol, _ = build_ours(u, groups, u.gets, CostModel(), split, "oracle-settled-dwell3")
+    x = run(pol, u, u.gets)
+    late = np.flatnonzero(u.birth >= split)
+    once, busy = late[late % 2 == 0], late[late % 2 == 1]
+    assert (x[once, u.birth[once] + 4] == COLD).all()
+    assert (x[busy, u.birth[busy] + 4] == HOT).all()
+    cm = CostModel()
+    assert schedule_cost(u, x, cm, split).total < schedule_cost(u, np.zeros_like(x), cm, split).total
+
+
+def test_training_labels_stop_at_the_split():
+    from ml.learn import train
+
+    u, split = _write_once_or_busy()
+    before = train(u, np.zeros(u.n), u.gets, CostModel(), split, labels="oracle", weighted=0.1)
+    u.gets[:, split:], u.get_bytes[:, split:] = 0, 0  # whatever happens after the split
+    after = train(u, np.zeros(u.n), u.gets, CostModel(), split, labels="oracle", weighted=0.1)
+    assert before.label_counts == after.label_counts and before.train_accuracy == after.train_accuracy
