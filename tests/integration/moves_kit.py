@@ -153,3 +153,18 @@ class MoveStack:
         self.runtime.stop()
         for h in self.shards:
             ray.kill(h, no_restart=True)
+        drop_buckets(self.store, self.buckets.all())
+
+
+def drop_buckets(store, buckets) -> None:
+    """Empty and delete a test's buckets: SeaweedFS gives every bucket volumes of
+    its own, and a session's worth of leftover buckets runs out of them."""
+    client = store.client
+    for bucket in buckets:
+        try:
+            names = [o.object_name for o in client.list_objects(bucket, recursive=True)]
+            if names:
+                store.remove_many(bucket, names)
+            client.remove_bucket(bucket)
+        except Exception:  # noqa: BLE001 - cleanup only; a failure here is not the test's
+            pass
