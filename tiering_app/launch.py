@@ -76,6 +76,16 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
                                     kwargs=dict(objects=objects, rate=rate, seed=seed),
                                     name="producer", daemon=True)
         producer.start()
+    dashboard = None
+    if settings.dashboard_port:  # issue 5: Panel on its own port, reading the API
+        try:
+            from web.dashboard.app import serve as serve_dashboard
+        except ImportError as e:  # installed without the 'dashboard' extra
+            console.print(f"[yellow]no dashboard[/]: {e} (pip install '.[dashboard]')")
+        else:
+            dashboard = serve_dashboard(settings)
+            console.print(f"dashboard on http://{settings.dashboard_host or settings.api_host}:"
+                          f"{settings.dashboard_port}")
     console.print(f"[green]tiering is up[/]: {settings.shards} shards, API on "
                   f"{settings.resolved_api_url} (docs at /docs)"
                   + (f", producing ~{rate:,.0f} rec/s over {objects:,} objects" if produce else ""))
@@ -87,6 +97,9 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     finally:
         console.print("shutting down…")
         stop.set()
+        if dashboard is not None:
+            dashboard.stop()
+            dashboard.join(timeout=10)
         if producer is not None:
             producer.join(timeout=30)
         movement.stop()  # issue 3: before the shards it calls; stops our SeaweedFS too

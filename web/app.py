@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from web.deps import Services
 from web.metrics import ApiMetrics
-from web.routers import accesses, autopilot, health, metrics, ml, movements, moves, objects
+from web.routers import (accesses, autopilot, health, insights, metrics, ml, movements, moves,
+                         objects)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -34,6 +35,6 @@ def create_app(services: Services) -> FastAPI:
 
     # moves (issue 3) before objects: its /objects/{key}/content and /move routes
     # would otherwise be swallowed by objects' greedy GET /objects/{key:path}.
-    for module in (health, accesses, moves, objects, movements, metrics, ml, autopilot):
+    for module in (health, accesses, moves, objects, movements, metrics, ml, insights, autopilot):
         app.include_router(module.router)
     return app

@@ -1,0 +1,1 @@
+"""The Panel + hvplot operator dashboard (issue 5): store, views, controls, server."""
