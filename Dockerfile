@@ -10,7 +10,7 @@ COPY web web
 COPY ml ml
 COPY ingest ingest
 COPY tiering_app tiering_app
-RUN pip install --no-cache-dir . && useradd --create-home tiering \
+RUN pip install --no-cache-dir ".[dashboard]" && useradd --create-home tiering \
     && mkdir -p /var/lib/tiering && chown tiering /var/lib/tiering
 USER tiering
 ENV RAY_AUTH_MODE=token PYTHONUNBUFFERED=1
