@@ -117,8 +117,8 @@ class Autopilot:
             return await self._round(now)
 
     async def _round(self, now: float | None) -> dict[str, Any]:
-        meta_rm = await asyncio.to_thread(self.read_models.metrics)
-        now = now if now is not None else meta_rm["event_time"]
+        if now is None:
+            now = await asyncio.to_thread(self.read_models.event_time)
         if now is None:
             return {"decided": 0, "reason": "no events yet"}
         started, mode = time.time(), self.mode
@@ -150,7 +150,7 @@ class Autopilot:
         """A round each time event time passes the next decision point."""
         while not stop.is_set():
             try:
-                event_time = (await asyncio.to_thread(self.read_models.metrics))["event_time"]
+                event_time = await asyncio.to_thread(self.read_models.event_time)
                 if event_time is not None and (self.next_event_time is None
                                                or event_time >= self.next_event_time):
                     await self.run_round(event_time)

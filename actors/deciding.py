@@ -49,8 +49,8 @@ def build_policy(spec: dict[str, Any]):
     params = dict(spec.get("policy_params") or {})
     predictors = spec.get("predictors") or []
     if spec.get("model_version") and predictors:
-        policy = Ours(clf=spec["model_version"], **params)  # scored remotely: a name suffices
-        policy.scorer = pool_scorer(predictors)
+        policy = Ours(**params)
+        policy.scorer = pool_scorer(predictors)  # the model lives in the predictor actors
         return policy, f"{policy.name}@{spec['model_version']}"
     return Ours(clf=None, **params), "ours@rules"
 

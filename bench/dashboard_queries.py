@@ -88,11 +88,12 @@ def main() -> None:
         fill(db, args.objects, args.hours)
         print(f"filled {args.objects:,} objects, {args.objects * args.hours:,} hour buckets, "
               f"{args.objects // 100:,} moves in {time.perf_counter() - started:.0f} s")
-        rm, ins = ReadModels(db), Insights(db)
+        rm = ReadModels(db)
+        ins = Insights(rm)
         queries = {
             "GET /insights/overview (metrics + cost comparison)":
-                lambda: (rm.metrics(), ins.cost_comparison()),
-            "GET /insights/overview?tenant=t1": lambda: (rm.metrics("t1"), ins.cost_comparison("t1")),
+                lambda: ins.cost_comparison(metrics=rm.metrics()),
+            "GET /insights/overview?tenant=t1": lambda: ins.cost_comparison("t1", rm.metrics("t1")),
             "GET /insights/moves-per-hour": lambda: ins.moves_per_hour(48),
             "GET /insights/top-objects (24 h, top 20)": lambda: ins.top_objects(24, 20),
             "GET /insights/top-objects?tenant=t1": lambda: ins.top_objects(24, 20, "t1"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -109,8 +109,11 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
     policy.prepare(u, fb, model or CostModel())
     cur = np.array([TIERS.index(o.tier) for o in objs])
     fb.advance(t)
-    scored = _capture_scores(policy)
     want = policy.decide(t, cur.copy(), lu.resid_steps.copy())
+    scored = {}
+    if getattr(policy, "scored", None) is not None:
+        rows, labels, conf = policy.scored
+        scored = {int(r): (int(lab), float(c)) for r, lab, c in zip(rows, labels, conf)}
     changed = np.flatnonzero(want != cur)
     if not len(changed):
         return []
@@ -132,31 +135,6 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
         out.append(LiveDecision(objs[i].tenant, objs[i].key, objs[i].tier.value, target.value,
                                 score, reasons))
     return out
-
-
-def _capture_scores(policy: Policy) -> dict[int, tuple[int, float]]:
-    """Row -> (label, confidence) for every row the policy's model scored."""
-    seen: dict[int, tuple[int, float]] = {}
-    if not isinstance(policy, Ours) or policy.clf is None:
-        return seen
-    inner = policy.scorer or (lambda x: Ours.score(_Unhooked(policy.clf), x))
-    alive = np.flatnonzero(policy.u.alive(policy.u.t - 1))
-
-    def scorer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        labels, conf = inner(x)
-        # Ours scores the alive rows, in order (ml.policies.Ours.decide)
-        for row, lab, c in zip(alive, labels, conf):
-            seen[int(row)] = (int(lab), float(c))
-        return labels, conf
-    policy.scorer = scorer
-    return seen
-
-
-class _Unhooked:
-    """Lets ``Ours.score`` run on a bare classifier (no scorer installed)."""
-
-    def __init__(self, clf: Any):
-        self.clf, self.scorer = clf, None
 
 
 def decide_live(app: ObjectLogApplication, tenant: str, key: str, policy: Policy, now: float,

@@ -131,6 +131,7 @@ class Ours(Policy):
             raise ValueError(f"rate_mode must be one of {RATE_MODES}")
         self.rate_mode = rate_mode
         self.scorer = None  # callable x -> (labels, confidence); None scores with clf
+        self.scored = None  # (rows, labels, confidence) of the last decide's scoring
         self.reasons: dict[str, int] = {}
 
     def prepare(self, u, fb, model):
@@ -192,10 +193,12 @@ class Ours(Policy):
 
     def decide(self, t, cur, resid):
         want = self.fallback(t, cur)
+        self.scored = None
         if self.clf is not None or self.scorer is not None:
             alive = np.flatnonzero(self.u.alive(t))
             if len(alive):
                 labels, conf = self.score(self.fb.matrix(t, cur, resid, alive))
+                self.scored = (alive, labels, conf)  # what the model said, for reasons
                 sure = conf >= self.min_confidence
                 # recent use pulls an object up whatever the model says (the
                 # guard still prices the move): a wrong "cold" is then bounded

@@ -12,7 +12,7 @@ from typing import Any
 from domain.costs import DAY_S, IT_PRICES, MONTH_S, SMALL_OBJECT_BYTES, CostModel, monitoring_fee_usd
 from domain.tiers import Tier
 from projections import schema
-from projections.db import ReadModelDB
+from projections.queries import ReadModels
 from projections.page import HOUR_S
 
 MAX_HOURS = 14 * 24  # two weeks of hourly bars is the widest chart we draw
@@ -28,13 +28,12 @@ def _clamp(value: int, most: int) -> int:
 
 
 class Insights:
-    def __init__(self, db: ReadModelDB, cost_model: CostModel | None = None):
-        self.db = db
-        self.costs = cost_model or CostModel()
+    """Over the read models: their tables, their prices (with tenant overrides)
+    and their /metrics figures, which the cost comparison starts from."""
 
-    def _event_time(self) -> float | None:
-        row = self.db.fetchone("SELECT value FROM rm_meta WHERE name = 'event_time'")
-        return row[0] if row else None
+    def __init__(self, read_models: ReadModels):
+        self.rm = read_models
+        self.db = read_models.db
 
     def tenants(self, limit: int = 1000) -> list[str]:
         """Tenants that hold or held objects; rm_tier_stats has one row per tenant and tier."""
@@ -77,7 +76,7 @@ class Insights:
         serves it from a cache refreshed in the background.
         """
         hours, limit = _clamp(hours, 7 * 24), _clamp(limit, MAX_TOP)
-        newest = self._event_time()
+        newest = self.rm.event_time()
         if newest is None:
             return {"hours": hours, "event_time": None, "items": []}
         cut = int(newest // HOUR_S) - hours
@@ -101,9 +100,11 @@ class Insights:
         return {"hours": hours, "event_time": newest, "items": rows}
 
     # ----- cost ----------------------------------------------------------
-    def cost_comparison(self, tenant: str | None = None) -> dict[str, Any]:
-        """Monthly cost now, against keeping everything hot and against S3
-        Intelligent-Tiering, from per-tenant-and-tier aggregates only.
+    def cost_comparison(self, tenant: str | None = None,
+                        metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Monthly cost now (``/metrics``' figure, passed in when the caller has
+        it), against keeping everything hot and against S3 Intelligent-Tiering,
+        from per-tenant-and-tier aggregates only.
 
         Intelligent-Tiering is estimated by placing each tier's objects in its
         matching access tier (hot: frequent, warm: infrequent, cold: archive
@@ -113,40 +114,36 @@ class Insights:
         transition or early-deletion charges. Request counts become a monthly
         rate over the event time seen, as /metrics does.
         """
+        m = metrics if metrics is not None else self.rm.metrics(tenant)
         scope_sql, scope = (" WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
         hot = Tier.HOT.value
         it = CostModel(IT_PRICES)
-        ours_storage = always_hot_storage = it_storage = 0.0
+        always_hot_storage = it_storage = hot_requests = it_requests = 0.0
         monitored = 0
         for r in self.db.fetchdicts("SELECT * FROM rm_tier_stats" + scope_sql, scope):
             big_bytes, big_objects = r["bytes"] - r["small_bytes"], r["objects"] - r["small_objects"]
-            ours_storage += self.costs.monthly_storage_usd(r["tier"], r["bytes"], r["objects"],
-                                                           r["small_objects"], r["small_bytes"])
-            always_hot_storage += self.costs.monthly_storage_usd(hot, r["bytes"], r["objects"])
+            always_hot_storage += self.rm.pricing(r["tenant"]).monthly_storage_usd(
+                hot, r["bytes"], r["objects"])
             it_storage += it.monthly_storage_usd(r["tier"], big_bytes, big_objects, 0, 0)
             it_storage += it.monthly_storage_usd(hot, r["small_bytes"], r["small_objects"])
             monitored += big_objects
-        requests = dict.fromkeys(schema.OP_COLUMNS, 0)
-        ours_usd = 0.0
         for r in self.db.fetchdicts("SELECT * FROM rm_cost" + scope_sql, scope):
+            prices = self.rm.pricing(r["tenant"])
             for op, col in schema.OP_COLUMNS.items():
-                requests[op] += r[col]
-            ours_usd += sum(r[c] for c in schema.COST_USD)
-        meta = dict(self.db.fetchall("SELECT name, value FROM rm_meta"))
-        newest, first = meta.get("event_time"), meta.get("first_event_time")
-        observed = (newest - first) if newest is not None and first is not None else 0.0
-        per_month = MONTH_S / max(observed, DAY_S)  # under a day is too little to extrapolate
-        hot_requests = sum(self.costs.request_usd(hot, op, n) for op, n in requests.items())
-        it_requests = sum(it.request_usd(hot, op, n) for op, n in requests.items())
+                hot_requests += prices.request_usd(hot, op, r[col])
+                it_requests += it.request_usd(hot, op, r[col])
+        cost = m["cost"]
+        per_month = MONTH_S / max(cost["observed_s"], DAY_S)  # under a day is too little to extrapolate
         it_monitoring = monitoring_fee_usd(monitored, MONTH_S)
         return {
-            "tenant": tenant, "observed_s": observed,
-            "ours_usd_per_month": ours_storage + ours_usd * per_month,
+            "tenant": tenant, "observed_s": cost["observed_s"],
+            "ours_usd_per_month": m["monthly_cost_usd"],
             "always_hot_usd_per_month": always_hot_storage + hot_requests * per_month,
             "intelligent_tiering_usd_per_month": it_storage + it_monitoring
             + it_requests * per_month,
             "parts": {
-                "ours": {"storage": ours_storage, "charges": ours_usd * per_month},
+                "ours": {"storage": cost["storage_usd_per_month"],
+                         "charges": cost["accrued_usd_per_month"]},
                 "always_hot": {"storage": always_hot_storage, "requests": hot_requests * per_month},
                 "intelligent_tiering": {"storage": it_storage, "monitoring": it_monitoring,
                                         "requests": it_requests * per_month,

@@ -93,6 +93,11 @@ class ReadModels:
     def _meta(self) -> dict[str, float]:
         return dict(self.db.fetchall("SELECT name, value FROM rm_meta"))
 
+    def event_time(self) -> float | None:
+        """The newest event time the read models have folded in (None: no events)."""
+        row = self.db.fetchone("SELECT value FROM rm_meta WHERE name = 'event_time'")
+        return row[0] if row else None
+
     def _page(self, table: str, conds: list[tuple[str, list]], keys: tuple[str, ...],
               descending: bool, cursor: str | None, limit: int
               ) -> tuple[list[dict], str | None]:

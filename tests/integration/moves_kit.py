@@ -47,6 +47,14 @@ def kafka(tmp_path_factory):
     _SHARED["kafka"].stop()
 
 
+@pytest.fixture
+def stack(ray_cluster, tmp_path, seaweed):
+    """A MoveStack on the shared SeaweedFS, in-process bus; closed (and its buckets dropped) after."""
+    s = MoveStack(tmp_path, seaweed)
+    yield s
+    s.close()
+
+
 def api_client(stack):
     from fastapi.testclient import TestClient
 

@@ -10,19 +10,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.moves_kit import MoveStack, seaweed  # noqa: F401
+from tests.integration.moves_kit import seaweed, stack  # noqa: F401
 
 pytestmark = pytest.mark.integration
 DAY = 86_400.0
 T0 = 1_700_000_000.0
 MIB = 2 ** 20
-
-
-@pytest.fixture
-def stack(ray_cluster, tmp_path, seaweed):
-    s = MoveStack(tmp_path, seaweed)
-    yield s
-    s.close()
 
 
 def _api(stack):

@@ -67,7 +67,8 @@ def insights(store_settings):
     projector = Projector()
     with db.transaction():
         projector.apply(db, projector.prepare(events))
-    yield Insights(db), ReadModels(db), store_settings
+    rm = ReadModels(db)
+    yield Insights(rm), rm, store_settings
     db.close()
 
 

@@ -8,16 +8,9 @@ import uuid
 
 import pytest
 
-from tests.integration.moves_kit import MoveStack, api_client, kafka, md5, seaweed  # noqa: F401
+from tests.integration.moves_kit import MoveStack, api_client, kafka, md5, seaweed, stack  # noqa: F401
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def stack(ray_cluster, tmp_path, seaweed):
-    s = MoveStack(tmp_path, seaweed)
-    yield s
-    s.close()
 
 
 def test_ingest_materialises_bytes_and_a_move_walks_every_step(stack):

@@ -10,17 +10,10 @@ import pytest
 
 from actors.decisions import AgeRule, age_rule_decisions
 from adapters.objectstore import object_name
-from tests.integration.moves_kit import MoveStack, api_client, seaweed  # noqa: F401
+from tests.integration.moves_kit import api_client, seaweed, stack  # noqa: F401
 
 pytestmark = pytest.mark.integration
 DAY = 86400.0
-
-
-@pytest.fixture
-def stack(ray_cluster, tmp_path, seaweed):
-    s = MoveStack(tmp_path, seaweed)
-    yield s
-    s.close()
 
 
 class LiveRows:

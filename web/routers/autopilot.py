@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from domain.model import DomainRuleError
 from web.deps import ServicesDep, WriterDep
+from web.paging import keyset_page
 
 router = APIRouter(tags=["autopilot"])
 Mode = Literal["auto", "paused", "approval"]
@@ -60,12 +61,8 @@ def list_decisions(services: ServicesDep, tenant: str | None = None,
                    status_: Annotated[DecisionStatus | None, Query(alias="status")] = None,
                    key: str | None = None, cursor: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    try:
-        items, next_cursor = services.read_models.list_decisions(
-            tenant=tenant, status=status_, key=key, cursor=cursor, limit=limit)
-    except ValueError as e:
-        raise HTTPException(422, [{"field": "cursor", "reason": str(e)}]) from None
-    return {"items": items, "next_cursor": next_cursor}
+    return keyset_page(services.read_models.list_decisions, tenant=tenant, status=status_, key=key,
+                       cursor=cursor, limit=limit)
 
 
 @router.get("/decisions/{decision_id}", summary="One decision")

@@ -62,8 +62,7 @@ class StaleWhileRevalidate:
 def _insights(request: Request, services) -> Insights:
     found = getattr(request.app.state, "insights", None)
     if found is None:
-        rm = services.read_models
-        found = request.app.state.insights = Insights(rm.db, rm.costs)
+        found = request.app.state.insights = Insights(services.read_models)
         request.app.state.insights_memo = StaleWhileRevalidate(TOP_OBJECTS_TTL_S)
     return found
 
@@ -92,8 +91,9 @@ def top_objects(request: Request, services: ServicesDep, tenant: str | None = No
 @router.get("/overview", summary="Estate totals (as /metrics, optionally for one tenant) and the "
             "cost comparison, in one answer")
 def overview(request: Request, services: ServicesDep, tenant: str | None = None) -> dict[str, Any]:
-    return {"metrics": services.read_models.metrics(tenant),
-            "cost": _insights(request, services).cost_comparison(tenant=tenant)}
+    metrics = services.read_models.metrics(tenant)
+    return {"metrics": metrics,
+            "cost": _insights(request, services).cost_comparison(tenant=tenant, metrics=metrics)}
 
 
 @router.get("/cost-comparison",

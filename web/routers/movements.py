@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from web.deps import ServicesDep
+from web.paging import keyset_page
 
 router = APIRouter(prefix="/movements", tags=["movements"])
 Status = Literal["requested", "copied", "verified", "committed", "reclaimed", "aborted", "failed",
@@ -17,12 +18,8 @@ Status = Literal["requested", "copied", "verified", "committed", "reclaimed", "a
 def list_movements(services: ServicesDep, tenant: str | None = None, status: Status | None = None,
                    key: str | None = None, cursor: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    try:
-        items, next_cursor = services.read_models.list_movements(
-            tenant=tenant, status=status, key=key, cursor=cursor, limit=limit)
-    except ValueError as e:
-        raise HTTPException(422, [{"field": "cursor", "reason": str(e)}]) from None
-    return {"items": items, "next_cursor": next_cursor}
+    return keyset_page(services.read_models.list_movements, tenant=tenant, status=status, key=key,
+                       cursor=cursor, limit=limit)
 
 
 @router.get("/{move_id}", summary="One move")

@@ -10,6 +10,7 @@ from adapters.objectstore import TierBuckets
 from domain.records import DEFAULT_TENANT
 from domain.tiers import Tier
 from web.deps import ServicesDep
+from web.paging import keyset_page
 
 router = APIRouter(prefix="/objects", tags=["objects"])
 TenantQ = Annotated[str, Query(description="Tenant of the key", min_length=1, max_length=64)]
@@ -20,13 +21,9 @@ def list_objects(services: ServicesDep, tenant: str | None = None, tier: Tier | 
                  prefix: Annotated[str | None, Query(description="Key prefix")] = None,
                  include_deleted: bool = False, cursor: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    try:
-        items, next_cursor = services.read_models.list_objects(
-            tenant=tenant, tier=tier.value if tier else None, prefix=prefix,
-            include_deleted=include_deleted, cursor=cursor, limit=limit)
-    except ValueError as e:  # a cursor that we did not issue
-        raise HTTPException(422, [{"field": "cursor", "reason": str(e)}]) from None
-    return {"items": items, "next_cursor": next_cursor}
+    return keyset_page(services.read_models.list_objects, tenant=tenant,
+                       tier=tier.value if tier else None, prefix=prefix,
+                       include_deleted=include_deleted, cursor=cursor, limit=limit)
 
 
 # Registered before the plain route so that a key's "/history" suffix is not
