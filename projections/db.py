@@ -34,6 +34,12 @@ class ReadModelDB:
         self._local = threading.local()  # .conn: SQLite's, or the one in a transaction
         self._sqlite_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # close() must not pull a connection out from under a statement running
+        # on another thread (an API worker, a training job): SQLite would crash
+        # the process. It waits for those to finish and holds new ones back.
+        self._traffic = threading.Condition()
+        self._in_flight = 0
+        self._closing = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ReadModelDB":
@@ -77,14 +83,27 @@ class ReadModelDB:
             return self._pool
 
     @contextmanager
+    def _in_use(self) -> Iterator[None]:
+        with self._traffic:
+            self._traffic.wait_for(lambda: not self._closing)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._traffic:
+                self._in_flight -= 1
+                self._traffic.notify_all()
+
+    @contextmanager
     def _connection(self) -> Iterator[Any]:
-        if self.dialect == "sqlite":
-            yield self._sqlite()
-        elif getattr(self._local, "conn", None) is not None:
-            yield self._local.conn  # inside transaction()
-        else:
-            with self._postgres_pool().connection() as conn:
-                yield conn
+        with self._in_use():
+            if self.dialect == "sqlite":
+                yield self._sqlite()
+            elif getattr(self._local, "conn", None) is not None:
+                yield self._local.conn  # inside transaction()
+            else:
+                with self._postgres_pool().connection() as conn:
+                    yield conn
 
     @contextmanager
     def transaction(self) -> Iterator["ReadModelDB"]:
@@ -102,27 +121,39 @@ class ReadModelDB:
             return
         self._local.depth = 1
         try:
-            if self.dialect == "sqlite":
-                conn = self._sqlite()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:  # also when COMMIT itself failed
-                        conn.execute("ROLLBACK")
-                    raise
-            else:
-                with self._postgres_pool().connection() as conn, conn.transaction():
-                    self._local.conn = conn
+            with self._in_use():
+                if self.dialect == "sqlite":
+                    conn = self._sqlite()
+                    conn.execute("BEGIN IMMEDIATE")
                     try:
                         yield self
-                    finally:
-                        self._local.conn = None
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        if conn.in_transaction:  # also when COMMIT itself failed
+                            conn.execute("ROLLBACK")
+                        raise
+                else:
+                    with self._postgres_pool().connection() as conn, conn.transaction():
+                        self._local.conn = conn
+                        try:
+                            yield self
+                        finally:
+                            self._local.conn = None
         finally:
             self._local.depth = 0
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 30.0) -> None:
+        with self._traffic:
+            self._closing = True
+            self._traffic.wait_for(lambda: self._in_flight == 0, timeout=wait_s)
+        try:
+            self._close_connections()
+        finally:
+            with self._traffic:
+                self._closing = False
+                self._traffic.notify_all()
+
+    def _close_connections(self) -> None:
         with self._lock:
             conns, self._sqlite_conns = self._sqlite_conns, []
             pool, self._pool = self._pool, None

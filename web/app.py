@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -13,8 +14,18 @@ from web.routers import (accesses, autopilot, health, insights, metrics, ml, mov
                          objects)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    yield
+    ml_jobs = getattr(app.state, "ml", None)
+    if ml_jobs is not None:
+        # Queued training jobs are dropped; a running one finishes its current
+        # statement before the read models close (ReadModelDB.close waits).
+        ml_jobs.pool.shutdown(wait=False, cancel_futures=True)
+
+
 def create_app(services: Services) -> FastAPI:
-    app = FastAPI(title="tiering", version="0.1.0",
+    app = FastAPI(title="tiering", version="0.1.0", lifespan=_lifespan,
                   description="Event-sourced storage tiering: ingest accesses, read the estate.")
     services.metrics = services.metrics or ApiMetrics()
     app.state.services = services

@@ -230,7 +230,13 @@ async def test_retrain_sends_a_trace_path_under_the_traces_dir_or_none(store, tm
     assert store.jobs == {}
     await store.retrain(None, "ibm-cos", 360.0)  # the live event log: no trace at all
     (job_id,) = store.jobs
-    await store.poll_jobs()
+    # Wait the job out: it reads the read models, which teardown closes.
+    for _ in range(200):
+        await store.poll_jobs()
+        if store.jobs[job_id]["status"] in ("succeeded", "failed"):
+            break
+        await asyncio.sleep(0.05)
+    assert store.jobs[job_id]["status"] in ("succeeded", "failed")
     assert store.jobs[job_id]["kind"] == "retrain"
     assert store.jobs[job_id]["request"]["trace"] is None
     assert store.jobs[job_id]["request"]["time_scale"] == 360.0
