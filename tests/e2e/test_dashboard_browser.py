@@ -263,8 +263,13 @@ def test_approval_holds_decisions_until_an_operator_approves_one(page, stack):
     # Newest first: the top row is pending once the table has caught up.
     first = page.locator(".decisions-table .tabulator-row").first
     wait_for("a pending decision on top", lambda: "pending" in first.inner_text(), timeout=30)
-    decision_id = re.search(r"[0-9a-f]{32}", first.inner_text()).group(0)
     first.locator("input[type=checkbox]").check()
+    # The table holds still while a row is ticked; read the id off the ticked row
+    # (the top row may have been replaced by a newer decision just before the tick).
+    ticked = page.locator(".decisions-table .tabulator-row.tabulator-selected")
+    wait_for("one ticked pending row", lambda: ticked.count() == 1 and "pending" in ticked.inner_text(),
+             timeout=30)
+    decision_id = re.search(r"[0-9a-f]{32}", ticked.inner_text()).group(0)
     page.get_by_role("button", name="Approve selected").click()
     wait_for("the approval", lambda: httpx.get(
         f"{url}/decisions/{decision_id}", timeout=10).json()["status"] == "approved", timeout=60)

@@ -29,21 +29,39 @@ def tenant_filter(store: DashboardStore) -> pn.widgets.Select:
 
 
 def _table(store: DashboardStore, name: str, identity: tuple[str, ...] = (),
-           **kwargs) -> pn.widgets.Tabulator:
+           hold_while_selected: bool = False, **kwargs) -> pn.widgets.Tabulator:
     """A table that follows one of the store's frames. Selections are row
     positions; with ``identity`` columns they follow their rows across an
-    update, so a refresh never moves a selection onto another row."""
+    update, so a refresh never moves a selection onto another row.
+
+    With ``hold_while_selected`` the rows stand still while anything is
+    selected, and the newest frame shows once the selection is cleared: an
+    operator ticking decisions to approve must not see them jump, and a tick
+    the browser sends against rows it rendered must land on those rows."""
     table = pn.widgets.Tabulator(getattr(store, name), disabled=True, show_index=False,
                                  height=300, sizing_mode="stretch_width", **kwargs)
+    held: dict[str, pd.DataFrame] = {}
 
-    def follow(event) -> None:
+    def show(frame: pd.DataFrame) -> None:
         old = table.value
         chosen = {tuple(old.iloc[i][list(identity)]) for i in table.selection if i < len(old)}
-        table.value = event.new
-        rows = event.new[list(identity)].itertuples(index=False, name=None) if identity else []
+        table.value = frame
+        rows = frame[list(identity)].itertuples(index=False, name=None) if identity else []
         table.selection = [i for i, row in enumerate(rows) if tuple(row) in chosen]
 
+    def follow(event) -> None:
+        if hold_while_selected and table.selection:
+            held["frame"] = event.new
+        else:
+            show(event.new)
+
+    def release(event) -> None:
+        if not event.new and "frame" in held:
+            show(held.pop("frame"))
+
     store.param.watch(follow, name)
+    if hold_while_selected:
+        table.param.watch(release, "selection")
     return table
 
 
@@ -105,7 +123,8 @@ def autopilot(store: DashboardStore) -> pn.Column:
 
 def decisions(store: DashboardStore) -> pn.Column:
     """Recent decisions with reasons; approve or reject the selected pending ones."""
-    table = _table(store, "decisions", ("decision_id",), selectable="checkbox",
+    table = _table(store, "decisions", ("decision_id",), hold_while_selected=True,
+                   selectable="checkbox",
                    widths={"decision_id": 120, "reasons": 420}, css_classes=["decisions-table"])
     approve = pn.widgets.Button(label="Approve selected", color="success")
     reject = pn.widgets.Button(label="Reject selected", color="danger")
@@ -120,6 +139,8 @@ def decisions(store: DashboardStore) -> pn.Column:
             store.notice = "select pending decisions first"
         for decision_id in chosen:
             await store.decide(decision_id, kind)
+        if chosen:
+            table.selection = []  # shows the newest rows, with these answered
 
     async def approve_selected(_event) -> None:
         await verdict("approve")
