@@ -88,14 +88,18 @@ class PolicyConfig:
         }
 
     # ----- resolving ---------------------------------------------------------
+    def matching(self, tenant: str, key: str) -> list[PrefixRule]:
+        """The prefix rules that apply to ``key``, in the order they are layered."""
+        rules = [r for r in self.prefixes
+                 if key.startswith(r.prefix) and (r.tenant is None or r.tenant == tenant)]
+        rules.sort(key=lambda r: (len(r.prefix), r.tenant is not None))
+        return rules
+
     def layers(self, tenant: str, key: str) -> list[Overrides]:
         out: list[Overrides] = [self.defaults]
         if tenant in self.tenants:
             out.append(self.tenants[tenant])
-        matching = [r for r in self.prefixes
-                    if key.startswith(r.prefix) and (r.tenant is None or r.tenant == tenant)]
-        matching.sort(key=lambda r: (len(r.prefix), r.tenant is not None))
-        out.extend(r.overrides for r in matching)
+        out.extend(r.overrides for r in self.matching(tenant, key))
         return out
 
     def model_for(self, tenant: str, key: str) -> CostModel:
@@ -103,6 +107,23 @@ class PolicyConfig:
         for layer in self.layers(tenant, key):
             prices = override_prices(prices, layer)
         return CostModel(prices)
+
+    def scope(self, tenant: str, key: str) -> str:
+        """The longest rule prefix that applies to ``key`` ('' when none does).
+
+        Every rule matching ``key`` also matches this prefix (all of them are
+        prefixes of ``key``, none longer than it), so
+        ``model_for(tenant, scope(tenant, key)) == model_for(tenant, key)``:
+        aggregates kept per (tenant, scope) can be priced exactly.
+        """
+        rules = self.matching(tenant, key)
+        return rules[-1].prefix if rules else ""
+
+    def scope_rules(self) -> list[tuple[str, str | None]]:
+        """What ``scope`` depends on: each rule's (prefix, tenant), sorted.
+        Aggregates split by scope need re-bucketing only when this changes."""
+        return sorted({(r.prefix, r.tenant) for r in self.prefixes},
+                      key=lambda pt: (pt[0], pt[1] is not None, pt[1] or ""))
 
     def signature(self, tenant: str, key: str) -> tuple:
         """Equal signatures mean equal cost models (used to group objects)."""

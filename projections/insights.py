@@ -28,7 +28,7 @@ def _clamp(value: int, most: int) -> int:
 
 
 class Insights:
-    """Over the read models: their tables, their prices (with tenant overrides)
+    """Over the read models: their tables, their prices (with tenant and prefix overrides)
     and their /metrics figures, which the cost comparison starts from."""
 
     def __init__(self, read_models: ReadModels):
@@ -104,7 +104,7 @@ class Insights:
                         metrics: dict[str, Any] | None = None) -> dict[str, Any]:
         """Monthly cost now (``/metrics``' figure, passed in when the caller has
         it), against keeping everything hot and against S3 Intelligent-Tiering,
-        from per-tenant-and-tier aggregates only.
+        from the per-tenant-and-tier aggregates (split by price scope) only.
 
         Intelligent-Tiering is estimated by placing each tier's objects in its
         matching access tier (hot: frequent, warm: infrequent, cold: archive
@@ -115,20 +115,19 @@ class Insights:
         rate over the event time seen, as /metrics does.
         """
         m = metrics if metrics is not None else self.rm.metrics(tenant)
-        scope_sql, scope = (" WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
         hot = Tier.HOT.value
         it = CostModel(IT_PRICES)
         always_hot_storage = it_storage = hot_requests = it_requests = 0.0
         monitored = 0
-        for r in self.db.fetchdicts("SELECT * FROM rm_tier_stats" + scope_sql, scope):
+        # Split by price scope (prefix overrides) as /metrics is; the
+        # Intelligent-Tiering figures are sums, the same either way.
+        for prices, r in self.rm.priced("rm_tier_stats", tenant):
             big_bytes, big_objects = r["bytes"] - r["small_bytes"], r["objects"] - r["small_objects"]
-            always_hot_storage += self.rm.pricing(r["tenant"]).monthly_storage_usd(
-                hot, r["bytes"], r["objects"])
+            always_hot_storage += prices.monthly_storage_usd(hot, r["bytes"], r["objects"])
             it_storage += it.monthly_storage_usd(r["tier"], big_bytes, big_objects, 0, 0)
             it_storage += it.monthly_storage_usd(hot, r["small_bytes"], r["small_objects"])
             monitored += big_objects
-        for r in self.db.fetchdicts("SELECT * FROM rm_cost" + scope_sql, scope):
-            prices = self.rm.pricing(r["tenant"])
+        for prices, r in self.rm.priced("rm_cost", tenant):
             for op, col in schema.OP_COLUMNS.items():
                 hot_requests += prices.request_usd(hot, op, r[col])
                 it_requests += it.request_usd(hot, op, r[col])

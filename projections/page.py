@@ -68,6 +68,10 @@ class Page:
         self.bucket_cuts: dict[str, int] = {}  # objects whose old buckets fell out of range
         self.tiers: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * 4)
         self.cost: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        # the same by (tenant, scope, tier) for objects under a prefix rule
+        self.scope_tiers: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0] * 4)
+        self.scope_cost: dict[tuple[str, str, str], dict[str, int]] = \
+            defaultdict(lambda: defaultdict(int))
         self.counters: dict[tuple[str, str], int] = defaultdict(int)
         self.newest: float | None = None
         self.earliest: float | None = None
@@ -96,7 +100,23 @@ def write_page(db: ReadModelDB, page: Page, costs: CostModel) -> None:
                                      ("scope", "name"), add=("value",)),
                    [(*k, v) for k, v in page.counters.items()])
     _write_cost(db, page, costs)
+    _write_scoped(db, page)
     _write_meta(db, page)
+
+
+def _write_scoped(db: ReadModelDB, page: Page) -> None:
+    key = ("tenant", "scope", "tier")
+    if page.scope_tiers:
+        db.executemany(schema.upsert_sql("rm_scope_stats", (*key, *schema.TIER_COUNTS), key,
+                                         add=schema.TIER_COUNTS),
+                       [(*k, *v) for k, v in page.scope_tiers.items()])
+        # Rows hold live objects only, as a re-bucketing scan finds them.
+        db.execute("DELETE FROM rm_scope_stats WHERE objects = 0")
+    if page.scope_cost:
+        db.executemany(schema.upsert_sql("rm_scope_cost", (*key, *schema.COST_COUNTS), key,
+                                         add=schema.COST_COUNTS),
+                       [(*k, *(d.get(c, 0) for c in schema.COST_COUNTS))
+                        for k, d in page.scope_cost.items()])
 
 
 def _write_objects(db: ReadModelDB, page: Page) -> None:

@@ -8,6 +8,7 @@ back with one executemany (see projections.page).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from domain.application import ObjectLogApplication
@@ -15,6 +16,7 @@ from domain.costs import SMALL_OBJECT_BYTES, CostModel
 from projections import schema
 from projections.db import ReadModelDB
 from projections.page import Page, Prepared, bucket_cut, spread_hours, to_json, write_page
+from projections.scopes import PolicyFile, ScopeBuckets
 
 _ENDINGS = {"MoveAborted": "aborted", "MoveFailed": "failed"}
 _EVENT_TIME_KINDS = frozenset({"Registered", "AccessesRecorded", "Overwritten", "Deleted"})
@@ -25,8 +27,11 @@ class ProjectionError(RuntimeError):
 
 
 class Projector:
-    def __init__(self, cost_model: CostModel | None = None):
+    def __init__(self, cost_model: CostModel | None = None, policy_path: Path | None = None):
         self.costs = cost_model or CostModel()
+        # Objects under a price-override prefix are also counted by scope
+        # (projections.scopes); without a policy file there are no scopes.
+        self.scopes = ScopeBuckets(PolicyFile(policy_path) if policy_path is not None else None)
         self._handlers: dict[str, Callable[[Page, dict, Any, float], None]] = {
             "Registered": self._registered, "AccessesRecorded": self._accesses,
             "Overwritten": self._overwritten, "Deleted": self._deleted,
@@ -53,6 +58,7 @@ class Projector:
     def apply(self, db: ReadModelDB, prepared: Sequence[Prepared]) -> None:
         """Apply prepared events in notification order; the caller owns the transaction."""
         page = Page()
+        self.scopes.sync(db)
         self._load(db, page, prepared)
         for p in prepared:
             e, entry = p.event, p.entry
@@ -87,15 +93,25 @@ class Projector:
             page.moves[row["move_id"]] = row
 
     # ----- deltas shared by several events --------------------------------
-    @staticmethod
-    def _place(page: Page, row: dict, sign: int) -> None:
+    def _place(self, page: Page, row: dict, sign: int) -> None:
         """Add (+1) or remove (-1) the object's weight in its current tier."""
-        d = page.tiers[(row["tenant"], row["tier"])]
-        d[0] += sign
-        d[1] += sign * row["size"]
-        if row["size"] < SMALL_OBJECT_BYTES:
-            d[2] += sign
-            d[3] += sign * row["size"]
+        scope = self.scopes.of(row)
+        small = row["size"] < SMALL_OBJECT_BYTES
+        for d in (page.tiers[(row["tenant"], row["tier"])],
+                  *((page.scope_tiers[(row["tenant"], scope, row["tier"])],) if scope else ())):
+            d[0] += sign
+            d[1] += sign * row["size"]
+            if small:
+                d[2] += sign
+                d[3] += sign * row["size"]
+
+    def _charges(self, page: Page, row: dict, tier: str) -> tuple[dict[str, int], ...]:
+        """The cost deltas an object's charges in ``tier`` add to: its
+        tenant's, and its scope's if it has one."""
+        scope = self.scopes.of(row)
+        tenant_wide = page.cost[(row["tenant"], tier)]
+        return (tenant_wide, page.scope_cost[(row["tenant"], scope, tier)]) if scope \
+            else (tenant_wide,)
 
     def _leave_tier(self, page: Page, row: dict, at: float) -> None:
         """The object stops being billed in its tier; minimum durations still apply."""
@@ -104,7 +120,8 @@ class Projector:
         remaining = self.costs.early_deletion_seconds(row["tier"], stored)
         if remaining:
             billable = self.costs.billable_bytes(row["tier"], row["size"])
-            page.cost[(row["tenant"], row["tier"])]["early_byte_seconds"] += billable * remaining
+            for cost in self._charges(page, row, row["tier"]):
+                cost["early_byte_seconds"] += billable * remaining
 
     @staticmethod
     def _count(page: Page, tenant: str, name: str, n: int = 1) -> None:
@@ -140,16 +157,18 @@ class Projector:
         self._place(page, row, +1)
 
     def _accesses(self, page: Page, row: dict, e: Any, _at: float) -> None:
-        cost = page.cost[(row["tenant"], row["tier"])]
+        charges = self._charges(page, row, row["tier"])
         for op, n in e.counts.items():
             column = schema.OP_COLUMNS.get(op)
             if column:
                 row[column] += n
-                cost[column] += n
+                for cost in charges:
+                    cost[column] += n
         total = sum(e.counts.values())
         row["accesses_total"] += total
         row["bytes_read"] += e.bytes_read
-        cost["bytes_read"] += e.bytes_read
+        for cost in charges:
+            cost["bytes_read"] += e.bytes_read
         last = row["last_access_at"]
         if last is None or e.last_ts > last:
             row["last_access_at"] = e.last_ts
@@ -205,8 +224,10 @@ class Projector:
     def _move_committed(self, page: Page, row: dict, e: Any, at: float) -> None:
         source = row["tier"]
         self._leave_tier(page, row, at)
-        page.cost[(row["tenant"], source)]["bytes_moved_out"] += row["size"]
-        page.cost[(row["tenant"], e.tier)]["transitions_in"] += 1
+        for cost in self._charges(page, row, source):
+            cost["bytes_moved_out"] += row["size"]
+        for cost in self._charges(page, row, e.tier):
+            cost["transitions_in"] += 1
         row["tier"], row["tier_since"] = e.tier, at
         self._place(page, row, +1)
         self._count(page, row["tenant"], "committed")

@@ -1,54 +1,29 @@
 """Reads over the rm_ tables; nothing here touches the event log.
 
 Pages use keyset pagination with opaque cursors, so a deep page costs what
-the first one does. ``metrics`` reads only the per-tenant aggregate tables.
+the first one does. ``metrics`` reads only the aggregate tables: per tenant
+and tier, and per tenant, price-override prefix and tier (projections.scopes).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
-from typing import Any
 
 from domain.costs import DAY_S, MONTH_S, CostModel
 from domain.ids import object_id
 from domain.tiers import Tier
 from projections import schema
+from projections.cursors import _limit, _prefix_end, decode_cursor, encode_cursor  # noqa: F401
 from projections.db import ReadModelDB
 from projections.page import HOUR_S, cost_usd
+from projections.scopes import PolicyFile, priced_rows
 from tiering_app.settings import Settings
 
-MAX_LIMIT = 1000
 MAX_SNAPSHOTS = 10_000  # a chart's worth of points
 RECENT_WINDOWS_H = {"1h": 1, "24h": 24, "7d": 168}
 _MOVE_COUNTERS = ("requested", "committed", "completed", "failed", "aborted", "abandoned",
                   "in_flight")
-
-
-def encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, n: int) -> list[Any]:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
-        raise ValueError("malformed cursor") from None
-    if not isinstance(values, list) or len(values) != n:
-        raise ValueError("malformed cursor")
-    return values
-
-
-def _prefix_end(prefix: str) -> str | None:
-    """The smallest string above every string that starts with ``prefix``."""
-    while prefix and prefix[-1] == "\U0010ffff":
-        prefix = prefix[:-1]
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else None
-
-
-def _limit(limit: int, most: int = MAX_LIMIT) -> int:
-    return max(1, min(int(limit), most))
 
 
 class ReadModels:
@@ -56,35 +31,36 @@ class ReadModels:
                  policy_path: Path | None = None):
         self.db = db
         self.costs = cost_model or CostModel()
-        # Tenant price overrides (PUT /policies writes this file) are applied
-        # when figures are read, from the integer totals: no rebuild needed.
-        self.policy_path = policy_path
-        self._policy: tuple[float, Any] | None = None
+        # Price overrides (PUT /policies writes this file) are applied when
+        # figures are read, from the integer totals: no rebuild needed.
+        self.policy = PolicyFile(policy_path)
         schema.ensure(db)
+
+    @property
+    def policy_path(self) -> Path | None:
+        return self.policy.path
+
+    @policy_path.setter
+    def policy_path(self, path: Path | None) -> None:
+        self.policy = PolicyFile(path)
 
     @classmethod
     def from_settings(cls, settings: Settings, cost_model: CostModel | None = None) -> "ReadModels":
         return cls(ReadModelDB.from_settings(settings), cost_model,
                    Path(settings.data_dir) / "policy.yaml")
 
-    def pricing(self, tenant: str) -> CostModel:
-        """The cost model for ``tenant``: defaults plus its overrides, if any.
-        Prefix overrides need per-key totals, which these aggregates do not keep."""
-        path = self.policy_path
-        try:
-            mtime = path.stat().st_mtime if path is not None else None
-        except OSError:
-            mtime = None
-        if mtime is None:
-            return self.costs
-        if self._policy is None or self._policy[0] != mtime:
-            from tiering_app.policy_file import load_policy_file
-            try:
-                self._policy = (mtime, load_policy_file(path))
-            except ValueError:  # PUT /policies validates; a hand edit gone wrong keeps defaults
-                self._policy = (mtime, None)
-        config = self._policy[1]
-        return self.costs if config is None else config.model_for(tenant, "")
+    def pricing(self, tenant: str, scope: str = "") -> CostModel:
+        """The cost model for ``tenant``'s keys under ``scope`` ('': keys no
+        prefix rule matches): defaults, the tenant's overrides, the prefix
+        rules', resolved by ``PolicyConfig.model_for``. A policy file that does
+        not parse keeps the defaults (PUT /policies validates; hand edits may not)."""
+        config = self.policy.config()
+        return self.costs if config is None else config.model_for(tenant, scope)
+
+    def priced(self, table: str, tenant: str | None = None) -> list[tuple[CostModel, dict]]:
+        """rm_tier_stats or rm_cost rows split by price scope, each with its
+        cost model; tenants x tiers x prefix rules rows (projections.scopes)."""
+        return priced_rows(self.db, table, tenant, self.pricing)
 
     def position(self, name: str = schema.TRACKING_NAME) -> int:
         """The last notification id folded into these tables."""
@@ -228,23 +204,23 @@ class ReadModels:
 
     # ----- metrics -------------------------------------------------------
     def metrics(self, tenant: str | None = None) -> dict:
-        """Totals over every tenant (or one); cost grows with tenants x tiers only."""
-        scope_sql, scope = (" WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        """Totals over every tenant (or one); cost grows with tenants x tiers x
+        prefix rules, never with objects."""
         tiers = {t.value: {"objects": 0, "bytes": 0, "monthly_storage_usd": 0.0} for t in Tier}
-        for r in self.db.fetchdicts("SELECT * FROM rm_tier_stats" + scope_sql, scope):
+        for prices, r in self.priced("rm_tier_stats", tenant):
             t = tiers[r["tier"]]
             t["objects"] += r["objects"]
             t["bytes"] += r["bytes"]
-            t["monthly_storage_usd"] += self.pricing(r["tenant"]).monthly_storage_usd(
+            t["monthly_storage_usd"] += prices.monthly_storage_usd(
                 r["tier"], r["bytes"], r["objects"], r["small_objects"], r["small_bytes"])
         requests = dict.fromkeys(schema.OP_COLUMNS, 0)
         usd = dict.fromkeys(schema.COST_USD, 0.0)
         bytes_read = 0
-        for r in self.db.fetchdicts("SELECT * FROM rm_cost" + scope_sql, scope):
+        for prices, r in self.priced("rm_cost", tenant):
             for op, col in schema.OP_COLUMNS.items():
                 requests[op] += r[col]
             bytes_read += r["bytes_read"]
-            for c, v in zip(schema.COST_USD, cost_usd(self.pricing(r["tenant"]), r["tier"], r)):
+            for c, v in zip(schema.COST_USD, cost_usd(prices, r["tier"], r)):
                 usd[c] += v
         counters = dict.fromkeys(_MOVE_COUNTERS, 0)
         counters.update(self.db.fetchall("SELECT name, value FROM rm_counters WHERE scope = ?",

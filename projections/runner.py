@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Callable, Sequence
 
 from domain.application import ObjectLogApplication
@@ -31,7 +32,7 @@ class ProjectionRunner:
         self.name = name
         self.app = ObjectLogApplication.open(settings.eventstore_env())  # retries a schema race with the shards
         self.db = db or ReadModelDB.from_settings(settings)
-        self.projector = Projector(cost_model)
+        self.projector = Projector(cost_model, Path(settings.data_dir) / "policy.yaml")
         # Reading and decoding the next page overlaps the current commit,
         # which spends most of its time in SQL with the GIL released.
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="projection-read")
@@ -71,6 +72,9 @@ class ProjectionRunner:
             else:
                 last, prepared = self._read(position)
             if not prepared:
+                # A change of the price-override prefixes re-buckets even
+                # when no events arrive (projections.scopes).
+                self.projector.scopes.sync(self.db)
                 return 0
             self.projector.apply(self.db, prepared)
             self.db.execute("UPDATE rm_tracking SET position = ? WHERE name = ?",

@@ -62,6 +62,18 @@ TABLES = {
                + ", ".join(f"{c} BIGINT NOT NULL" for c in COST_COUNTS) + ", "
                + ", ".join(f"{c} DOUBLE PRECISION NOT NULL" for c in COST_USD)
                + ", PRIMARY KEY (tenant, tier)",
+    # Objects and charges under a price-override key prefix, by the longest
+    # rule prefix that applies ("scope"; see projections.scopes). Rows with
+    # scope '' are never stored: that remainder is rm_tier_stats/rm_cost
+    # minus these rows.
+    "rm_scope_stats": "tenant {K} NOT NULL, scope {K} NOT NULL, tier TEXT NOT NULL, "
+                      + ", ".join(f"{c} BIGINT NOT NULL" for c in TIER_COUNTS)
+                      + ", PRIMARY KEY (tenant, scope, tier)",
+    "rm_scope_cost": "tenant {K} NOT NULL, scope {K} NOT NULL, tier TEXT NOT NULL, "
+                     + ", ".join(f"{c} BIGINT NOT NULL" for c in COST_COUNTS)
+                     + ", PRIMARY KEY (tenant, scope, tier)",
+    # The prefix rules the two tables above are bucketed by (one row, JSON).
+    "rm_scope_rules": "name {K} PRIMARY KEY, rules TEXT NOT NULL",
     "rm_decisions": "decision_id {K} PRIMARY KEY, object_id TEXT NOT NULL, tenant {K} NOT NULL,"
                     " key {K} NOT NULL, basis_version BIGINT NOT NULL, source TEXT, target TEXT NOT NULL,"
                     " policy TEXT, score DOUBLE PRECISION, reasons TEXT, decided_at DOUBLE PRECISION,"

@@ -3,7 +3,9 @@
 Training runs in a worker thread, so it never blocks the event loop; jobs
 live in memory (a restart forgets running jobs, not models: those are in the
 registry under ``data_dir/models``). Price overrides are kept in
-``data_dir/policy.yaml``.
+``data_dir/policy.yaml``; ``/metrics`` applies them when it reads, and the
+projection runner re-buckets its per-prefix aggregates on its next poll after
+the set of prefixes changes (projections.scopes).
 """
 
 from __future__ import annotations
