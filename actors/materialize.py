@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from typing import Any
 
-from actors.routing import partition
+from actors.routing import RecordColumns, keys_in, partition
 from adapters.objectstore import StoreUnavailable, object_name
 from domain.application import IngestResult
 from domain.records import RecordError
@@ -41,10 +41,12 @@ class MaterializingIngest:
             total.add(IngestResult(**{k: r[k] for k in IngestResult.__dataclass_fields__}))
         return total
 
-    async def _one(self, i: int, rows: list, batch_id: str, sources) -> dict[str, Any]:
+    async def _one(self, i: int, rows: RecordColumns, batch_id: str, sources) -> dict[str, Any]:
         s, attempt = self.settings, 0
-        mine = None if sources is None else {
-            k: v for k, v in sources.items() if k in {f"{r[1]}\0{r[2]}" for r in rows}}
+        mine = None
+        if sources is not None:
+            names = {f"{t}\0{key}" for t, key in keys_in(rows)}
+            mine = {k: v for k, v in sources.items() if k in names}
         while True:
             attempt += 1
             try:

@@ -22,7 +22,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.routing import to_records
+from actors.routing import RecordColumns, to_records
 from adapters.objectstore import (ObjectStore, StoreUnavailable, TierBuckets, object_name,
                                   open_store)
 from domain.model import StoredObject
@@ -142,7 +142,7 @@ class Placement:
         return named
 
     # ----- ingest with real bytes -------------------------------------------
-    def ingest_materialized(self, rows: list, batch_id: str,
+    def ingest_materialized(self, rows: RecordColumns, batch_id: str,
                             sources: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
         """Record the batch, then make the store hold what the log now says:
         content for every PUT and every new registration, nothing for deleted

@@ -6,12 +6,13 @@ in-process; ``ShardActor`` is the same class as a restartable Ray actor.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import asdict
 from typing import Any, Sequence
 
 from actors.existence import existence_probe
-from actors.routing import RecordTuple, to_records
+from actors.routing import RecordColumns, to_records
 from domain.application import ObjectLogApplication
 from domain.model import StoredObject
 from tiering_app.settings import Settings
@@ -51,7 +52,7 @@ class ShardWorker:
         self.app = app or open_store(self.settings, create_tables=create_tables)
         self.app.existence_probe = existence_probe(self.app.recorder)
 
-    def ingest(self, rows: Sequence[RecordTuple], batch_id: str) -> dict[str, Any]:
+    def ingest(self, rows: RecordColumns, batch_id: str) -> dict[str, Any]:
         """Returns only after the batch's events are committed."""
         return asdict(self.app.ingest(to_records(rows), batch_id))
 
@@ -116,4 +117,21 @@ def shard_actor_class():
     """The Ray actor class, built lazily so importing this module needs no Ray."""
     import ray
 
-    return ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(ShardWorker)
+    class ShardActor(ShardWorker):
+        def __init__(self, *args: Any, **kwargs: Any):
+            relax_gc()
+            super().__init__(*args, **kwargs)
+
+    return ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(ShardActor)
+
+
+def relax_gc() -> None:
+    """Collect the young generation every 50,000 allocations instead of 700.
+
+    An ingest batch allocates hundreds of thousands of short-lived objects
+    (records, windows, events) next to a cache of up to a million aggregates;
+    at the default thresholds the collector runs hundreds of times a batch and
+    the older generations keep being rescanned. Measured with bench/ingest.py
+    at 100k objects: IBM replay 61k -> 78k accesses/s, Zipf 26k -> 35k. For
+    processes that ingest (shard actors, ``tiering launch``), not the library."""
+    gc.set_threshold(50_000, 20, 100)

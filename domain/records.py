@@ -27,6 +27,12 @@ class Op(str, Enum):
     COPY = "COPY"
 
 
+# Enum attribute access and Op(...) lookups are slow on Python 3.11, and ingest
+# does both for every record; plain dicts do the same in a hash lookup.
+OP_NAME: dict["Op", str] = {op: op.value for op in Op}
+OP_BY_NAME: dict[str, "Op"] = {op.value: op for op in Op}
+
+
 @dataclass(frozen=True, slots=True)
 class AccessRecord:
     ts: float  # event time, epoch seconds (UTC)
@@ -37,11 +43,11 @@ class AccessRecord:
     latency_ms: float | None = None
 
     def as_tuple(self) -> tuple:
-        return (self.ts, self.tenant, self.key, self.op.value, self.size, self.latency_ms)
+        return (self.ts, self.tenant, self.key, OP_NAME[self.op], self.size, self.latency_ms)
 
     @classmethod
     def from_tuple(cls, t: Sequence[Any]) -> "AccessRecord":
-        return cls(t[0], t[1], t[2], Op(t[3]), t[4], t[5])
+        return cls(t[0], t[1], t[2], OP_BY_NAME[t[3]], t[4], t[5])
 
 
 class RecordError(ValueError):

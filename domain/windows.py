@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from domain.records import AccessRecord, Op
+from domain.records import OP_NAME, AccessRecord, Op
 
 
 @dataclass(slots=True)
@@ -48,7 +48,8 @@ class Segment:
         w = self.window
         w.first_ts = min(w.first_ts, r.ts)
         w.last_ts = max(w.last_ts, r.ts)
-        w.counts[r.op.value] = w.counts.get(r.op.value, 0) + 1
+        name = OP_NAME[r.op]
+        w.counts[name] = w.counts.get(name, 0) + 1
         if r.size is not None and (self.max_size_seen is None or r.size > self.max_size_seen):
             self.max_size_seen = r.size
         if r.op is Op.GET:

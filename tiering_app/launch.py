@@ -43,6 +43,9 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     from tiering_app.wiring import build_services
     from web.app import create_app
 
+    from actors.shard import relax_gc
+
+    relax_gc()  # the API parses and routes ingest batches here
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # issue 3: the object store first (an embedded SeaweedFS unless S3 is configured),
     # so that every actor below gets its address in its settings.

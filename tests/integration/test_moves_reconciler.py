@@ -8,9 +8,11 @@ import time
 import pytest
 import ray
 
+from actors.routing import columns_of
 from adapters.bus import Decision
 from adapters.objectstore import object_name
 from domain.ids import shard_of
+from domain.records import AccessRecord, Op
 from tests.integration.moves_kit import MoveStack, seaweed  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -57,8 +59,8 @@ def test_interrupted_moves_are_finished_or_rolled_back_and_orphans_removed(
         newer = store.put(hot, object_name("acme", "changed"), b"written behind our back")
         # An aborted move's target copy, and bytes of an object the log deleted.
         store.copy(hot, object_name("acme", "orphan"), warm)
-        ray.get(shard("deleted").ingest.remote([(2_000.0, "acme", "deleted", "DELETE", None, None)],
-                                               "log-only-delete"))
+        ray.get(shard("deleted").ingest.remote(
+            columns_of([AccessRecord(2_000.0, "acme", "deleted", Op.DELETE, None)]), "log-only-delete"))
         # Not ours to touch: a name never registered, and a name we do not make.
         stranger = store.put(hot, object_name("acme", "stranger"), b"?")
         store.put(hot, "some/other/app/file", b"!")
