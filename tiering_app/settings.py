@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     shards: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1,
                         description="Number of shard actors; objects are hash-partitioned over them.")
     aggregate_cache_size: int = Field(200_000, ge=0, description="Cached objects per shard.")
+    sqlite_cache_mb: int = Field(64, ge=1, description="SQLite page cache per event-store "
+                                 "connection, in MiB (SQLite's default is 2).")
     ray_address: str | None = Field(
         None, description="Ray cluster to join; unset tries 'auto' and falls back to a local Ray.")
     api_host: str = "127.0.0.1"
@@ -133,5 +135,6 @@ class Settings(BaseSettings):
         else:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             env.update(PERSISTENCE_MODULE="eventsourcing.sqlite",
-                       SQLITE_DBNAME=str(self.sqlite_path.resolve()), SQLITE_LOCK_TIMEOUT="30")
+                       SQLITE_DBNAME=str(self.sqlite_path.resolve()), SQLITE_LOCK_TIMEOUT="30",
+                       SQLITE_CACHE_MB=str(self.sqlite_cache_mb))
         return env

@@ -55,3 +55,24 @@ def test_snapshots_keep_a_long_log_cheap_to_load_and_equal(store_settings):
     assert snaps, "a 450-event log should have been snapshotted"
     obj = fresh.current("default", "hot")
     assert obj.accesses_total == 450 and obj.version == 451
+
+
+def test_sqlite_connections_get_the_configured_page_cache(tmp_path):
+    from tiering_app.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, sqlite_cache_mb=32)
+    first = ObjectLogApplication.open(settings.eventstore_env())  # makes the tables
+    joining = ObjectLogApplication.open(settings.eventstore_env(), create_tables=False)
+    try:
+        for app in (first, joining):
+            pool = app.recorder.datastore.pool
+            conns = [pool.get_connection(is_writer=False), pool.get_connection(is_writer=False)]
+            try:
+                assert [c._sqlite_conn.execute("PRAGMA cache_size").fetchone()[0]
+                        for c in conns] == [-32 * 1024] * 2
+            finally:
+                for c in conns:
+                    pool.put_connection(c)
+    finally:
+        first.close()
+        joining.close()
