@@ -6,7 +6,6 @@ that is what lets the aggregate cache skip fast-forwarding on every read.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -14,13 +13,12 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol
-from eventsourcing.persistence import (ApplicationRecorder, InterfaceError, OperationalError,
-                                       PersistenceError, StoredEvent)
-from eventsourcing.utils import retry
+from eventsourcing.persistence import ApplicationRecorder, PersistenceError
 
 from domain.ids import object_id
 from domain.model import StoredObject
 from domain.records import AccessRecord
+from domain.recorders import adapt_recorder
 from domain.tiers import Tier
 from domain.windows import Segment, fold
 
@@ -54,54 +52,6 @@ class HistoryEntry:
 _META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
 
-def _record_without_pipeline(recorder: Any) -> Callable[..., Any]:
-    """``insert_events`` for eventsourcing's PostgreSQL application recorder,
-    with the same statements in one transaction but outside psycopg's
-    pipeline mode.
-
-    The library sends them as a pipeline and calls ``Pipeline.sync()``. In
-    psycopg 3.3 that can wait forever: when the server is slow to drain the
-    socket, libpq sends only part of a large batch, psycopg then waits only
-    for the server's answer, and the server waits for the rest of the batch
-    (its backend shows ``active``, ``ClientRead``, holding the events table's
-    EXCLUSIVE lock). Plain execution flushes every statement completely; the
-    extra round trips cost little next to a batch of thousands of events.
-    """
-    insert_pipelined = recorder.insert_events
-
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def insert_events(stored_events: list[StoredEvent], **kwargs: Any) -> list[int] | None:
-        if recorder.datastore.enable_db_functions:  # one statement, no pipeline
-            return insert_pipelined(stored_events, **kwargs)
-        with recorder.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            recorder._insert_events(curs, stored_events, **kwargs)
-            if not stored_events:
-                return None
-            # Takes the table lock, notifies, inserts ... RETURNING notification_id.
-            recorder._insert_stored_events(curs, stored_events, **kwargs)
-            return recorder._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-
-    return insert_events
-
-
-def _with_page_cache(create: Callable[[], Any], mib: int) -> Callable[[], Any]:
-    """Wraps eventsourcing's SQLite connection factory to enlarge the page cache.
-
-    Every event goes into the (originator_id, version) index, and ids are
-    random UUIDs, so at a million objects nearly every insert lands on an index
-    page that SQLite's default 2 MiB cache has dropped. bench/ingest.py at 1M
-    objects with 128 MiB: IBM replay 50k -> 58k accesses/s. The default (64 MiB,
-    ``sqlite_cache_mb``) keeps resident memory under 1 KB per tracked object."""
-    def create_with_cache() -> Any:
-        return _set_page_cache(create(), mib)
-    return create_with_cache
-
-
-def _set_page_cache(conn: Any, mib: int) -> Any:
-    conn._sqlite_conn.execute(f"PRAGMA cache_size=-{mib * 1024}")
-    return conn
-
-
 class ObjectLogApplication(Application[UUID]):
     name = "tiering"
     snapshotting_intervals = {StoredObject: 200}
@@ -133,19 +83,7 @@ class ObjectLogApplication(Application[UUID]):
         raise AssertionError("unreachable")
 
     def construct_recorder(self) -> ApplicationRecorder:
-        recorder = super().construct_recorder()
-        cache_mb = self.env.get("SQLITE_CACHE_MB")
-        pool = getattr(getattr(recorder, "datastore", None), "pool", None)
-        if cache_mb and hasattr(pool, "_create_connection"):
-            pool._create_connection = _with_page_cache(pool._create_connection, int(cache_mb))
-            for idle in list(getattr(pool, "_pool", ())):  # made while creating the tables
-                _set_page_cache(idle, int(cache_mb))
-        # Keep the library's class (callers recognise the store by it) and
-        # replace only its insert; the module is loaded iff the store is PostgreSQL.
-        postgres = sys.modules.get("eventsourcing.postgres")
-        if postgres is not None and isinstance(recorder, postgres.PostgresApplicationRecorder):
-            recorder.insert_events = _record_without_pipeline(recorder)  # type: ignore[method-assign]
-        return recorder
+        return adapt_recorder(super().construct_recorder(), self.env)
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """``Application.save`` without its two runtime-Protocol ``isinstance``
