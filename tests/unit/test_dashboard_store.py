@@ -289,7 +289,7 @@ async def test_the_page_renders_charts_with_the_stores_data(api, store):
     assert {m.id for m in root.references() if isinstance(m, Plot)} >= figures
 
 
-async def test_a_selection_follows_its_row_when_the_table_updates(store, api):
+async def test_the_decisions_table_holds_still_while_a_decision_is_ticked(store, api):
     from web.dashboard import controls
 
     state = api[2]
@@ -299,7 +299,9 @@ async def test_a_selection_follows_its_row_when_the_table_updates(store, api):
     table = column[0]
     table.selection = [0]
     chosen = table.value.iloc[0]["decision_id"]
-    await store.run_round()  # a newer decision now comes first
-    assert table.value.iloc[table.selection[0]]["decision_id"] == chosen
-    assert len(table.value) == 2 and table.selection == [1]
+    await store.run_round()  # a newer decision arrives while one is ticked
+    assert len(store.decisions) == 2
+    assert len(table.value) == 1 and table.value.iloc[table.selection[0]]["decision_id"] == chosen
     assert state["decisions"][chosen]["status"] == "pending"
+    table.selection = []  # cleared: the newest rows show
+    assert len(table.value) == 2 and table.value.iloc[1]["decision_id"] == chosen
