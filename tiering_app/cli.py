@@ -166,6 +166,10 @@ def produce(
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same load.")] = 1,
     tenants: Annotated[int, typer.Option(min=1, help="Number of tenants.")] = 1,
     speed: Annotated[float, typer.Option(min=0, help="Event-time speed-up (0 = as fast as possible).")] = 0,
+    materialize: Annotated[Optional[bool], typer.Option(
+        "--materialize/--no-materialize",
+        help="Write PUT bytes to the object store; unset leaves it to the API (it writes them "
+             "when it has an object store). Writing bytes is far slower than logging accesses.")] = None,
 ) -> None:
     """Send seeded synthetic load through the REST ingest path."""
     from ingest.producer import SyntheticProducer
@@ -175,7 +179,7 @@ def produce(
     producer = SyntheticProducer(objects=objects, seed=seed, tenants=tenants)
     stats = FeedStats()
     _run_feed(producer.batches(settings.ingest_batch_size, total=total), settings, stats, speed,
-              total, "produce", materialize=None)
+              total, "produce", materialize=materialize)
     out.print(f"sent {stats.records:,} records ({stats.rate:,.0f} rec/s), {stats.events:,} events")
 
 
