@@ -17,11 +17,11 @@ write to those objects in between. That is what makes these safe:
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import random
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from actors.materialized_bytes import run_all, synthetic_content
 from actors.routing import RecordColumns, to_records
 from adapters.objectstore import (ObjectStore, StoreUnavailable, TierBuckets, object_name,
                                   open_store)
@@ -30,12 +30,6 @@ from domain.records import Op
 from domain.tiers import Tier
 
 PRE_COMMIT = ("requested", "copied", "verified")
-
-
-def synthetic_content(seed: str, size: int) -> bytes:
-    """Deterministic bytes: a retried write puts the very same content (and ETag)."""
-    rng = random.Random(hashlib.sha256(seed.encode()).digest())
-    return rng.randbytes(size)
 
 
 class Placement:
@@ -159,6 +153,7 @@ class Placement:
             elif r.op is Op.DELETE:
                 p.deleted = True
         written = bytes_written = 0
+        writes = []
         for (tenant, key), p in plans.items():
             obj = self.app.current(tenant, key)
             if obj is None:
@@ -183,16 +178,21 @@ class Placement:
             source = (sources or {}).get(f"{tenant}\0{key}")
             if source is not None:
                 if tuple(source) != (bucket, name):
-                    self.store.copy(source[0], source[1], bucket, dst_name=name)
+                    writes.append(partial(self.store.copy, source[0], source[1], bucket, dst_name=name))
                 written += 1
                 bytes_written += obj.size
                 continue
-            data = synthetic_content(f"{tenant}\0{key}\0{obj.incarnation}\0{seed_ts}\0{obj.size}",
-                                     min(obj.size, self.settings.materialize_cap_bytes))
-            self.store.put(bucket, name, data)
+            # Made in the writer thread: a batch's bytes (up to 8 MiB each) never all sit in memory.
+            length = min(obj.size, self.settings.materialize_cap_bytes)
+            seed = f"{tenant}\0{key}\0{obj.incarnation}\0{seed_ts}\0{obj.size}"
+            writes.append(partial(self._put_synthetic, bucket, name, seed, length))
             written += 1
-            bytes_written += len(data)
+            bytes_written += length
+        run_all(writes)
         return {**result, "materialized": written, "materialized_bytes": bytes_written}
+
+    def _put_synthetic(self, bucket: str, name: str, seed: str, length: int) -> None:
+        self.store.put(bucket, name, synthetic_content(seed, length))
 
     # ----- the move's log steps that need the store in the same breath --------
     def request(self, d: dict[str, Any], at: float) -> dict[str, Any]:

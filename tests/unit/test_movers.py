@@ -8,7 +8,7 @@ from aiokafka import TopicPartition
 
 from actors.decisions import AgeRule, DecisionRefused, operator_decision
 from actors.movers import Failpoints, mover_for
-from actors.placement import synthetic_content
+from actors.materialized_bytes import synthetic_content
 from adapters.bus import Decision
 from adapters.bus_kafka import KafkaDecisionConsumer
 from adapters.objectstore import TierBuckets, object_name, parse_object_name
