@@ -14,7 +14,7 @@ from domain.costs import DAY_S, MONTH_S, CostModel
 from domain.ids import object_id
 from domain.tiers import Tier
 from projections import schema
-from projections.cursors import _limit, _prefix_end, decode_cursor, encode_cursor  # noqa: F401
+from projections.cursors import _limit, _prefix_end, decode_cursor, encode_cursor
 from projections.db import ReadModelDB
 from projections.page import HOUR_S, cost_usd
 from projections.scopes import PolicyFile, priced_rows

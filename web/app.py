@@ -17,11 +17,9 @@ from web.routers import (accesses, autopilot, health, insights, metrics, ml, mov
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
     yield
-    ml_jobs = getattr(app.state, "ml", None)
+    ml_jobs = getattr(app.state, "ml", None)  # made on the first /ml request
     if ml_jobs is not None:
-        # Queued training jobs are dropped; a running one finishes its current
-        # statement before the read models close (ReadModelDB.close waits).
-        ml_jobs.pool.shutdown(wait=False, cancel_futures=True)
+        ml_jobs.shutdown()
 
 
 def create_app(services: Services) -> FastAPI:

@@ -86,6 +86,18 @@ def advance_event_time(url: str, days: float, key: str) -> float:
     return ts
 
 
+def choose_mode(page, url: str, mode: str) -> None:
+    """Pick the autopilot mode on the Operate tab; returns once the API has it."""
+    page.get_by_text("Operate", exact=True).click()
+    page.locator(".autopilot-mode").get_by_role("button", name=mode).click()
+    wait_for(f"{mode} mode", lambda: httpx.get(f"{url}/autopilot", timeout=10).json()["mode"] == mode)
+
+
+def run_round(page, mode: str) -> None:
+    page.locator(".run-round").get_by_role("button").click()
+    page.wait_for_selector(f"text=decision round: mode {mode}", timeout=120_000)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dashboard")
@@ -228,18 +240,14 @@ def screenshot(page: Page, stack, path: str) -> None:
 
 def test_pause_records_decisions_but_moves_nothing(page, stack):
     url = stack[0]
-    page.get_by_text("Operate", exact=True).click()
-    page.locator(".autopilot-mode").get_by_role("button", name="paused").click()
-    wait_for("the API to be paused",
-             lambda: httpx.get(f"{url}/autopilot", timeout=10).json()["mode"] == "paused")
+    choose_mode(page, url, "paused")
     # Moves decided before the pause may still be landing: start from a still count.
     moves = wait_for("moves to settle", lambda: (lambda a: time.sleep(3) or (
         a if count(url, "/movements") == a else None))(count(url, "/movements")), timeout=120)
     dry = count(url, "/decisions", status="dry")
     # 90 more idle days: warm objects are due for cold, hot ones for warm.
     advance_event_time(url, 90, "e2e-clock-2")
-    page.locator(".run-round").get_by_role("button").click()
-    page.wait_for_selector("text=decision round: mode paused", timeout=120_000)
+    run_round(page, "paused")
     grown = wait_for("dry decisions", lambda: (lambda n: n if n > dry else None)(
         count(url, "/decisions", status="dry")), timeout=60)
     page.wait_for_selector(".tabulator-cell >> text=dry", timeout=30_000)
@@ -252,13 +260,9 @@ def test_approval_holds_decisions_until_an_operator_approves_one(page, stack):
     # Before the retrain test: these decisions come from the rule fallback, so
     # they do not depend on what a trained model would say.
     url = stack[0]
-    page.get_by_text("Operate", exact=True).click()
-    page.locator(".autopilot-mode").get_by_role("button", name="approval").click()
-    wait_for("approval mode",
-             lambda: httpx.get(f"{url}/autopilot", timeout=10).json()["mode"] == "approval")
+    choose_mode(page, url, "approval")
     advance_event_time(url, 120, "e2e-clock-3")
-    page.locator(".run-round").get_by_role("button").click()
-    page.wait_for_selector("text=decision round: mode approval", timeout=120_000)
+    run_round(page, "approval")
     wait_for("pending decisions", lambda: count(url, "/decisions", status="pending"), timeout=60)
     # Newest first: the top row is pending once the table has caught up.
     first = page.locator(".decisions-table .tabulator-row").first

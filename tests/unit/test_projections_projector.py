@@ -11,7 +11,8 @@ from domain.tiers import Tier
 from projections.db import ReadModelDB
 from projections.page import BUCKET_RETENTION_H, HOUR_S, spread_hours
 from projections.projector import ProjectionError, Projector
-from projections.queries import ReadModels, _prefix_end, decode_cursor, encode_cursor
+from projections.cursors import _prefix_end, decode_cursor, encode_cursor
+from projections.queries import ReadModels
 from projections import schema
 
 H = 500_000 * HOUR_S  # an hour boundary

@@ -36,6 +36,11 @@ class MlState:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
         self.lock = threading.Lock()
 
+    def shutdown(self) -> None:
+        """Drop queued jobs; a running one finishes its current statement
+        before the read models close (ReadModelDB.close waits for it)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
 
 def ml_state(request: Request, services) -> MlState:
     state = getattr(request.app.state, "ml", None)
