@@ -82,7 +82,7 @@ def main() -> int:
     import ray
 
     from actors.shard import shard_actor_class
-from tiering_app.cluster import ensure_schema
+    from tiering_app.cluster import ensure_schema
     from adapters.bus import Decision
     from domain.ids import shard_of
     from domain.records import AccessRecord, Op

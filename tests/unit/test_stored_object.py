@@ -6,7 +6,7 @@ from domain.application import ObjectLogApplication
 from domain.ids import object_id
 from domain.model import (AlreadyInTier, IllegalMoveStep, MoveInFlight, ObjectDeleted,
                           StoredObject, UnknownMove)
-from domain.records import AccessRecord, Op, parse_batch
+from domain.records import parse_batch
 from domain.tiers import Tier
 from domain.windows import AccessWindow
 
