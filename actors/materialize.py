@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from typing import Any
 
+from actors.materialized_bytes import source_key
 from actors.routing import RecordColumns, keys_in, partition
 from adapters.objectstore import StoreUnavailable, object_name
 from domain.application import IngestResult
@@ -45,7 +46,7 @@ class MaterializingIngest:
         s, attempt = self.settings, 0
         mine = None
         if sources is not None:
-            names = {f"{t}\0{key}" for t, key in keys_in(rows)}
+            names = {source_key(t, key) for t, key in keys_in(rows)}
             mine = {k: v for k, v in sources.items() if k in names}
         while True:
             attempt += 1

@@ -19,6 +19,11 @@ WRITERS = 16  # the S3 client's connection pool holds 32
 _pool: ThreadPoolExecutor | None = None
 
 
+def source_key(tenant: str, key: str) -> str:
+    """How ``sources`` (objects imported from another bucket) are keyed."""
+    return f"{tenant}\0{key}"
+
+
 def synthetic_content(seed: str, size: int) -> bytes:
     """Deterministic bytes: a retried write puts the very same content (and ETag)."""
     rng = random.Random(hashlib.sha256(seed.encode()).digest())

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from actors.materialized_bytes import run_all, synthetic_content
+from actors.materialized_bytes import run_all, source_key, synthetic_content
 from actors.routing import RecordColumns, to_records
 from adapters.objectstore import (ObjectStore, StoreUnavailable, TierBuckets, object_name,
                                   open_store)
@@ -175,7 +175,7 @@ class Placement:
                          f"concurrent overwrite at ts={seed_ts}: the copy no longer matches", 0,
                          seed_ts)
             bucket = self.buckets.of(obj.tier)
-            source = (sources or {}).get(f"{tenant}\0{key}")
+            source = (sources or {}).get(source_key(tenant, key))
             if source is not None:
                 if tuple(source) != (bucket, name):
                     writes.append(partial(self.store.copy, source[0], source[1], bucket, dst_name=name))

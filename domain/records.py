@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 DEFAULT_TENANT = "default"
 MAX_KEY_BYTES = 1024
@@ -44,10 +44,6 @@ class AccessRecord:
 
     def as_tuple(self) -> tuple:
         return (self.ts, self.tenant, self.key, OP_NAME[self.op], self.size, self.latency_ms)
-
-    @classmethod
-    def from_tuple(cls, t: Sequence[Any]) -> "AccessRecord":
-        return cls(t[0], t[1], t[2], OP_BY_NAME[t[3]], t[4], t[5])
 
 
 class RecordError(ValueError):

@@ -23,12 +23,12 @@ def decode_cursor(cursor: str, n: int) -> list[Any]:
     return values
 
 
-def _prefix_end(prefix: str) -> str | None:
+def prefix_end(prefix: str) -> str | None:
     """The smallest string above every string that starts with ``prefix``."""
     while prefix and prefix[-1] == "\U0010ffff":
         prefix = prefix[:-1]
     return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else None
 
 
-def _limit(limit: int, most: int = MAX_LIMIT) -> int:
+def clamp_limit(limit: int, most: int = MAX_LIMIT) -> int:
     return max(1, min(int(limit), most))

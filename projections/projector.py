@@ -93,12 +93,17 @@ class Projector:
             page.moves[row["move_id"]] = row
 
     # ----- deltas shared by several events --------------------------------
+    def _targets(self, wide: dict, scoped: dict, row: dict, tier: str) -> tuple:
+        """The delta rows an object's figures in ``tier`` add to: its
+        tenant's, and its price scope's if it has one."""
+        scope = self.scopes.of(row)
+        tenant_wide = wide[(row["tenant"], tier)]
+        return (tenant_wide, scoped[(row["tenant"], scope, tier)]) if scope else (tenant_wide,)
+
     def _place(self, page: Page, row: dict, sign: int) -> None:
         """Add (+1) or remove (-1) the object's weight in its current tier."""
-        scope = self.scopes.of(row)
         small = row["size"] < SMALL_OBJECT_BYTES
-        for d in (page.tiers[(row["tenant"], row["tier"])],
-                  *((page.scope_tiers[(row["tenant"], scope, row["tier"])],) if scope else ())):
+        for d in self._targets(page.tiers, page.scope_tiers, row, row["tier"]):
             d[0] += sign
             d[1] += sign * row["size"]
             if small:
@@ -106,12 +111,7 @@ class Projector:
                 d[3] += sign * row["size"]
 
     def _charges(self, page: Page, row: dict, tier: str) -> tuple[dict[str, int], ...]:
-        """The cost deltas an object's charges in ``tier`` add to: its
-        tenant's, and its scope's if it has one."""
-        scope = self.scopes.of(row)
-        tenant_wide = page.cost[(row["tenant"], tier)]
-        return (tenant_wide, page.scope_cost[(row["tenant"], scope, tier)]) if scope \
-            else (tenant_wide,)
+        return self._targets(page.cost, page.scope_cost, row, tier)
 
     def _leave_tier(self, page: Page, row: dict, at: float) -> None:
         """The object stops being billed in its tier; minimum durations still apply."""

@@ -14,7 +14,7 @@ from domain.costs import DAY_S, MONTH_S, CostModel
 from domain.ids import object_id
 from domain.tiers import Tier
 from projections import schema
-from projections.cursors import _limit, _prefix_end, decode_cursor, encode_cursor
+from projections.cursors import clamp_limit, prefix_end, decode_cursor, encode_cursor
 from projections.db import ReadModelDB
 from projections.page import HOUR_S, cost_usd
 from projections.scopes import PolicyFile, priced_rows
@@ -82,7 +82,7 @@ class ReadModels:
             op = "<" if descending else ">"
             conds = [*conds, (f"({', '.join(keys)}) {op} ({', '.join('?' * len(keys))})",
                               decode_cursor(cursor, len(keys)))]
-        limit = _limit(limit)
+        limit = clamp_limit(limit)
         sql = f"SELECT * FROM {table}"
         if conds:
             sql += " WHERE " + " AND ".join(c for c, _ in conds)
@@ -106,7 +106,7 @@ class ReadModels:
             # A range, not LIKE, so the primary key serves it and no
             # character in the prefix needs escaping.
             conds.append(("key >= ?", [prefix]))
-            end = _prefix_end(prefix)
+            end = prefix_end(prefix)
             if end is not None:
                 conds.append(("key < ?", [end]))
         if not include_deleted:
@@ -261,7 +261,7 @@ class ReadModels:
         sql, params = "SELECT taken_at, event_time, data FROM rm_metric_snapshots", []
         if since is not None:
             sql, params = sql + " WHERE taken_at > ?", [since]
-        rows = self.db.fetchall(sql + f" ORDER BY taken_at DESC LIMIT {_limit(limit, MAX_SNAPSHOTS)}",
+        rows = self.db.fetchall(sql + f" ORDER BY taken_at DESC LIMIT {clamp_limit(limit, MAX_SNAPSHOTS)}",
                                 params)
         return [{"taken_at": t, "event_time": e, "metrics": json.loads(d)}
                 for t, e, d in reversed(rows)]

@@ -234,6 +234,7 @@ class MovementRuntime:
         """Register up to ``limit`` objects already in ``bucket`` (a PUT at
         their last-modified time and real size), their bytes placed in the tier
         the log names by a server-side copy. Our own names keep their tenant."""
+        from actors.materialized_bytes import source_key
         from adapters.objectstore import object_name, parse_object_name
         from domain.records import RecordError, parse_record
         records, sources, skipped, seen, last = [], {}, [], 0, None
@@ -249,7 +250,7 @@ class MovementRuntime:
                 skipped.append({"name": name, "reason": str(e)})
             else:
                 records.append(r)
-                sources[f"{t}\0{k}"] = (bucket, name)
+                sources[source_key(t, k)] = (bucket, name)
             if seen >= limit:
                 break
         result = self.call(self.ingest.aingest(records, sources)) if records else None

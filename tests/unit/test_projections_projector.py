@@ -11,7 +11,7 @@ from domain.tiers import Tier
 from projections.db import ReadModelDB
 from projections.page import BUCKET_RETENTION_H, HOUR_S, spread_hours
 from projections.projector import ProjectionError, Projector
-from projections.cursors import _prefix_end, decode_cursor, encode_cursor
+from projections.cursors import prefix_end, decode_cursor, encode_cursor
 from projections.queries import ReadModels
 from projections import schema
 
@@ -97,9 +97,9 @@ def test_cursors_and_prefix_bounds():
     for bad in ("%%%", encode_cursor(["only one"])):
         with pytest.raises(ValueError):
             decode_cursor(bad, 2)
-    assert _prefix_end("logs/") == "logs0"
-    assert _prefix_end("a\U0010ffff") == "b"
-    assert _prefix_end("\U0010ffff") is None
+    assert prefix_end("logs/") == "logs0"
+    assert prefix_end("a\U0010ffff") == "b"
+    assert prefix_end("\U0010ffff") is None
 
 
 def test_tenant_price_overrides_apply_to_the_figures_without_a_rebuild(tmp_path, events):
