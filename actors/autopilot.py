@@ -47,6 +47,8 @@ class Autopilot:
         self.predictors: list[Any] = []
         self.model_version: str | None = None
         self.lock = asyncio.Lock()  # one round at a time
+        self.promotions = 0  # decisions made by the sweeps between rounds
+        self._swept_through: float | None = None  # event time the last sweep looked back to
 
     # ----- mode --------------------------------------------------------------
     def _load_mode(self) -> str:
@@ -69,6 +71,7 @@ class Autopilot:
         return {"mode": self.mode, "policy": f"ours@{self.model_version or 'rules'}",
                 "model_version": self.model_version, "rounds": self.rounds,
                 "last_round": self.last_round, "next_event_time": self.next_event_time,
+                "promotions": self.promotions,
                 "decide_every_s": self.settings.decide_every_s}
 
     # ----- the model ----------------------------------------------------------
@@ -122,12 +125,44 @@ class Autopilot:
         if now is None:
             return {"decided": 0, "reason": "no events yet"}
         started, mode = time.time(), self.mode
+        per_shard = await asyncio.to_thread(self._candidates)
+        out = await self._decide(per_shard, now, mode)
+        self.rounds += 1
+        self.last_round = {"event_time": now, "at": started, "mode": mode, **out,
+                           "took_s": round(time.time() - started, 3)}
+        self.next_event_time = now + self.settings.decide_every_s
+        log.info("decision round: %s", self.last_round)
+        return self.last_round
+
+    async def run_promotions(self) -> dict[str, Any]:
+        """Promote on access, between rounds: objects in warm or cold read or
+        written since the last sweep go back to hot if the policy says so
+        (``ml.live.decide_objects(promotions_only=True)``). A sweep looks back
+        one round's worth of event time, for accesses folded in late; what it
+        still misses, the next round promotes."""
+        async with self.lock:
+            now = await asyncio.to_thread(self.read_models.event_time)
+            if now is None:
+                return {"decided": 0, "reason": "no events yet"}
+            keys = await asyncio.to_thread(self.read_models.list_promotable, self._swept_through,
+                                           self.settings.decide_max_objects)
+            self._swept_through = now - self.settings.decide_every_s
+            per_shard: dict[int, list[tuple[str, str]]] = defaultdict(list)
+            for tenant, key in keys:
+                per_shard[shard_of(tenant, key, len(self.shards))].append((tenant, key))
+            out = await self._decide(per_shard, now, self.mode, promotions_only=True)
+            self.promotions += out["decided"]
+            return {"event_time": now, **out}
+
+    async def _decide(self, per_shard: dict[int, list[tuple[str, str]]], now: float, mode: str,
+                      promotions_only: bool = False) -> dict[str, Any]:
+        """Each shard decides for its keys and records the decisions; in auto
+        mode they are then published."""
         meta = await asyncio.to_thread(self._refresh_predictors)
         importances = meta.get("feature_importances") or {}
         spec = {"disposition": _DISPOSITION[mode], "model_version": self.model_version,
                 "predictors": self.predictors, "policy_params": meta.get("policy_params") or {},
-                "importances": _ranked(importances)}
-        per_shard = await asyncio.to_thread(self._candidates)
+                "importances": _ranked(importances), "promotions_only": promotions_only}
         results = await asyncio.gather(*[self.shards[i].decide.remote(keys, now, spec)
                                          for i, keys in per_shard.items()])
         decisions = [Decision.decode(d) for r in results for d in r["decisions"]]
@@ -136,15 +171,9 @@ class Autopilot:
             for d in decisions:
                 await self.publish(d)
                 published += 1
-        self.rounds += 1
-        self.last_round = {
-            "event_time": now, "at": started, "mode": mode, "policy": f"ours@{self.model_version or 'rules'}",
-            "considered": sum(r["considered"] for r in results), "decided": len(decisions),
-            "published": published, "not_in_store": sum(r["not_in_store"] for r in results),
-            "took_s": round(time.time() - started, 3)}
-        self.next_event_time = now + self.settings.decide_every_s
-        log.info("decision round: %s", self.last_round)
-        return self.last_round
+        return {"policy": f"ours@{self.model_version or 'rules'}",
+                "considered": sum(r["considered"] for r in results), "decided": len(decisions),
+                "published": published, "not_in_store": sum(r["not_in_store"] for r in results)}
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """A round each time event time passes the next decision point."""
@@ -154,6 +183,8 @@ class Autopilot:
                 if event_time is not None and (self.next_event_time is None
                                                or event_time >= self.next_event_time):
                     await self.run_round(event_time)
+                if event_time is not None:
+                    await self.run_promotions()
             except Exception:  # noqa: BLE001 - the next tick tries again
                 log.exception("decision round failed")
             try:

@@ -73,7 +73,8 @@ def decide_round(worker, keys: Sequence[tuple[str, str]], now: float,
     for model, group in _priced_groups(worker.settings, keys):
         policy = build_policy(spec)[0]
         found += decide_objects(worker.app, group, policy, now, model=model,
-                                importances=spec.get("importances") or ())
+                                importances=spec.get("importances") or (),
+                                promotions_only=bool(spec.get("promotions_only")))
     decisions, objs, absent, unchanged = [], [], 0, 0
     placement = worker.placement_steps() if disposition in ("publish", "pending") else None
     for d in found:

@@ -21,7 +21,8 @@ from ingest.traces import iter_records
 from ml.features import FeatureBuilder, group_hash
 from ml.history import DAY_S, replay, usage_from_logs
 from ml.learn import build_ours, choose_ours
-from ml.oracle import COLD, WARM, ScheduleCost, oracle, schedule_cost
+from ml.oracle import ScheduleCost, oracle, schedule_cost
+from ml.usage import COLD, WARM
 from ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Seed, run_policy
 
 POLICIES = ("always-hot", "lifecycle-30-90", "s3-intelligent-tiering", "gcs-autoclass",
@@ -78,8 +79,8 @@ def evaluate(path, fmt: str, opts: Options, policies: Sequence[str] = POLICIES,
     for i, name in enumerate(names):
         say(f"policy {name}", i, len(names))
         if name == "oracle":
-            _, x = oracle(u, model, t0=split)
-            cost = schedule_cost(u, x, model, split, free_start=True)
+            _, x, promo = oracle(u, model, t0=split)
+            cost = schedule_cost(u, x, model, split, free_start=True, promo=promo)
         else:
             if name == "ours":
                 config, val = choose_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
@@ -91,11 +92,11 @@ def evaluate(path, fmt: str, opts: Options, policies: Sequence[str] = POLICIES,
                                         "top_features": dict(list(tr.importances.items())[:5])}
             else:
                 pol = _RULES[name]()
-            x = run_policy(pol, u, FeatureBuilder(u, groups, reads), model)
-            cost = schedule_cost(u, x, model, split)
+            x, promo = run_policy(pol, u, FeatureBuilder(u, groups, reads), model)
+            cost = schedule_cost(u, x, model, split, promo=promo)
             if name == "ours":
                 out["ours_training"]["decisions"] = pol.reasons
-        schedules[name] = x
+        schedules[name] = (x, promo)
         out["policies"][name] = _row(cost)
     say("done", len(names), len(names))
     hot = out["policies"]["always-hot"]["total_usd"]
@@ -103,7 +104,7 @@ def evaluate(path, fmt: str, opts: Options, policies: Sequence[str] = POLICIES,
     for row in out["policies"].values():
         row["savings_captured"] = None if hot - best <= 0 else (hot - row["total_usd"]) / (hot - best)
     if "s3-intelligent-tiering" in schedules:
-        out["s3_it_bill"] = it_bill(u, schedules["s3-intelligent-tiering"], split)
+        out["s3_it_bill"] = it_bill(u, *schedules["s3-intelligent-tiering"], split)
     return out
 
 
@@ -114,9 +115,9 @@ def _row(c: ScheduleCost) -> dict[str, Any]:
             "get_bytes_warm_cold_share": 0.0 if total_gb == 0 else float((gb[WARM] + gb[COLD]) / total_gb)}
 
 
-def it_bill(u, x, split: int) -> dict[str, Any]:
+def it_bill(u, x, promo, split: int) -> dict[str, Any]:
     """S3 Intelligent-Tiering at its own prices, plus its monitoring fee."""
-    c = schedule_cost(u, x, CostModel(dict(IT_PRICES)), split)
+    c = schedule_cost(u, x, CostModel(dict(IT_PRICES)), split, promo=promo)
     alive_steps = sum(int((u.alive(t) & (u.size > SMALL_OBJECT_BYTES)).sum()) for t in range(split, u.t))
     fee = monitoring_fee_usd(alive_steps, u.step_s)
     return {"total_usd": c.total + fee, "monitoring_fee_usd": fee, "breakdown_usd": dict(c.components)}

@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 
-from ml.oracle import Usage
+from ml.usage import Usage
 
 DAY_S = 86_400.0
 WINDOWS_DAYS = (1, 7, 30)

@@ -21,7 +21,7 @@ from actors.shard import ShardWorker
 from domain.application import ObjectLogApplication
 from domain.ids import object_id, shard_of
 from domain.records import AccessRecord
-from ml.oracle import Usage
+from ml.usage import Usage
 from tiering_app.settings import Settings
 
 DAY_S = 86_400.0

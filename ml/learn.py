@@ -25,7 +25,8 @@ from sklearn.ensemble import RandomForestClassifier
 
 from domain.costs import CostModel
 from ml.features import FEATURES, FeatureBuilder
-from ml.oracle import Prices, Usage, oracle, schedule_cost, step_components
+from ml.oracle import oracle, schedule_cost
+from ml.usage import Prices, Usage, step_components
 from ml.policies import RATE_MODES, Ours, run_policy
 
 
@@ -65,24 +66,26 @@ class TrainResult:
 def train(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
           horizon_days: float = 60, max_rows: int = 60_000, seed: int = 0,
           min_window_days: float = 7, labels: str = "horizon",
-          weighted: float | None = None) -> TrainResult:
+          weighted: float | None = None, promote_on: str | None = "touch") -> TrainResult:
     """``weighted``: None trains unweighted; a number w weighs each row by its
     regret (most minus least costly tier over the horizon, over the mean)
-    plus w."""
+    plus w. ``promote_on`` is the promotion the trained policy will run with,
+    so the rows are the states it would be in."""
     if labels not in ("horizon", "oracle"):
         raise ValueError("labels must be 'horizon' or 'oracle'")
     pr = Prices.of(model, u.size)
     if labels == "oracle":
-        _, xo = oracle(u.head(split), model)
+        _, xo, _ = oracle(u.head(split), model)
     spd = 86_400.0 / u.step_s
     h = max(1, round(horizon_days * spd))
-    fallback = run_policy(Ours(), u.subset(slice(None)), FeatureBuilder(u, groups, reads), model)
+    fallback, promo = run_policy(Ours(promote_on=promote_on), u.subset(slice(None)),
+                                 FeatureBuilder(u, groups, reads), model)
     fb = FeatureBuilder(u, groups, reads)
     resid = np.zeros(u.n)
     xs, ys, ws = [], [], []
     for t in range(split):
         fb.advance(t)
-        cur = fallback[:, t - 1] if t else np.zeros(u.n, dtype=int)
+        cur = np.where(promo[:, t - 1], 0, fallback[:, t - 1]) if t else np.zeros(u.n, dtype=int)
         cur = np.where(u.birth == t, 0, cur)
         if t and split - t >= min_window_days * spd:
             win, rows = horizon_costs(u, pr, t, h, split)
@@ -94,7 +97,7 @@ def train(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, spl
                 ys.append(y)
                 ws.append(win.max(axis=1) - win.min(axis=1))
         stay = (fallback[:, t] == cur) & (u.birth < t)
-        resid = np.where(stay, resid + 1, 1.0)
+        resid = np.where(stay & ~promo[:, t], resid + 1, 1.0)
     if not xs:
         return TrainResult(None, 0)
     return _fit(xs, ys, ws, max_rows, seed, weighted)
@@ -130,10 +133,11 @@ WEIGHT_FLOOR = 0.1  # every row counts a little, the costly mistakes count most
 def build_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
                config: str, horizon_days: float = 60, seed: int = 0) -> tuple[Ours, TrainResult]:
     c = CANDIDATES[config]
+    promote_on = c.get("promote_on", "touch")
     tr = train(u, groups, reads, model, split, horizon_days, seed=seed, labels=c["labels"],
-               weighted=WEIGHT_FLOOR)
+               weighted=WEIGHT_FLOOR, promote_on=promote_on)
     return Ours(tr.clf, horizon_days=horizon_days, rate_mode=c["rate_mode"],
-                dwell_days=c["dwell_days"]), tr
+                dwell_days=c["dwell_days"], promote_on=promote_on), tr
 
 
 def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
@@ -147,8 +151,8 @@ def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostMode
         fold = {}
         for name in CANDIDATES:
             pol, _ = build_ours(head, groups, reads[:, :split], model, inner, name, horizon_days, seed)
-            x = run_policy(pol, head, FeatureBuilder(head, groups, reads[:, :split]), model)
-            fold[name] = schedule_cost(head, x, model, inner).total
+            x, promo = run_policy(pol, head, FeatureBuilder(head, groups, reads[:, :split]), model)
+            fold[name] = schedule_cost(head, x, model, inner, promo=promo).total
         folds.append(fold)
     # robust choice: the smallest worst-fold excess over that fold's best, so a
     # candidate that wins one fold big but loses another is not picked

@@ -20,7 +20,7 @@ from domain.costs import CostModel
 from domain.model import StoredObject
 from ml.features import FEATURES, FeatureBuilder, group_hash
 from ml.history import DAY_S, _fold_events
-from ml.oracle import TIERS, Usage
+from ml.usage import HOT, TIERS, Usage
 from ml.policies import Ours, Policy
 
 _FIELDS = ("gets", "get_bytes", "puts", "reads", "lat_sum", "lat_n")
@@ -43,6 +43,17 @@ class LiveUsage:
     reads: np.ndarray
     objects: list[StoredObject]
     resid_steps: np.ndarray  # steps each object has spent in its current tier
+    # per object: when it entered its tier, and the newest access since then
+    # (or since the last promotion asked for) that would promote it, by trigger
+    entered: np.ndarray
+    accessed_since: dict[str, np.ndarray]
+
+    def promotable(self, promote_on: str | None) -> np.ndarray:
+        """Objects in warm or cold that an access has asked back to hot."""
+        if promote_on is None:
+            return np.zeros(len(self.objects), dtype=bool)
+        tiers = np.array([TIERS.index(o.tier) for o in self.objects])
+        return (tiers > HOT) & ~np.isnan(self.accessed_since[promote_on])
 
 
 def live_usage(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: float,
@@ -63,7 +74,8 @@ def live_usage(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: 
     grid = SimpleNamespace(origin=origin, step_s=step_s, steps=steps)
     n = len(objs)
     arr = {f: np.zeros((n, steps)) for f in _FIELDS}
-    birth, resid = np.zeros(n, dtype=int), np.zeros(n)
+    birth, resid, entered = np.zeros(n, dtype=int), np.zeros(n), np.zeros(n)
+    accessed = {trigger: np.full(n, np.nan) for trigger in PROMOTING_OPS}
     for i, obj in enumerate(objs):
         evs = list(app.events.get(obj.id))
         row = _fold_events(evs, grid)
@@ -72,10 +84,30 @@ def live_usage(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: 
                 for f, v in vals.items():
                     arr[f][i, s] += v
         birth[i] = min(row["birth"], steps - 1)
-        resid[i] = max(0.0, now - _entered_tier(evs, obj.registered_at)) / step_s
+        entered[i] = _entered_tier(evs, obj.registered_at)
+        resid[i] = max(0.0, now - entered[i]) / step_s
+        for trigger, ops in PROMOTING_OPS.items():
+            accessed[trigger][i] = _accessed_since(evs, entered[i], ops)
     u = Usage(arr["gets"], arr["get_bytes"], arr["puts"], np.array([float(o.size) for o in objs]),
               birth, np.full(n, steps, dtype=int), step_s, arr["lat_sum"], arr["lat_n"])
-    return LiveUsage(u, arr["reads"], objs, resid)
+    return LiveUsage(u, arr["reads"], objs, resid, entered, accessed)
+
+
+# the ops that promote an object, as ml.features counts them for the simulator
+PROMOTING_OPS = {"touch": ("GET", "PUT", "COPY"), "read": ("GET",)}
+
+
+def _accessed_since(evs: Sequence, entered: float, ops: Sequence[str]) -> float:
+    """Event time of the newest window with one of ``ops`` after the object
+    entered its tier and after any promotion already asked for; NaN if none."""
+    since, newest = entered, np.nan
+    for e in evs:
+        kind = type(e).__name__
+        if kind == "TierRecommended" and e.target == TIERS[HOT].value:
+            since = max(since, e.at)
+        elif kind == "AccessesRecorded" and any(e.counts.get(op) for op in ops):
+            newest = e.last_ts if np.isnan(newest) else max(newest, e.last_ts)
+    return newest if not np.isnan(newest) and newest > since else np.nan
 
 
 def _entered_tier(evs: Sequence, registered_at: float) -> float:
@@ -98,43 +130,62 @@ def _entered_tier(evs: Sequence, registered_at: float) -> float:
 
 def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], policy: Policy,
                    now: float, *, model: CostModel | None = None,
-                   importances: Sequence[str] = (), step_s: float = DAY_S) -> list[LiveDecision]:
-    """The tier changes ``policy`` wants for ``keys`` at event time ``now``."""
+                   importances: Sequence[str] = (), step_s: float = DAY_S,
+                   promotions_only: bool = False) -> list[LiveDecision]:
+    """The tier changes ``policy`` wants for ``keys`` at event time ``now``.
+
+    An object in warm or cold that was accessed since it got there goes back
+    to hot if the policy promotes on access, whatever else it would say, as
+    ``ml.policies.run_policy`` has it. ``promotions_only`` decides those and
+    nothing else (the autopilot's sweep between rounds).
+    """
     lu = live_usage(app, keys, now, step_s)
     if lu is None:
         return []
     u, objs = lu.usage, lu.objects
     t = u.t - 1
-    fb = FeatureBuilder(u, np.array([group_hash(o.tenant, o.key) for o in objs]), lu.reads)
-    policy.prepare(u, fb, model or CostModel())
     cur = np.array([TIERS.index(o.tier) for o in objs])
-    fb.advance(t)
-    want = policy.decide(t, cur.copy(), lu.resid_steps.copy())
-    scored = {}
-    if getattr(policy, "scored", None) is not None:
-        rows, labels, conf = policy.scored
-        scored = {int(r): (int(lab), float(c)) for r, lab, c in zip(rows, labels, conf)}
+    promote = lu.promotable(policy.promote_on)
+    want, scored, fb = cur.copy(), {}, None
+    if not promotions_only:
+        fb = FeatureBuilder(u, np.array([group_hash(o.tenant, o.key) for o in objs]), lu.reads)
+        policy.prepare(u, fb, model or CostModel())
+        fb.advance(t)
+        want = policy.decide(t, cur.copy(), lu.resid_steps.copy())
+        if getattr(policy, "scored", None) is not None:
+            rows, labels, conf = policy.scored
+            scored = {int(r): (int(lab), float(c)) for r, lab, c in zip(rows, labels, conf)}
+    want[promote] = HOT
     changed = np.flatnonzero(want != cur)
     if not len(changed):
         return []
-    idle = fb.idle_days(t, "touch")
-    x = fb.matrix(t, cur, lu.resid_steps) if importances else None
+    idle = fb.idle_days(t, "touch") if fb is not None else None
+    x = fb.matrix(t, cur, lu.resid_steps) if importances and fb is not None else None
     top = [FEATURES.index(f) for f in importances[:3] if f in FEATURES]
     out = []
     for i in changed:
         conf = scored.get(int(i))
         target = TIERS[int(want[i])]
-        if conf is not None and conf[0] == want[i]:
+        if promote[i]:
+            reasons, score = [_promotion_reason(policy.promote_on, objs[i].tier.value,
+                                                lu.accessed_since[policy.promote_on][i], lu.entered[i])], 1.0
+        elif conf is not None and conf[0] == want[i]:
             reasons = [f"model: {target.value} with confidence {conf[1]:.2f}"]
             reasons += [f"{FEATURES[j]}={x[i, j]:.3g}" for j in top] if x is not None else []
             score = float(conf[1])
         else:
             reasons, score = [f"idle_days={idle[i]:.1f} (rule: days without GET/PUT)"], 1.0
-        if isinstance(policy, Ours):
+        if isinstance(policy, Ours) and not promote[i]:
             reasons.append(f"guard: saving over {policy.horizon_days:g} days beats the move's cost")
         out.append(LiveDecision(objs[i].tenant, objs[i].key, objs[i].tier.value, target.value,
                                 score, reasons))
     return out
+
+
+def _promotion_reason(trigger: str, tier: str, accessed: float, entered: float) -> str:
+    ops = "/".join(PROMOTING_OPS[trigger])
+    return (f"promoted on access: a {ops} at event time {accessed:.0f}, after it entered "
+            f"{tier} at {entered:.0f}")
 
 
 def decide_live(app: ObjectLogApplication, tenant: str, key: str, policy: Policy, now: float,

@@ -1,108 +1,32 @@
-"""Per-step usage, the cost of a tier schedule, and the offline optimum.
+"""The cost of a tier schedule, and the offline optimum.
 
-An object's history is cut into steps of ``step_s`` billing seconds. During a
-step it sits in one tier and pays that tier's storage (at the tier's minimum
-billable size), requests and retrieval. Changing tier at the start of a step
-pays the target's transition price plus the early-deletion charge of the tier
-it leaves; a deleted object pays the early-deletion charge of its last tier.
-Objects start hot at their first step (the domain registers them hot).
+Changing tier at the start of a step pays the target's transition price plus
+the early-deletion charge of the tier it leaves; a deleted object pays the
+early-deletion charge of its last tier. Objects start hot at their first step
+(the domain registers them hot). A promoted step (ml.usage.promoted_step)
+starts in warm or cold and moves to hot at its first access, paying hot's
+transition and the early deletion owed for the tier it leaves. Its storage is
+billed in hot for the whole step, as if the access came at the step's start:
+the order within a step is not kept, and this never flatters a policy that
+promotes.
 
 All prices come from ``domain.costs.CostModel``; ``schedule_cost`` prices any
 policy's schedule and ``oracle`` finds the cheapest one by dynamic programming
 over steps x (tier, steps spent in it), which is what early deletion needs.
+The oracle may promote at any access, so it is a lower bound on policies that
+promote and on those that do not.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from domain.costs import GB, MONTH_S, CostModel
-from domain.tiers import Tier
+from domain.costs import CostModel
+from ml.usage import HOT, TIERS, Prices, Usage, promoted_step, step_components, touches
 
-TIERS = (Tier.HOT, Tier.WARM, Tier.COLD)
-HOT, WARM, COLD = 0, 1, 2
 COMPONENTS = ("storage", "requests", "retrieval", "transition", "early_deletion")
-
-
-@dataclass
-class Usage:
-    """Accesses of N objects over T steps (arrays are (N, T) unless noted)."""
-
-    gets: np.ndarray
-    get_bytes: np.ndarray
-    puts: np.ndarray
-    size: np.ndarray   # (N,) bytes
-    birth: np.ndarray  # (N,) first step
-    death: np.ndarray  # (N,) step at which it was deleted; T if never
-    step_s: float
-    lat_sum: np.ndarray | None = None
-    lat_n: np.ndarray | None = None
-
-    @property
-    def n(self) -> int:
-        return self.gets.shape[0]
-
-    @property
-    def t(self) -> int:
-        return self.gets.shape[1]
-
-    def subset(self, idx) -> "Usage":
-        pick = lambda a: None if a is None else a[idx]  # noqa: E731
-        return Usage(self.gets[idx], self.get_bytes[idx], self.puts[idx], self.size[idx],
-                     self.birth[idx], self.death[idx], self.step_s, pick(self.lat_sum), pick(self.lat_n))
-
-    def head(self, steps: int) -> "Usage":
-        """The first ``steps`` steps (objects deleted later count as alive)."""
-        cut = lambda a: None if a is None else a[:, :steps]  # noqa: E731
-        return Usage(cut(self.gets), cut(self.get_bytes), cut(self.puts), self.size, self.birth,
-                     np.minimum(self.death, steps), self.step_s, cut(self.lat_sum), cut(self.lat_n))
-
-    def alive(self, t: int) -> np.ndarray:
-        return (self.birth <= t) & (t < self.death)
-
-
-@dataclass
-class Prices:
-    """A CostModel as arrays over TIERS, per object (billable sizes)."""
-
-    rate: np.ndarray        # (K,) $ per byte-second of storage
-    get: np.ndarray         # (K,) $ per GET
-    put: np.ndarray         # (K,) $ per PUT
-    retrieval: np.ndarray   # (K,) $ per byte read
-    transition: np.ndarray  # (K,) $ per move into the tier
-    min_s: np.ndarray       # (K,) minimum storage seconds
-    billable: np.ndarray    # (N, K) billable bytes
-
-    @classmethod
-    def of(cls, model: CostModel, size: np.ndarray) -> "Prices":
-        p = [model.tier_prices(t) for t in TIERS]
-        arr = lambda f: np.array([f(x) for x in p], dtype=float)  # noqa: E731
-        floors = np.array([x.min_billable_bytes for x in p], dtype=float)
-        return cls(arr(lambda x: x.storage_gb_month / GB / MONTH_S), arr(lambda x: x.get_per_1k / 1000),
-                   arr(lambda x: x.put_per_1k / 1000), arr(lambda x: x.retrieval_gb / GB),
-                   arr(lambda x: x.transition_per_1k / 1000), arr(lambda x: x.min_storage_days * 86_400),
-                   np.maximum(size.astype(float)[:, None], floors[None, :]))
-
-    def cap(self, step_s: float) -> int:
-        """Steps after which no tier owes early deletion (at least 2)."""
-        return max(2, int(math.ceil(float(self.min_s.max()) / step_s)))
-
-    def early_deletion(self, tier: np.ndarray | int, steps: np.ndarray, step_s: float,
-                       rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-        owed = np.maximum(0.0, self.min_s[tier] - steps * step_s)
-        return self.rate[tier] * self.billable[rows, tier] * owed
-
-
-def step_components(u: Usage, pr: Prices) -> dict[str, np.ndarray]:
-    """(N, T, K) storage, request and retrieval cost of each step in each tier."""
-    alive = (np.arange(u.t)[None, :] >= u.birth[:, None]) & (np.arange(u.t)[None, :] < u.death[:, None])
-    storage = alive[:, :, None] * (pr.billable * pr.rate * u.step_s)[:, None, :]
-    requests = u.gets[:, :, None] * pr.get + u.puts[:, :, None] * pr.put
-    retrieval = u.get_bytes[:, :, None] * pr.retrieval
-    return {"storage": storage, "requests": requests, "retrieval": retrieval}
 
 
 @dataclass
@@ -118,12 +42,16 @@ class ScheduleCost:
 
 
 def schedule_cost(u: Usage, x: np.ndarray, model: CostModel, t0: int = 0,
-                  free_start: bool = False, pr: Prices | None = None) -> ScheduleCost:
+                  free_start: bool = False, pr: Prices | None = None,
+                  promo: np.ndarray | None = None) -> ScheduleCost:
     """Cost of tier schedule ``x`` (N, T ints) over steps t0..T-1.
 
     Residence before t0 carries over (so leaving early still owes), unless
     ``free_start``: then objects alive at t0 start in ``x[:, t0]`` for free,
     owing nothing (the oracle's relaxation, a lower bound for every policy).
+    ``promo`` (N, T bools) marks the steps in which the object, in tier
+    ``x[:, t]`` > hot, is promoted to hot at its first access (a step without
+    an access has nothing to promote it).
     """
     pr = pr or Prices.of(model, u.size)
     comp = step_components(u, pr)
@@ -134,6 +62,12 @@ def schedule_cost(u: Usage, x: np.ndarray, model: CostModel, t0: int = 0,
     totals = dict.fromkeys(COMPONENTS, 0.0)
     moves = 0
     gb = np.zeros(len(TIERS))
+    touch = touches(u)
+
+    def charge(name, m, c):
+        per[m] += c
+        totals[name] += float(c.sum())
+
     for t in range(u.t):
         born = u.birth == t
         cur[born], resid[born] = HOT, 0
@@ -143,36 +77,47 @@ def schedule_cost(u: Usage, x: np.ndarray, model: CostModel, t0: int = 0,
             cur[early], resid[early] = x[early, t0], 10 ** 9
         dying = (u.death == t) & (u.birth < t)
         if count and dying.any():
-            ed = pr.early_deletion(cur[dying], resid[dying], u.step_s, rows[dying])
-            per[dying] += ed
-            totals["early_deletion"] += float(ed.sum())
+            charge("early_deletion", rows[dying],
+                   pr.early_deletion(cur[dying], resid[dying], u.step_s, rows[dying]))
         alive = u.alive(t)
         move = alive & (x[:, t] != cur)
         if move.any():
             m = rows[move]
-            ed = pr.early_deletion(cur[m], resid[m], u.step_s, m)
-            tr = pr.transition[x[m, t]]
             if count:
-                per[m] += ed + tr
-                totals["early_deletion"] += float(ed.sum())
-                totals["transition"] += float(tr.sum())
+                charge("early_deletion", m, pr.early_deletion(cur[m], resid[m], u.step_s, m))
+                charge("transition", m, pr.transition[x[m, t]])
                 moves += len(m)
             cur[m], resid[m] = x[m, t], 0
+        up = alive & (cur > HOT) & (promo[:, t] & touch[:, t] if promo is not None else False)
         if count:
-            a = rows[alive]
+            a = rows[alive & ~up]
             for name in ("storage", "requests", "retrieval"):
-                c = comp[name][a, t, cur[a]]
-                per[a] += c
-                totals[name] += float(c.sum())
+                charge(name, a, comp[name][a, t, cur[a]])
             np.add.at(gb, cur[a], u.get_bytes[a, t])
+        if up.any():
+            p = rows[up]
+            if count:
+                ps = promoted_step(u, pr, p, t)
+                charge("storage", p, comp["storage"][p, t, HOT])
+                for name in ("requests", "retrieval"):
+                    charge(name, p, ps[name][np.arange(len(p)), cur[p]])
+                charge("early_deletion", p, pr.early_deletion(cur[p], resid[p], u.step_s, p))
+                charge("transition", p, np.full(len(p), pr.transition[HOT]))
+                moves += len(p)
+                np.add.at(gb, cur[p], ps["first_bytes"])
+                gb[HOT] += float((u.get_bytes[p, t] - ps["first_bytes"]).sum())
+            cur[p], resid[p] = HOT, 0
         resid[alive] += 1
     return ScheduleCost(per, totals, moves, gb)
 
 
-def oracle(u: Usage, model: CostModel, t0: int = 0, pr: Prices | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The cheapest schedule over t0..T-1 (objects alive at t0 start free).
+def oracle(u: Usage, model: CostModel, t0: int = 0, pr: Prices | None = None,
+           promote: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cheapest schedule over t0..T-1 (objects alive at t0 start free),
+    free to promote at any access unless ``promote`` is False.
 
-    Returns (cost per object, schedule (N, T)); steps before t0 are hot.
+    Returns (cost per object, schedule (N, T), promoted steps (N, T));
+    steps before t0 are hot.
     """
     pr = pr or Prices.of(model, u.size)
     comp = step_components(u, pr)
@@ -187,6 +132,9 @@ def oracle(u: Usage, model: CostModel, t0: int = 0, pr: Prices | None = None) ->
     end_state = np.zeros((n, 2), dtype=int)
     enter = np.full((n, u.t, k), -1, dtype=np.int32)   # move source (flat i*(D)+d) or -1
     from_cap = np.zeros((n, u.t, k), dtype=bool)
+    promo_src = np.full((n, u.t), -1, dtype=np.int32)  # (hot, 1) reached by promotion from
+    touch = touches(u)
+    before = np.maximum(d - 1, 0)  # steps in the tier before this one (cap keeps a spare step)
     start = np.maximum(u.birth, t0)
     end = np.minimum(u.death, u.t)
     early = (u.birth < t0) & (u.death > t0)
@@ -223,7 +171,23 @@ def oracle(u: Usage, model: CostModel, t0: int = 0, pr: Prices | None = None) ->
             better = best < nv[:, j, 1]
             nv[better, j, 1] = best[better]
             enter[a[better], t, j] = src[better]
+        # nv is now the best way into each (tier, steps in it) for step t;
+        # a touched object may leave warm or cold for hot within the step
+        pi = np.flatnonzero(touch[a, t]) if promote else ()
+        if len(pi):
+            rows = a[pi]
+            ps = promoted_step(u, pr, rows, t)
+            pc = comp["storage"][rows, t, HOT][:, None] + ps["requests"] + ps["retrieval"]  # (B, K)
+            cand = nv[pi] + ed[rows][:, :, before] + pc[:, :, None]
+            cand[:, HOT] = inf
+            flat = cand.reshape(len(pi), -1)
+            src = flat.argmin(axis=1)
+            promoted = flat[np.arange(len(pi)), src] + pr.transition[HOT]
         nv += sa[:, :, None]
+        if len(pi):
+            better = promoted < nv[pi, HOT, 1]
+            nv[pi[better], HOT, 1] = promoted[better]
+            promo_src[rows[better], t] = src[better]
         v[a] = nv
     last = end >= u.t
     if last.any():
@@ -232,11 +196,13 @@ def oracle(u: Usage, model: CostModel, t0: int = 0, pr: Prices | None = None) ->
         final[last] = tot[np.arange(len(arg)), arg]
         end_state[last] = np.stack(np.unravel_index(arg, (k, cap + 1)), axis=1)
     final[end <= start] = 0.0
-    return final, _backtrack(u, start, end, end_state, enter, from_cap, cap)
+    x, promo = _backtrack(u, start, end, end_state, enter, from_cap, promo_src, cap)
+    return final, x, promo
 
 
-def _backtrack(u: Usage, start, end, end_state, enter, from_cap, cap) -> np.ndarray:
+def _backtrack(u: Usage, start, end, end_state, enter, from_cap, promo_src, cap):
     x = np.zeros((u.n, u.t), dtype=int)
+    promo = np.zeros((u.n, u.t), dtype=bool)
     tier, dd = end_state[:, 0].copy(), end_state[:, 1].copy()
     for s in range(u.t - 1, -1, -1):
         on = (start <= s) & (s < end)
@@ -244,6 +210,11 @@ def _backtrack(u: Usage, start, end, end_state, enter, from_cap, cap) -> np.ndar
             continue
         r = np.flatnonzero(on)
         j, d = tier[r], dd[r]
+        # promoted in step s: it spent the step's start in the tier it left
+        ps = promo_src[r, s]
+        up = (d == 1) & (j == HOT) & (ps >= 0)
+        j[up], d[up] = ps[up] // (cap + 1), ps[up] % (cap + 1)
+        promo[r[up], s] = True
         x[r, s] = j
         mid = (d >= 2) & (d < cap)
         at_cap = d == cap
@@ -259,4 +230,4 @@ def _backtrack(u: Usage, start, end, end_state, enter, from_cap, cap) -> np.ndar
         j_new[moved] = src[moved] // (cap + 1)
         d_new[moved] = src[moved] % (cap + 1)
         tier[r], dd[r] = j_new, d_new
-    return x
+    return x, promo

@@ -8,6 +8,8 @@ history; the oracle (ml.oracle) is the offline optimum, not a Policy.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import make_pipeline
@@ -15,11 +17,14 @@ from sklearn.preprocessing import StandardScaler
 
 from domain.costs import SMALL_OBJECT_BYTES, CostModel
 from ml.features import FeatureBuilder
-from ml.oracle import COLD, HOT, WARM, Prices, Usage
+from ml.usage import COLD, HOT, WARM, Prices, Usage
 
 
 class Policy:
     name = "policy"
+    # promote on access: None, "touch" (a GET or PUT) or "read" (a GET) brings
+    # an object in warm or cold back to hot at once (ml.usage.promoted_step)
+    promote_on: str | None = None
 
     def prepare(self, u: Usage, fb: FeatureBuilder, model: CostModel) -> None:
         self.u, self.fb, self.model = u, fb, model
@@ -50,8 +55,9 @@ class Lifecycle(Policy):
 
 class IntelligentTiering(Policy):
     """S3 IT: 30 days without GET/PUT -> infrequent, 90 -> archive instant;
-    any GET/PUT brings it back; objects of 128 KB or less are never tiered."""
+    any GET/PUT brings it back at once; objects of 128 KB or less are never tiered."""
     name = "s3-intelligent-tiering"
+    promote_on = "touch"
 
     def decide(self, t, cur, resid):
         tier = idle_rule(self.fb.idle_days(t, "touch"))
@@ -60,9 +66,10 @@ class IntelligentTiering(Policy):
 
 class Autoclass(Policy):
     """GCS Autoclass: Nearline after 30 days without a read, Coldline at 90
-    (Archive at 365 maps to our cold too); a read brings it back to Standard;
-    objects under 128 KiB stay in Standard."""
+    (Archive at 365 maps to our cold too); a read brings it back to Standard
+    at once; objects under 128 KiB stay in Standard."""
     name = "gcs-autoclass"
+    promote_on = "read"
 
     def decide(self, t, cur, resid):
         tier = idle_rule(self.fb.idle_days(t, "read"))
@@ -117,19 +124,25 @@ class Ours(Policy):
     """RF on event-history features, trained on oracle labels; rule fallback
     when there is no model or it is unsure; recent use pulls an object up
     whatever the model says; every move passes a cost guard, with hysteresis
-    and a dwell time. ml.learn.choose_ours picks the labels, the guard's rate
-    estimator and the dwell per trace, on training days only."""
+    and a dwell time; an object in warm or cold comes back to hot at its first
+    GET or PUT (as S3 Intelligent-Tiering does), so a wrong "cold" costs one
+    access at the cold price, not a day's worth. ml.learn.choose_ours picks the
+    labels, the guard's rate estimator and the dwell per trace, on training
+    days only."""
     name = "ours"
 
     def __init__(self, clf=None, horizon_days: float = 60, min_confidence: float = 0.6,
                  dwell_days: float = 7, up_margin: float = 1.5, rate_days: float = 30,
-                 rate_mode: str = "busiest"):
+                 rate_mode: str = "busiest", promote_on: str | None = "touch"):
         self.clf = clf
         self.horizon_days, self.min_confidence = horizon_days, min_confidence
         self.dwell_days, self.up_margin, self.rate_days = dwell_days, up_margin, rate_days
         if rate_mode not in RATE_MODES:
             raise ValueError(f"rate_mode must be one of {RATE_MODES}")
         self.rate_mode = rate_mode
+        if promote_on not in (None, "touch", "read"):
+            raise ValueError("promote_on must be None, 'touch' or 'read'")
+        self.promote_on = promote_on
         self.scorer = None  # callable x -> (labels, confidence); None scores with clf
         self.scored = None  # (rows, labels, confidence) of the last decide's scoring
         self.reasons: dict[str, int] = {}
@@ -233,10 +246,18 @@ class Ours(Policy):
         return out
 
 
-def run_policy(policy: Policy, u: Usage, fb: FeatureBuilder, model: CostModel) -> np.ndarray:
-    """The schedule (N, T) a policy produces, deciding at the start of each step."""
+class Schedule(NamedTuple):
+    x: np.ndarray      # (N, T) tier at the start of each step
+    promo: np.ndarray  # (N, T) steps in which an access promoted the object to hot
+
+
+def run_policy(policy: Policy, u: Usage, fb: FeatureBuilder, model: CostModel) -> Schedule:
+    """The schedule a policy produces, deciding at the start of each step and,
+    if it promotes on access, promoting within the step."""
     policy.prepare(u, fb, model)
     x = np.zeros((u.n, u.t), dtype=int)
+    promo = np.zeros((u.n, u.t), dtype=bool)
+    trigger = {None: None, "touch": fb.touch, "read": fb.read}[policy.promote_on]
     cur = np.zeros(u.n, dtype=int)
     resid = np.zeros(u.n)
     for t in range(u.t):
@@ -248,5 +269,9 @@ def run_policy(policy: Policy, u: Usage, fb: FeatureBuilder, model: CostModel) -
         moved = alive & (want != cur)
         cur[moved], resid[moved] = want[moved], 0
         x[:, t] = cur
+        if trigger is not None:
+            up = alive & (cur > HOT) & trigger[:, t]
+            promo[up, t] = True
+            cur[up], resid[up] = HOT, 0
         resid[alive] += 1
-    return x
+    return Schedule(x, promo)

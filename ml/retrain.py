@@ -77,7 +77,7 @@ def _train_and_register(registry: ModelRegistry, rp: Replay, min_size: int, opts
         "feature_importances": tr.importances, "seed": opts.seed,
         "policy_config": config,
         "policy_params": {"horizon_days": policy.horizon_days, "rate_mode": policy.rate_mode,
-                          "dwell_days": policy.dwell_days},
+                          "dwell_days": policy.dwell_days, "promote_on": policy.promote_on},
     })
     say(f"registered {version}", 1.0)
     return version
@@ -86,7 +86,7 @@ def _train_and_register(registry: ModelRegistry, rp: Replay, min_size: int, opts
 def _holdout(clf, u, groups, reads, model, split, horizon_days) -> dict[str, Any]:
     """Accuracy against the oracle-horizon labels on the steps after the split
     (features computed as if everything stayed hot)."""
-    from ml.oracle import Prices
+    from ml.usage import Prices
 
     pr = Prices.of(model, u.size)
     h = round(horizon_days * 86_400 / u.step_s)

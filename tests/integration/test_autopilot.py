@@ -152,3 +152,40 @@ def test_price_overrides_reach_the_decisions(stack):
     client.put("/autopilot", json={"mode": "paused"})
     assert client.post("/autopilot/run").json()["decided"] == 1
     assert [d["key"] for d in _decisions(client, runner, status="dry")] == ["idle-c"]
+
+
+def test_a_get_after_a_move_down_promotes_the_object_back_to_hot(stack):
+    """Promotion on access: the sweep between rounds finds the object read
+    since it went down, records why, and the movers bring its bytes back."""
+    from actors.ingest import RayIngest
+    from domain.records import AccessRecord, Op
+
+    client, runner = _api(stack)
+    _estate(stack)
+    runner.catch_up()
+    client.put("/autopilot", json={"mode": "auto"})
+    first = client.post("/autopilot/run").json()
+    assert first["published"] == 2
+    down = {d["key"]: d["target"] for d in _decisions(client, runner, status="published")}
+    stack.wait_settled(["idle-a", "idle-b"], moved=down)
+    content = stack.content("idle-a")
+
+    # read idle-a after the move; only HEAD idle-b (a HEAD does not promote)
+    RayIngest(stack.shards).ingest([
+        AccessRecord(T0 + 100 * DAY + 3600, "acme", "idle-a", Op.GET, None),
+        AccessRecord(T0 + 100 * DAY + 3600, "acme", "idle-b", Op.HEAD, None)])
+    runner.catch_up()
+    swept = client.post("/autopilot/promote").json()
+    assert (swept["decided"], swept["published"]) == (1, 1), swept
+    up = _decisions(client, runner, status="published", key="idle-a")[0]
+    assert (up["source"], up["target"]) == (down["idle-a"], "hot")
+    assert up["reasons"][0].startswith("promoted on access: a GET/PUT/COPY at event time")
+    states = stack.wait_settled(["idle-a"], moved={"idle-a": "hot"})
+    assert states["idle-a"]["tier"] == "hot"
+    assert list(stack.where("idle-a")) == [stack.buckets.of("hot")]
+    assert stack.content("idle-a") == content
+    assert stack.state("idle-b")["tier"] == down["idle-b"]
+    # the same access promotes once; the next round leaves both alone
+    runner.catch_up()
+    assert client.post("/autopilot/promote").json()["decided"] == 0
+    assert client.get("/autopilot").json()["promotions"] == 1

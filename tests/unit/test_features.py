@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ml.features import FEATURES, FeatureBuilder, group_hash
-from ml.oracle import Usage
+from ml.usage import Usage
 
 DAY = 86_400.0
 

@@ -1,10 +1,12 @@
 """The rule baselines, the seed's model, and ours' fallback, guard and hysteresis."""
 
 import numpy as np
+import pytest
 
 from domain.costs import CostModel
 from ml.features import FeatureBuilder
-from ml.oracle import COLD, HOT, WARM, Usage, schedule_cost
+from ml.oracle import schedule_cost
+from ml.usage import COLD, HOT, WARM, Usage
 from ml.policies import (AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Ours, Seed,
                          run_policy, seed_model)
 
@@ -20,8 +22,12 @@ def usage(gets, size, puts=None, birth=None):
                  np.zeros(n, int) if birth is None else birth, np.full(n, gets.shape[1]), DAY)
 
 
-def run(policy, u, reads=None):
+def schedule(policy, u, reads=None):
     return run_policy(policy, u, FeatureBuilder(u, np.zeros(u.n), reads), CostModel())
+
+
+def run(policy, u, reads=None):
+    return schedule(policy, u, reads).x
 
 
 def test_always_hot_and_lifecycle():
@@ -79,12 +85,47 @@ def test_ours_does_not_thrash_on_alternating_access():
     g = np.zeros((1, T))
     g[0, ::35] = 50  # a burst every 35 days
     u = usage(g, [5e9])
-    x_ours = run(Ours(), u)
-    x_it = run(IntelligentTiering(), u)
-    moves = lambda x: int((np.diff(x[0]) != 0).sum())  # noqa: E731
-    assert moves(x_ours) <= moves(x_it)
+    ours, it = schedule(Ours(), u), schedule(IntelligentTiering(), u)
     cm = CostModel()
-    assert schedule_cost(u, x_ours, cm).total <= schedule_cost(u, x_it, cm).total
+    c_ours, c_it = (schedule_cost(u, s.x, cm, promo=s.promo) for s in (ours, it))
+    assert c_ours.moves <= c_it.moves
+    assert c_ours.total <= c_it.total
+
+
+def test_promotion_brings_an_object_back_at_its_first_access_within_the_step():
+    g = np.zeros((1, T))
+    g[0, 0] = 1
+    g[0, 120] = 100  # a burst after 119 idle days: IT has it in archive instant
+    u = usage(g, [10e9])
+    s = schedule(IntelligentTiering(), u)
+    assert s.x[0, 120] == COLD and s.promo[0, 120] and s.promo.sum() == 1
+    assert s.x[0, 121] == HOT
+    cm = CostModel()
+    promoted, unpromoted = schedule_cost(u, s.x, cm, promo=s.promo), schedule_cost(u, s.x, cm)
+    # one GET of the burst is read from cold instead of all hundred
+    gb = 10e9 / 1024 ** 3
+    assert promoted.get_bytes_by_tier[COLD] == unpromoted.get_bytes_by_tier[COLD] / 100
+    assert unpromoted.components["retrieval"] - promoted.components["retrieval"] == \
+        pytest.approx(99 * gb * 0.03)
+    # the promotion stands in for the move up that the next step starts with
+    assert promoted.moves == unpromoted.moves
+    assert promoted.components["transition"] == pytest.approx(unpromoted.components["transition"])
+
+
+def test_which_accesses_promote():
+    puts = np.zeros((1, T))
+    puts[0, 150] = 1
+    u = usage(np.zeros((1, T)), [10e9], puts=puts)
+    reads = np.zeros((1, T))
+    assert schedule(IntelligentTiering(), u, reads).promo[0, 150]   # a PUT does for IT
+    assert not schedule(Autoclass(), u, reads).promo.any()           # not for Autoclass
+    assert not schedule(Lifecycle(), u, reads).promo.any()           # lifecycle rules never do
+    assert schedule(Ours(), u, reads).promo[0, 150]                 # ours does, by default
+    assert not schedule(Ours(promote_on=None), u, reads).promo.any()
+    heads = np.zeros((1, T))
+    heads[0, 150] = 3
+    u_heads = usage(heads, [10e9])
+    assert not schedule(IntelligentTiering(), u_heads, np.zeros((1, T))).promo.any()  # HEADs do not
 
 
 class Unsure:
@@ -142,6 +183,45 @@ def test_live_decision_is_recorded_in_the_objects_log():
     busy = decide_live(app, "t1", "busy", IntelligentTiering(), now)
     assert busy.target == "hot" and not busy.recorded
     assert app.current("t1", "busy").recommendation is None
+
+
+def _move(app, key, target, decided_at, wall):
+    app.command("t1", key, lambda o: o.recommend(target, "ours@rules", 1.0, ["idle"], decided_at))
+    mid = f"m-{key}-{target}"
+    for step in (lambda o: o.request_move(mid, target, "idle", wall),
+                 lambda o: o.record_copied(mid, wall), lambda o: o.record_verified(mid, "c", wall),
+                 lambda o: o.commit_move(mid, wall), lambda o: o.record_source_reclaimed(mid, wall)):
+        app.command("t1", key, step)
+
+
+def test_live_promotion_follows_a_get_or_put_after_the_move_once():
+    from domain.records import AccessRecord, Op
+    from ml.live import decide_objects
+
+    t0 = 1_767_225_600.0
+    app = _app_with([(t0, k, "PUT", 10 * 2 ** 20) for k in ("read", "headed", "early")])
+    decided = t0 + 100 * DAY
+    # a GET just before the decision that sent it down does not bring it back
+    app.ingest([AccessRecord(decided - 60, "t1", "early", Op.GET, None)], "early")
+    for key in ("read", "headed", "early"):
+        _move(app, key, "cold", decided, wall=1.9e9)  # moves commit on the wall clock
+    app.ingest([AccessRecord(decided + 3600, "t1", "read", Op.GET, None),
+                AccessRecord(decided + 3600, "t1", "headed", Op.HEAD, None)], "after")
+    now, keys = decided + 7200, [("t1", k) for k in ("read", "headed", "early")]
+    found = decide_objects(app, keys, Ours(), now, promotions_only=True)
+    assert [(d.key, d.current, d.target) for d in found] == [("read", "cold", "hot")]
+    assert found[0].reasons == [f"promoted on access: a GET/PUT/COPY at event time {decided + 3600:.0f}, "
+                                f"after it entered cold at {decided:.0f}"]
+    # a full round says the same for it, whatever the guard would
+    assert [(d.key, d.target) for d in decide_objects(app, keys, Ours(), now)
+            if d.key == "read"] == [("read", "hot")]
+    assert decide_objects(app, keys, Ours(promote_on=None), now, promotions_only=True) == []
+    # once asked, the same access asks no more
+    app.command("t1", "read", lambda o: o.recommend("hot", "ours@rules", 1.0, found[0].reasons, now))
+    assert decide_objects(app, keys, Ours(), now + 60, promotions_only=True) == []
+    # a PUT after that asks again (the first move did not happen, say)
+    app.ingest([AccessRecord(now + 120, "t1", "read", Op.PUT, 5)], "again")
+    assert [d.key for d in decide_objects(app, keys, Ours(), now + 180, promotions_only=True)] == ["read"]
 
 
 # ----- the guard's estimators and the training choices -----------------------------

@@ -56,6 +56,13 @@ async def run_round(request: Request, _: WriterDep) -> dict[str, Any]:
     return await runtime.acall(pilot.run_round())
 
 
+@router.post("/autopilot/promote",
+             summary="Promote on access now: objects in warm or cold accessed since they got there")
+async def run_promotions(request: Request, _: WriterDep) -> dict[str, Any]:
+    runtime, pilot = autopilot(request)
+    return await runtime.acall(pilot.run_promotions())
+
+
 @router.get("/decisions", summary="Decisions, newest first, with their reasons")
 def list_decisions(services: ServicesDep, tenant: str | None = None,
                    status_: Annotated[DecisionStatus | None, Query(alias="status")] = None,

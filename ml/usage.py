@@ -1,0 +1,126 @@
+"""Per-step usage of objects and the prices that bill it.
+
+An object's history is cut into steps of ``step_s`` billing seconds. During a
+step it sits in one tier and pays that tier's storage (at the tier's minimum
+billable size), requests and retrieval (``step_components``). A policy that
+promotes on access (S3 Intelligent-Tiering, Autoclass, ours) brings an object
+in warm or cold back to hot at its first access in a step: that access is
+billed in the tier it found the object in and the rest of the step's accesses
+in hot (``promoted_step``; ml.oracle bills the rest of such a step).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from domain.costs import GB, MONTH_S, CostModel
+from domain.tiers import Tier
+
+TIERS = (Tier.HOT, Tier.WARM, Tier.COLD)
+HOT, WARM, COLD = 0, 1, 2
+
+
+@dataclass
+class Usage:
+    """Accesses of N objects over T steps (arrays are (N, T) unless noted)."""
+
+    gets: np.ndarray
+    get_bytes: np.ndarray
+    puts: np.ndarray
+    size: np.ndarray   # (N,) bytes
+    birth: np.ndarray  # (N,) first step
+    death: np.ndarray  # (N,) step at which it was deleted; T if never
+    step_s: float
+    lat_sum: np.ndarray | None = None
+    lat_n: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        return self.gets.shape[0]
+
+    @property
+    def t(self) -> int:
+        return self.gets.shape[1]
+
+    def subset(self, idx) -> "Usage":
+        pick = lambda a: None if a is None else a[idx]  # noqa: E731
+        return Usage(self.gets[idx], self.get_bytes[idx], self.puts[idx], self.size[idx],
+                     self.birth[idx], self.death[idx], self.step_s, pick(self.lat_sum), pick(self.lat_n))
+
+    def head(self, steps: int) -> "Usage":
+        """The first ``steps`` steps (objects deleted later count as alive)."""
+        cut = lambda a: None if a is None else a[:, :steps]  # noqa: E731
+        return Usage(cut(self.gets), cut(self.get_bytes), cut(self.puts), self.size, self.birth,
+                     np.minimum(self.death, steps), self.step_s, cut(self.lat_sum), cut(self.lat_n))
+
+    def alive(self, t: int) -> np.ndarray:
+        return (self.birth <= t) & (t < self.death)
+
+
+@dataclass
+class Prices:
+    """A CostModel as arrays over TIERS, per object (billable sizes)."""
+
+    rate: np.ndarray        # (K,) $ per byte-second of storage
+    get: np.ndarray         # (K,) $ per GET
+    put: np.ndarray         # (K,) $ per PUT
+    retrieval: np.ndarray   # (K,) $ per byte read
+    transition: np.ndarray  # (K,) $ per move into the tier
+    min_s: np.ndarray       # (K,) minimum storage seconds
+    billable: np.ndarray    # (N, K) billable bytes
+
+    @classmethod
+    def of(cls, model: CostModel, size: np.ndarray) -> "Prices":
+        p = [model.tier_prices(t) for t in TIERS]
+        arr = lambda f: np.array([f(x) for x in p], dtype=float)  # noqa: E731
+        floors = np.array([x.min_billable_bytes for x in p], dtype=float)
+        return cls(arr(lambda x: x.storage_gb_month / GB / MONTH_S), arr(lambda x: x.get_per_1k / 1000),
+                   arr(lambda x: x.put_per_1k / 1000), arr(lambda x: x.retrieval_gb / GB),
+                   arr(lambda x: x.transition_per_1k / 1000), arr(lambda x: x.min_storage_days * 86_400),
+                   np.maximum(size.astype(float)[:, None], floors[None, :]))
+
+    def cap(self, step_s: float) -> int:
+        """Steps after which no tier owes early deletion, even one step
+        earlier (a promotion leaves during its step): at least 2."""
+        return max(2, int(math.ceil(float(self.min_s.max()) / step_s)) + 1)
+
+    def early_deletion(self, tier: np.ndarray | int, steps: np.ndarray, step_s: float,
+                       rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        owed = np.maximum(0.0, self.min_s[tier] - steps * step_s)
+        return self.rate[tier] * self.billable[rows, tier] * owed
+
+
+def step_components(u: Usage, pr: Prices) -> dict[str, np.ndarray]:
+    """(N, T, K) storage, request and retrieval cost of each step in each tier."""
+    alive = (np.arange(u.t)[None, :] >= u.birth[:, None]) & (np.arange(u.t)[None, :] < u.death[:, None])
+    storage = alive[:, :, None] * (pr.billable * pr.rate * u.step_s)[:, None, :]
+    requests = u.gets[:, :, None] * pr.get + u.puts[:, :, None] * pr.put
+    retrieval = u.get_bytes[:, :, None] * pr.retrieval
+    return {"storage": storage, "requests": requests, "retrieval": retrieval}
+
+
+
+
+def touches(u: Usage) -> np.ndarray:
+    """(N, T) steps with an access that can promote: any GET-class or PUT."""
+    return (u.gets + u.puts) > 0
+
+
+def promoted_step(u: Usage, pr: Prices, rows: np.ndarray, t: int) -> dict[str, np.ndarray]:
+    """(R, K) requests and retrieval of step ``t`` for ``rows`` that start it
+    in tier k and are promoted to hot at their first access, plus (R,) the
+    bytes of that first access. The order of accesses within a step is not
+    kept, so the first is taken to be a GET (of the step's mean GET size)
+    when the step has one, else a PUT."""
+    g, p, b = u.gets[rows, t], u.puts[rows, t], u.get_bytes[rows, t]
+    first_get = g > 0
+    first_bytes = np.where(first_get, b / np.maximum(g, 1), 0.0)
+    first_req = np.where(first_get[:, None], pr.get[None, :], pr.put[None, :])
+    rest_req = (g - first_get) * pr.get[HOT] + (p - ~first_get).clip(0) * pr.put[HOT]
+    return {"requests": first_req + rest_req[:, None],
+            "retrieval": first_bytes[:, None] * pr.retrieval[None, :]
+            + ((b - first_bytes) * pr.retrieval[HOT])[:, None],
+            "first_bytes": first_bytes}
