@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     autopilot_mode: str = Field("auto", pattern="^(auto|paused|approval)$",
                                 description="Mode at first start (auto, paused = dry run, approval); PUT /autopilot changes it and it is kept in data_dir/autopilot.json.")
     decide_every_s: float = Field(86_400.0, gt=0, description="Event time between decision rounds.")
-    autopilot_poll_s: float = Field(5.0, gt=0, description="How often (wall time) the loop checks event time.")
+    autopilot_poll_s: float = Field(5.0, gt=0, description="How often (wall time) the loop checks event time and sweeps for promotions on access.")
     decide_max_objects: int = Field(100_000, ge=1, description="Objects considered per round (the next round resumes after them).")
     predictors: int = Field(2, ge=1, description="Predictor actors scoring feature batches.")
     age_rule: bool = Field(False, description="Also run the plain age rule (before the autopilot, the only automatic decider).")
