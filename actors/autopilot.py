@@ -49,6 +49,7 @@ class Autopilot:
         self.lock = asyncio.Lock()  # one round at a time
         self.promotions = 0  # decisions made by the sweeps between rounds
         self._swept_through: float | None = None  # event time the last sweep looked back to
+        self._checked: dict[tuple[str, str], float] = {}  # last access each candidate was checked at
 
     # ----- mode --------------------------------------------------------------
     def _load_mode(self) -> str:
@@ -138,19 +139,25 @@ class Autopilot:
         """Promote on access, between rounds: objects in warm or cold read or
         written since the last sweep go back to hot if the policy says so
         (``ml.live.decide_objects(promotions_only=True)``). A sweep looks back
-        one round's worth of event time, for accesses folded in late; what it
+        one round's worth of event time, for accesses folded in late, and
+        skips objects it already checked at the same last access; what it
         still misses, the next round promotes."""
         async with self.lock:
             now = await asyncio.to_thread(self.read_models.event_time)
             if now is None:
                 return {"decided": 0, "reason": "no events yet"}
-            keys = await asyncio.to_thread(self.read_models.list_promotable, self._swept_through,
+            rows = await asyncio.to_thread(self.read_models.list_promotable, self._swept_through,
                                            self.settings.decide_max_objects)
-            self._swept_through = now - self.settings.decide_every_s
             per_shard: dict[int, list[tuple[str, str]]] = defaultdict(list)
-            for tenant, key in keys:
-                per_shard[shard_of(tenant, key, len(self.shards))].append((tenant, key))
-            out = await self._decide(per_shard, now, self.mode, promotions_only=True)
+            for tenant, key, last_access in rows:
+                if self._checked.get((tenant, key)) != last_access:
+                    per_shard[shard_of(tenant, key, len(self.shards))].append((tenant, key))
+            out = {"decided": 0, "considered": 0, "published": 0, "not_in_store": 0}
+            if per_shard:
+                out = await self._decide(per_shard, now, self.mode, promotions_only=True)
+            # only what is still in the window is remembered, so this stays small
+            self._checked = {(t, k): at for t, k, at in rows}
+            self._swept_through = now - self.settings.decide_every_s
             self.promotions += out["decided"]
             return {"event_time": now, **out}
 

@@ -38,15 +38,19 @@ class LiveDecision:
 
 
 @dataclass
-class LiveUsage:
-    usage: Usage
-    reads: np.ndarray
+class TierEntries:
+    """Per object: when it entered its tier, and the newest access since then
+    (or since the last promotion asked for) that would promote it, by trigger."""
     objects: list[StoredObject]
-    resid_steps: np.ndarray  # steps each object has spent in its current tier
-    # per object: when it entered its tier, and the newest access since then
-    # (or since the last promotion asked for) that would promote it, by trigger
     entered: np.ndarray
     accessed_since: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, objs: Sequence[StoredObject], logs: Sequence[Sequence]) -> "TierEntries":
+        entered = np.array([_entered_tier(evs, o.registered_at) for o, evs in zip(objs, logs)])
+        accessed = {trigger: np.array([_accessed_since(evs, at, ops) for evs, at in zip(logs, entered)])
+                    for trigger, ops in PROMOTING_OPS.items()}
+        return cls(list(objs), entered, accessed)
 
     def promotable(self, promote_on: str | None) -> np.ndarray:
         """Objects in warm or cold that an access has asked back to hot."""
@@ -56,17 +60,32 @@ class LiveUsage:
         return (tiers > HOT) & ~np.isnan(self.accessed_since[promote_on])
 
 
+@dataclass
+class LiveUsage:
+    usage: Usage
+    reads: np.ndarray
+    objects: list[StoredObject]
+    resid_steps: np.ndarray  # steps each object has spent in its current tier
+    entries: TierEntries
+
+
+def _idle_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]]):
+    """The live objects among ``keys`` with no move in flight, and their logs."""
+    objs = []
+    for tenant, key in keys:
+        obj = app.current(tenant, key)
+        if obj is not None and not obj.is_deleted and obj.move is None:
+            objs.append(obj)
+    return objs, [list(app.events.get(o.id)) for o in objs]
+
+
 def live_usage(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: float,
                step_s: float = DAY_S) -> LiveUsage | None:
     """Usage of the live, idle (no move in flight) objects among ``keys``, on
     steps from the oldest registration to the step holding ``now``. That last
     step is the one being decided, so it holds nothing: a policy sees only
     what happened before it, as in the simulator."""
-    objs = []
-    for tenant, key in keys:
-        obj = app.current(tenant, key)
-        if obj is not None and not obj.is_deleted and obj.move is None:
-            objs.append(obj)
+    objs, logs = _idle_objects(app, keys)
     if not objs:
         return None
     origin = min(o.registered_at for o in objs)
@@ -74,23 +93,19 @@ def live_usage(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: 
     grid = SimpleNamespace(origin=origin, step_s=step_s, steps=steps)
     n = len(objs)
     arr = {f: np.zeros((n, steps)) for f in _FIELDS}
-    birth, resid, entered = np.zeros(n, dtype=int), np.zeros(n), np.zeros(n)
-    accessed = {trigger: np.full(n, np.nan) for trigger in PROMOTING_OPS}
-    for i, obj in enumerate(objs):
-        evs = list(app.events.get(obj.id))
+    birth = np.zeros(n, dtype=int)
+    for i, evs in enumerate(logs):
         row = _fold_events(evs, grid)
         for s, vals in row["steps"].items():
             if s < steps - 1:
                 for f, v in vals.items():
                     arr[f][i, s] += v
         birth[i] = min(row["birth"], steps - 1)
-        entered[i] = _entered_tier(evs, obj.registered_at)
-        resid[i] = max(0.0, now - entered[i]) / step_s
-        for trigger, ops in PROMOTING_OPS.items():
-            accessed[trigger][i] = _accessed_since(evs, entered[i], ops)
+    entries = TierEntries.of(objs, logs)
+    resid = np.maximum(0.0, now - entries.entered) / step_s
     u = Usage(arr["gets"], arr["get_bytes"], arr["puts"], np.array([float(o.size) for o in objs]),
               birth, np.full(n, steps, dtype=int), step_s, arr["lat_sum"], arr["lat_n"])
-    return LiveUsage(u, arr["reads"], objs, resid, entered, accessed)
+    return LiveUsage(u, arr["reads"], objs, resid, entries)
 
 
 # the ops that promote an object, as ml.features counts them for the simulator
@@ -139,15 +154,20 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
     ``ml.policies.run_policy`` has it. ``promotions_only`` decides those and
     nothing else (the autopilot's sweep between rounds).
     """
-    lu = live_usage(app, keys, now, step_s)
-    if lu is None:
-        return []
-    u, objs = lu.usage, lu.objects
-    t = u.t - 1
-    cur = np.array([TIERS.index(o.tier) for o in objs])
-    promote = lu.promotable(policy.promote_on)
+    if promotions_only:
+        # no usage grid: whether an access came after the move is in the log
+        objs, logs = _idle_objects(app, keys)
+        lu, entries = None, TierEntries.of(objs, logs)
+    else:
+        lu = live_usage(app, keys, now, step_s)
+        if lu is None:
+            return []
+        objs, entries = lu.objects, lu.entries
+    cur = np.array([TIERS.index(o.tier) for o in objs], dtype=int)
+    promote = entries.promotable(policy.promote_on)
     want, scored, fb = cur.copy(), {}, None
-    if not promotions_only:
+    if lu is not None:
+        u, t = lu.usage, lu.usage.t - 1
         fb = FeatureBuilder(u, np.array([group_hash(o.tenant, o.key) for o in objs]), lu.reads)
         policy.prepare(u, fb, model or CostModel())
         fb.advance(t)
@@ -168,7 +188,8 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
         target = TIERS[int(want[i])]
         if promote[i]:
             reasons, score = [_promotion_reason(policy.promote_on, objs[i].tier.value,
-                                                lu.accessed_since[policy.promote_on][i], lu.entered[i])], 1.0
+                                                entries.accessed_since[policy.promote_on][i],
+                                                entries.entered[i])], 1.0
         elif conf is not None and conf[0] == want[i]:
             reasons = [f"model: {target.value} with confidence {conf[1]:.2f}"]
             reasons += [f"{FEATURES[j]}={x[i, j]:.3g}" for j in top] if x is not None else []

@@ -115,20 +115,21 @@ class ReadModels:
         recent = self._recent([r["object_id"] for r in rows])
         return [self._object(r, recent.get(r["object_id"])) for r in rows], nxt
 
-    def list_promotable(self, since: float | None, limit: int) -> list[tuple[str, str]]:
-        """Live objects in warm or cold, with no move in flight, last accessed
-        after event time ``since`` (any time if None), newest access first:
-        the candidates for promotion on access. The owning shard checks each
-        against its log (which access, and whether it came after the move)."""
+    def list_promotable(self, since: float | None, limit: int) -> list[tuple[str, str, float]]:
+        """(tenant, key, last access) of the live objects in warm or cold, with
+        no move in flight, last accessed after event time ``since`` (any time
+        if None), newest access first: the candidates for promotion on access.
+        The owning shard checks each against its log (which access, and
+        whether it came after the move)."""
         where = ("tier IN ('warm', 'cold') AND move_id IS NULL AND deleted_at IS NULL"
                  " AND last_access_at IS NOT NULL")
         args: list = []
         if since is not None:
             where += " AND last_access_at > ?"
             args.append(since)
-        rows = self.db.fetchall(f"SELECT tenant, key FROM rm_objects WHERE {where}"
+        rows = self.db.fetchall(f"SELECT tenant, key, last_access_at FROM rm_objects WHERE {where}"
                                 " ORDER BY last_access_at DESC LIMIT ?", (*args, clamp_limit(limit, 10 ** 6)))
-        return [(r[0], r[1]) for r in rows]
+        return [(r[0], r[1], r[2]) for r in rows]
 
     def get_object(self, tenant: str, key: str) -> dict | None:
         rows = self.db.fetchdicts("SELECT * FROM rm_objects WHERE tenant = ? AND key = ?",
