@@ -66,11 +66,10 @@ class TrainResult:
 def train(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
           horizon_days: float = 60, max_rows: int = 60_000, seed: int = 0,
           min_window_days: float = 7, labels: str = "horizon",
-          weighted: float | None = None, promote_on: str | None = "touch") -> TrainResult:
+          weighted: float | None = None) -> TrainResult:
     """``weighted``: None trains unweighted; a number w weighs each row by its
     regret (most minus least costly tier over the horizon, over the mean)
-    plus w. ``promote_on`` is the promotion the trained policy will run with,
-    so the rows are the states it would be in."""
+    plus w."""
     if labels not in ("horizon", "oracle"):
         raise ValueError("labels must be 'horizon' or 'oracle'")
     pr = Prices.of(model, u.size)
@@ -78,8 +77,7 @@ def train(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, spl
         _, xo, _ = oracle(u.head(split), model)
     spd = 86_400.0 / u.step_s
     h = max(1, round(horizon_days * spd))
-    fallback, promo = run_policy(Ours(promote_on=promote_on), u.subset(slice(None)),
-                                 FeatureBuilder(u, groups, reads), model)
+    fallback, promo = run_policy(Ours(), u.subset(slice(None)), FeatureBuilder(u, groups, reads), model)
     fb = FeatureBuilder(u, groups, reads)
     resid = np.zeros(u.n)
     xs, ys, ws = [], [], []
@@ -133,11 +131,10 @@ WEIGHT_FLOOR = 0.1  # every row counts a little, the costly mistakes count most
 def build_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
                config: str, horizon_days: float = 60, seed: int = 0) -> tuple[Ours, TrainResult]:
     c = CANDIDATES[config]
-    promote_on = c.get("promote_on", "touch")
     tr = train(u, groups, reads, model, split, horizon_days, seed=seed, labels=c["labels"],
-               weighted=WEIGHT_FLOOR, promote_on=promote_on)
+               weighted=WEIGHT_FLOOR)
     return Ours(tr.clf, horizon_days=horizon_days, rate_mode=c["rate_mode"],
-                dwell_days=c["dwell_days"], promote_on=promote_on), tr
+                dwell_days=c["dwell_days"]), tr
 
 
 def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,

@@ -48,8 +48,9 @@ class TierEntries:
     @classmethod
     def of(cls, objs: Sequence[StoredObject], logs: Sequence[Sequence]) -> "TierEntries":
         entered = np.array([_entered_tier(evs, o.registered_at) for o, evs in zip(objs, logs)])
-        accessed = {trigger: np.array([_accessed_since(evs, at, ops) for evs, at in zip(logs, entered)])
-                    for trigger, ops in PROMOTING_OPS.items()}
+        newest = [_accessed_since(evs, at) for evs, at in zip(logs, entered)]
+        accessed = {trigger: np.array([n[trigger] for n in newest], dtype=float)
+                    for trigger in PROMOTING_OPS}
         return cls(list(objs), entered, accessed)
 
     def promotable(self, promote_on: str | None) -> np.ndarray:
@@ -112,17 +113,20 @@ def live_usage(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: 
 PROMOTING_OPS = {"touch": ("GET", "PUT", "COPY"), "read": ("GET",)}
 
 
-def _accessed_since(evs: Sequence, entered: float, ops: Sequence[str]) -> float:
-    """Event time of the newest window with one of ``ops`` after the object
-    entered its tier and after any promotion already asked for; NaN if none."""
-    since, newest = entered, np.nan
+def _accessed_since(evs: Sequence, entered: float) -> dict[str, float]:
+    """Per trigger, the event time of the newest window with one of its ops
+    after the object entered its tier and after any promotion already asked
+    for; NaN if none."""
+    since, newest = entered, dict.fromkeys(PROMOTING_OPS, -np.inf)
     for e in evs:
         kind = type(e).__name__
         if kind == "TierRecommended" and e.target == TIERS[HOT].value:
             since = max(since, e.at)
-        elif kind == "AccessesRecorded" and any(e.counts.get(op) for op in ops):
-            newest = e.last_ts if np.isnan(newest) else max(newest, e.last_ts)
-    return newest if not np.isnan(newest) and newest > since else np.nan
+        elif kind == "AccessesRecorded":
+            for trigger, ops in PROMOTING_OPS.items():
+                if any(e.counts.get(op) for op in ops):
+                    newest[trigger] = max(newest[trigger], e.last_ts)
+    return {trigger: at if at > since else np.nan for trigger, at in newest.items()}
 
 
 def _entered_tier(evs: Sequence, registered_at: float) -> float:
