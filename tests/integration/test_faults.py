@@ -128,9 +128,11 @@ async def read_topic(bootstrap: str, topic: str, at_least: int, timeout: float =
 
 def test_seaweedfs_stopped_for_20s_mid_run_moves_retry_and_complete(ray_cluster, tmp_path,
                                                                       seaweed):
-    # The default retry policy (8 attempts, 0.5 s doubling to 10 s) spans ~35 s.
+    # The default backoff (0.5 s doubling to 10 s). Its default 8 attempts span
+    # ~35 s, and 20 s of outage plus weed's restart on a loaded CI machine
+    # outlasted them once (8 moves failed), so 12 attempts (~75 s) leave margin.
     stack = MoveStack(tmp_path, seaweed, move_backoff_s=0.5, move_backoff_max_s=10.0,
-                      mover_concurrency=4)
+                      move_attempts=12, mover_concurrency=4)
     try:
         sizes = objects(36)
         stack.put(sizes)
