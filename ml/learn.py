@@ -128,30 +128,45 @@ VALIDATION_CUTS = (3, 4)  # inner splits at 3/6 and 4/6 of the training range
 WEIGHT_FLOOR = 0.1  # every row counts a little, the costly mistakes count most
 
 
+# Keeping still: the forest may still raise objects, nothing goes down. It
+# replaces the pick when the pick did nothing different from it on any
+# validation fold (a training range too short for an object to go idle, say):
+# the pick's moves were never tried on history, so they would be a guess.
+HOLD = "hold"
+_HOLD_SETTINGS = {"labels": "horizon", "rate_mode": "busiest", "dwell_days": 7, "hold": True}
+
+
 def build_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
                config: str, horizon_days: float = 60, seed: int = 0) -> tuple[Ours, TrainResult]:
-    c = CANDIDATES[config]
+    c = _HOLD_SETTINGS if config == HOLD else CANDIDATES[config]
     tr = train(u, groups, reads, model, split, horizon_days, seed=seed, labels=c["labels"],
                weighted=WEIGHT_FLOOR)
     return Ours(tr.clf, horizon_days=horizon_days, rate_mode=c["rate_mode"],
-                dwell_days=c["dwell_days"]), tr
+                dwell_days=c["dwell_days"], hold=c.get("hold", False)), tr
 
 
 def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
                 horizon_days: float = 60, seed: int = 0) -> tuple[str, dict[str, list[float]]]:
     """Pick a candidate on the training range only. Each validation fold
     trains on the first 3/6 (4/6) of the training range and prices the
-    candidate's schedule on the rest of it. Returns (name, costs per fold)."""
+    candidate's schedule on the rest of it. Returns (name, costs per fold),
+    the name being ``HOLD`` if the pick's costs do not differ from keeping
+    still's on any fold."""
     head = u.head(split)
     folds = []
     for inner in sorted({max(1, split * k // 6) for k in VALIDATION_CUTS}):
         fold = {}
-        for name in CANDIDATES:
+        for name in (*CANDIDATES, HOLD):
             pol, _ = build_ours(head, groups, reads[:, :split], model, inner, name, horizon_days, seed)
             x, promo = run_policy(pol, head, FeatureBuilder(head, groups, reads[:, :split]), model)
             fold[name] = schedule_cost(head, x, model, inner, promo=promo).total
         folds.append(fold)
+    costs = {n: [f[n] for f in folds] for n in (*CANDIDATES, HOLD)}
     # robust choice: the smallest worst-fold excess over that fold's best, so a
     # candidate that wins one fold big but loses another is not picked
-    worst = {n: max(f[n] / max(min(f.values()), 1e-30) for f in folds) for n in CANDIDATES}
-    return min(worst, key=worst.get), {n: [f[n] for f in folds] for n in CANDIDATES}
+    best = [min(f[n] for n in CANDIDATES) for f in folds]
+    worst = {n: max(f[n] / max(b, 1e-30) for f, b in zip(folds, best)) for n in CANDIDATES}
+    pick = min(worst, key=worst.get)
+    if np.allclose(costs[pick], costs[HOLD], rtol=1e-9, atol=0):
+        return HOLD, costs
+    return pick, costs

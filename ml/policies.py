@@ -133,7 +133,8 @@ class Ours(Policy):
 
     def __init__(self, clf=None, horizon_days: float = 60, min_confidence: float = 0.6,
                  dwell_days: float = 7, up_margin: float = 1.5, rate_days: float = 30,
-                 rate_mode: str = "busiest", promote_on: str | None = "touch"):
+                 rate_mode: str = "busiest", promote_on: str | None = "touch",
+                 hold: bool = False):
         self.clf = clf
         self.horizon_days, self.min_confidence = horizon_days, min_confidence
         self.dwell_days, self.up_margin, self.rate_days = dwell_days, up_margin, rate_days
@@ -143,6 +144,9 @@ class Ours(Policy):
         if promote_on not in (None, "touch", "read"):
             raise ValueError("promote_on must be None, 'touch' or 'read'")
         self.promote_on = promote_on
+        # hold: never move an object down (ml.learn.choose_ours picks this when
+        # the training range cannot tell any candidate from keeping still)
+        self.hold = hold
         self.scorer = None  # callable x -> (labels, confidence); None scores with clf
         self.scored = None  # (rows, labels, confidence) of the last decide's scoring
         self.reasons: dict[str, int] = {}
@@ -237,7 +241,7 @@ class Ours(Policy):
         cost += np.maximum(0, self.pr.min_s[dst] - h * self.u.step_s) * self.pr.rate[dst] \
             * self.pr.billable[move, dst]
         margin = np.where(dst < src, self.up_margin, 1.0)  # hysteresis: going up needs more
-        ok = saving > margin * cost
+        ok = (saving > margin * cost) & ~(self.hold & (dst > src))
         dwell = resid[move] >= self.dwell_days * self.fb.steps_per_day
         ok_dwell = ok & (dwell | (dst < src))
         self.reasons["guard_blocked"] += int((~ok).sum())

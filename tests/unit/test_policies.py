@@ -294,3 +294,39 @@ def test_training_labels_stop_at_the_split():
     u.gets[:, split:], u.get_bytes[:, split:] = 0, 0  # whatever happens after the split
     after = train(u, np.zeros(u.n), u.gets, CostModel(), split, labels="oracle", weighted=0.1)
     assert before.label_counts == after.label_counts and before.train_accuracy == after.train_accuracy
+
+
+def test_holding_ours_never_moves_down_but_still_raises():
+    g = np.zeros((2, 60))
+    g[1, 30:] = 20  # the second is read every day from day 30
+    u = usage(g, [50e9, 50e9])
+    held = Ours(SaysCold(), horizon_days=120, hold=True)
+    assert (run(held, u) == HOT).all()  # the free Ours would send the idle one cold on day 7
+    assert run(Ours(SaysCold(), horizon_days=120), u)[0, 7] == COLD
+    # an object a former version left in cold is still brought up when it pays
+    fb = FeatureBuilder(u, np.zeros(u.n), None)
+    held.prepare(u, fb, CostModel())
+    fb.advance(40)
+    out = held.guard(40, np.array([COLD, COLD]), np.array([40.0, 40.0]), np.array([COLD, HOT]))
+    assert list(out) == [COLD, HOT]
+
+
+def test_choice_keeps_still_when_the_pick_did_nothing_on_the_training_folds():
+    """Objects busy every training day, idle after: no candidate moves
+    anything on the folds, so the untried pick is replaced by keeping still,
+    where the pick's idle rule would have moved them once idle for 30 days."""
+    from ml.learn import CANDIDATES, HOLD, build_ours, choose_ours
+
+    n, t, split = 3, 90, 40
+    g = np.zeros((n, t))
+    g[:, :split] = 2
+    u = usage(g, [20e9] * n)
+    groups, cm = np.zeros(n), CostModel()
+    pick, costs = choose_ours(u, groups, u.gets, cm, split)
+    assert pick == HOLD and set(costs) == {*CANDIDATES, HOLD}
+    assert all(c == pytest.approx(costs[HOLD], rel=1e-9) for c in costs.values())
+    held, _ = build_ours(u, groups, u.gets, cm, split, HOLD)
+    assert held.hold and (run(held, u, u.gets) == HOT).all()
+    # what a tie could have picked instead: the last month's rate lets it go down
+    untried, _ = build_ours(u, groups, u.gets, cm, split, "horizon-recent-dwell7")
+    assert (run(untried, u, u.gets)[:, -1] != HOT).all()
