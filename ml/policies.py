@@ -144,8 +144,8 @@ class Ours(Policy):
         if promote_on not in (None, "touch", "read"):
             raise ValueError("promote_on must be None, 'touch' or 'read'")
         self.promote_on = promote_on
-        # hold: never move an object down (ml.learn.choose_ours picks this when
-        # the training range cannot tell any candidate from keeping still)
+        # hold: never move an object down (ml.learn.choose_ours keeps still
+        # when its pick did nothing on the training range's validation folds)
         self.hold = hold
         self.scorer = None  # callable x -> (labels, confidence); None scores with clf
         self.scored = None  # (rows, labels, confidence) of the last decide's scoring
