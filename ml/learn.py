@@ -157,7 +157,9 @@ def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostMode
     for inner in sorted({max(1, split * k // 6) for k in VALIDATION_CUTS}):
         fold = {}
         for name in (*CANDIDATES, HOLD):
-            pol, _ = build_ours(head, groups, reads[:, :split], model, inner, name, horizon_days, seed)
+            # keeping still needs no forest here: from hot, nothing ever goes down
+            pol = Ours(hold=True) if name == HOLD else build_ours(
+                head, groups, reads[:, :split], model, inner, name, horizon_days, seed)[0]
             x, promo = run_policy(pol, head, FeatureBuilder(head, groups, reads[:, :split]), model)
             fold[name] = schedule_cost(head, x, model, inner, promo=promo).total
         folds.append(fold)

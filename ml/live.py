@@ -41,23 +41,21 @@ class LiveDecision:
 class TierEntries:
     """Per object: when it entered its tier, and the newest access since then
     (or since the last promotion asked for) that would promote it, by trigger."""
-    objects: list[StoredObject]
     entered: np.ndarray
     accessed_since: dict[str, np.ndarray]
 
     @classmethod
     def of(cls, objs: Sequence[StoredObject], logs: Sequence[Sequence]) -> "TierEntries":
-        entered = np.array([_entered_tier(evs, o.registered_at) for o, evs in zip(objs, logs)])
-        newest = [_accessed_since(evs, at) for evs, at in zip(logs, entered)]
-        accessed = {trigger: np.array([n[trigger] for n in newest], dtype=float)
+        found = [_tier_entry(evs, o.registered_at) for o, evs in zip(objs, logs)]
+        accessed = {trigger: np.array([f[1][trigger] for f in found], dtype=float)
                     for trigger in PROMOTING_OPS}
-        return cls(list(objs), entered, accessed)
+        return cls(np.array([f[0] for f in found], dtype=float), accessed)
 
-    def promotable(self, promote_on: str | None) -> np.ndarray:
-        """Objects in warm or cold that an access has asked back to hot."""
+    def promotable(self, promote_on: str | None, tiers: np.ndarray) -> np.ndarray:
+        """Objects in warm or cold (``tiers``, indices into TIERS) that an
+        access has asked back to hot."""
         if promote_on is None:
-            return np.zeros(len(self.objects), dtype=bool)
-        tiers = np.array([TIERS.index(o.tier) for o in self.objects])
+            return np.zeros(len(tiers), dtype=bool)
         return (tiers > HOT) & ~np.isnan(self.accessed_since[promote_on])
 
 
@@ -113,38 +111,33 @@ def live_usage(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: 
 PROMOTING_OPS = {"touch": ("GET", "PUT", "COPY"), "read": ("GET",)}
 
 
-def _accessed_since(evs: Sequence, entered: float) -> dict[str, float]:
-    """Per trigger, the event time of the newest window with one of its ops
-    after the object entered its tier and after any promotion already asked
-    for; NaN if none."""
-    since, newest = entered, dict.fromkeys(PROMOTING_OPS, -np.inf)
-    for e in evs:
-        kind = type(e).__name__
-        if kind == "TierRecommended" and e.target == TIERS[HOT].value:
-            since = max(since, e.at)
-        elif kind == "AccessesRecorded":
-            for trigger, ops in PROMOTING_OPS.items():
-                if any(e.counts.get(op) for op in ops):
-                    newest[trigger] = max(newest[trigger], e.last_ts)
-    return {trigger: at if at > since else np.nan for trigger, at in newest.items()}
+def _tier_entry(evs: Sequence, registered_at: float) -> tuple[float, dict[str, float]]:
+    """(event time at which the object entered its tier, and per trigger the
+    event time of the newest window with one of its ops after that and after
+    any promotion already asked for, NaN if none), in one pass over the log.
 
-
-def _entered_tier(evs: Sequence, registered_at: float) -> float:
-    """Event time at which the object entered its tier. A commit is stamped
-    with wall time, which a replayed trace does not share, so a move counts
-    from the decision that asked for it (event time), or else from the newest
-    access before it."""
+    A commit is stamped with wall time, which a replayed trace does not share,
+    so a move counts from the decision that asked for it (event time), or else
+    from the newest access before it."""
     entered = seen = registered_at
     asked: dict[str, float] = {}
+    promoted_at = -np.inf
+    newest = dict.fromkeys(PROMOTING_OPS, -np.inf)
     for e in evs:
         kind = type(e).__name__
         if kind == "AccessesRecorded":
             seen = max(seen, e.last_ts)
+            for trigger, ops in PROMOTING_OPS.items():
+                if any(e.counts.get(op) for op in ops):
+                    newest[trigger] = max(newest[trigger], e.last_ts)
         elif kind == "TierRecommended":
             asked[e.target] = e.at
+            if e.target == TIERS[HOT].value:
+                promoted_at = max(promoted_at, e.at)
         elif kind == "MoveCommitted":
             entered = asked.get(e.tier, seen)
-    return entered
+    since = max(entered, promoted_at)
+    return entered, {trigger: at if at > since else np.nan for trigger, at in newest.items()}
 
 
 def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], policy: Policy,
@@ -168,7 +161,7 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
             return []
         objs, entries = lu.objects, lu.entries
     cur = np.array([TIERS.index(o.tier) for o in objs], dtype=int)
-    promote = entries.promotable(policy.promote_on)
+    promote = entries.promotable(policy.promote_on, cur)
     want, scored, fb = cur.copy(), {}, None
     if lu is not None:
         u, t = lu.usage, lu.usage.t - 1
