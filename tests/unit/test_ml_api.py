@@ -57,6 +57,20 @@ def test_retrain_job_registers_a_model(client, tmp_path):
 
 
 @pytest.mark.skipif(not IBM.exists(), reason="shared traces not mounted")
+def test_retrain_takes_a_bare_name_from_the_traces_dir(client, tmp_path):
+    (tmp_path / "traces").mkdir()
+    (tmp_path / "traces" / "slice.txt").write_text("\n".join(IBM.read_text().splitlines()[:2001]) + "\n")
+    r = client.post("/ml/retrain", json={"trace": "slice.txt", "format": "ibm-cos", "time_scale": 16000})
+    assert r.status_code == 202
+    client.app.state.ml.pool.submit(lambda: None).result()
+    job = client.get(f"/ml/jobs/{r.json()['id']}").json()
+    assert job["status"] == "succeeded", job
+    assert client.get("/ml/model").json()["training_range"]["trace"].endswith("traces/slice.txt")
+    bad = client.post("/ml/retrain", json={"trace": "other.txt", "format": "ibm-cos"})
+    assert bad.status_code == 422 and "other.txt" in bad.json()["detail"][0]["reason"]
+
+
+@pytest.mark.skipif(not IBM.exists(), reason="shared traces not mounted")
 def test_whatif_runs_an_evaluation_on_a_trace_in_the_data_dir(client, tmp_path):
     traces = tmp_path / "traces"
     traces.mkdir()

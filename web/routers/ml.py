@@ -106,15 +106,19 @@ async def retrain(request: Request, services: ServicesDep, _: WriterDep,
     opts = Options(scale=body.time_scale, lbn_grain=body.lbn_grain)
     if body.trace is not None:
         _check_format(body.format)
-        if not Path(body.trace).is_file():
-            raise HTTPException(422, [{"field": "trace", "reason": f"no such trace file: {body.trace}"}])
+        path = Path(body.trace)
+        if not path.is_file() and path.name == body.trace:
+            path = _traces_dir(services) / body.trace  # a bare name, as /whatif takes it
+        if not path.is_file():
+            raise HTTPException(422, [{"field": "trace", "reason": (
+                f"no such trace file: {body.trace} (nor in {_traces_dir(services)})")}])
 
         def work(say):
             from ingest.traces import parse_csv_mapping
             from ml.retrain import retrain_from_trace
 
             mapping = parse_csv_mapping(body.mapping) if body.mapping else None
-            return {"version": retrain_from_trace(state.registry, body.trace, body.format, opts,
+            return {"version": retrain_from_trace(state.registry, path, body.format, opts,
                                                   config.model_for("default", ""), mapping, say)}
     else:
         def work(say):
