@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from tests.integration.moves_kit import MoveStack, api_client, kafka, md5, seaweed, stack  # noqa: F401
+from tests.integration.moves_kit import (MoveStack, api_client, kafka, md5, prime_buckets,  # noqa: F401
+                                         seaweed, stack)
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +143,7 @@ def test_plain_ingest_writes_bytes_when_the_stack_has_an_object_store(stack):
 def test_import_registers_objects_already_in_a_bucket(stack):
     client = api_client(stack)
     outside = f"import-{uuid.uuid4().hex[:8]}"
-    stack.store.ensure_buckets([outside])
+    prime_buckets(stack.store, [outside])
     payloads = {"photos/2024/a.jpg": os.urandom(5000), "b.txt": b"hello", "empty": b""}
     for name, data in payloads.items():
         stack.store.put(outside, name, data)
