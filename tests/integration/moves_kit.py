@@ -18,7 +18,7 @@ import pytest
 from actors.shard import shard_actor_class
 from tiering_app.cluster import ensure_schema
 from adapters.bus import Decision
-from adapters.objectstore import StoreUnavailable, object_name
+from adapters.objectstore import object_name
 from domain.ids import shard_of
 from domain.records import AccessRecord, Op
 from tiering_app.movement import MovementRuntime
@@ -97,7 +97,6 @@ class MoveStack:
             self.shards, shard_names=names, name_prefix=None, failpoints=failpoints,
             periodic=periodic)
         self.store, self.buckets = self.runtime.store, self.runtime.buckets
-        prime_buckets(self.store, self.buckets.all())
 
     # ----- driving ---------------------------------------------------------------
     def put(self, sizes: dict[str, int], ts: float = 1_000.0, tenant: str = "acme") -> None:
@@ -163,26 +162,6 @@ class MoveStack:
         for h in self.shards:
             ray.kill(h, no_restart=True)
         drop_buckets(self.store, self.buckets.all())
-
-
-def prime_buckets(store, buckets, attempts: int = 8) -> None:
-    """Make each bucket and write to it once, retrying, before a test writes to it directly.
-
-    SeaweedFS 4.x gives a new bucket its volumes at the first write, and under load
-    that first write now and then answers 500 InternalError (seaweedfs issue #11031).
-    Movers retry such errors; a test's own setup calls do not, so it goes first here.
-    """
-    store.ensure_buckets(list(buckets))
-    for bucket in buckets:
-        for attempt in range(attempts):
-            try:
-                store.put(bucket, ".prime", b"")
-                break
-            except StoreUnavailable:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.25 * 2 ** attempt)
-        store.remove(bucket, ".prime")
 
 
 def drop_buckets(store, buckets) -> None:

@@ -8,8 +8,7 @@ import uuid
 
 import pytest
 
-from tests.integration.moves_kit import (MoveStack, api_client, kafka, md5, prime_buckets,  # noqa: F401
-                                         seaweed, stack)
+from tests.integration.moves_kit import MoveStack, api_client, kafka, md5, seaweed, stack  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -143,7 +142,7 @@ def test_plain_ingest_writes_bytes_when_the_stack_has_an_object_store(stack):
 def test_import_registers_objects_already_in_a_bucket(stack):
     client = api_client(stack)
     outside = f"import-{uuid.uuid4().hex[:8]}"
-    prime_buckets(stack.store, [outside])
+    stack.store.ensure_buckets([outside])
     payloads = {"photos/2024/a.jpg": os.urandom(5000), "b.txt": b"hello", "empty": b""}
     for name, data in payloads.items():
         stack.store.put(outside, name, data)

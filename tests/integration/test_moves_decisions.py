@@ -10,7 +10,7 @@ import pytest
 
 from actors.decisions import AgeRule, age_rule_decisions
 from adapters.objectstore import object_name
-from tests.integration.moves_kit import api_client, prime_buckets, seaweed, stack  # noqa: F401
+from tests.integration.moves_kit import api_client, seaweed, stack  # noqa: F401
 
 pytestmark = pytest.mark.integration
 DAY = 86400.0
@@ -80,7 +80,7 @@ def test_import_bucket_walks_every_page(stack):
     from tiering_app.movement_cli import import_bucket
 
     outside = f"legacy-{uuid.uuid4().hex[:8]}"
-    prime_buckets(stack.store, [outside])
+    stack.store.ensure_buckets([outside])
     for i in range(5):
         stack.store.put(outside, f"logs/2026/{i}.gz", bytes([i]) * (i * 100))
     pages = []
