@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -146,6 +147,7 @@ def main() -> None:
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} |")
     ray.shutdown()
+    shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -150,6 +151,9 @@ def main() -> int:
         ray.shutdown()
         kafka.stop()
         seaweed.stop()
+        # Each run writes gigabytes; left behind, they fill the disk that weed mini
+        # sizes its volume count from.
+        shutil.rmtree(root, ignore_errors=True)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(),
                "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")}
     if args.json:

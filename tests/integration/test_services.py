@@ -7,6 +7,7 @@ A service that cannot start is an error, never a skip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -93,6 +95,28 @@ def test_seaweed_listens_on_loopback_only(seaweed):
     assert ("127.0.0.1", seaweed.s3_port) in addrs
     assert {ip for ip, _ in addrs} == {"127.0.0.1"}
     assert {port for _, port in addrs} <= set(seaweed.ports.values())
+
+
+def test_seaweed_volume_count_does_not_shrink_with_free_disk(seaweed):
+    # weed mini's own default is free disk / 1 GiB, and each bucket needs a volume: with
+    # a few GiB free the fourth tier bucket could not be written to.
+    from tiering_app.services.seaweed import MAX_VOLUMES
+
+    status = json.loads(urllib.request.urlopen(
+        f"http://127.0.0.1:{seaweed.ports['master']}/dir/status", timeout=10).read())
+    assert status["Topology"]["Max"] == MAX_VOLUMES
+    client = seaweed.client()
+    buckets = [f"v{i}-{uuid.uuid4().hex[:8]}" for i in range(40)]
+    try:
+        for b in buckets:
+            client.make_bucket(b)
+            client.put_object(b, "one", io.BytesIO(b"1"), 1)
+        assert all(client.get_object(b, "one").read() == b"1" for b in buckets)
+    finally:
+        for b in buckets:
+            with contextlib.suppress(S3Error):
+                client.remove_object(b, "one")
+                client.remove_bucket(b)
 
 
 def test_seaweed_cli_prints_info_and_stops_on_sigterm(tmp_path):
