@@ -15,6 +15,7 @@ and reports events per 1,000 accesses and resident memory per tracked object.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
 import shutil
@@ -100,6 +101,8 @@ def main() -> None:
     from tiering_app import cluster
 
     data = Path(tempfile.mkdtemp(prefix="tiering-bench-"))
+    # the store grows to gigabytes; removed on any exit, an error's included
+    atexit.register(shutil.rmtree, data, True)
     cache = args.objects // args.shards + 10_000
     settings = Settings(data_dir=data, shards=args.shards, database_url=args.database_url,
                         aggregate_cache_size=cache, ray_address="local")
@@ -147,7 +150,6 @@ def main() -> None:
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} |")
     ray.shutdown()
-    shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -32,13 +32,13 @@ from tiering_app.services._proc import (LOOPBACK, ManagedProcess, ServiceError, 
 GRPC_OFFSET = 10000
 _PORT_NAMES = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc",
                "s3", "s3_grpc", "webdav")
-# Environment variables weed mini would act on that must not leak in from the caller.
 # weed mini sizes its volume count as free disk / volume size (1 GiB on a large disk), and
 # every bucket takes a volume of its own at its first write: with a few GiB free, the fourth
 # bucket's writes answer 500 InternalError ("no free volumes left"). Volumes are not
 # preallocated, so a fixed count of smaller ones costs no disk; a full disk still fails loudly.
 VOLUME_SIZE_MB = 256
 MAX_VOLUMES = 400
+# Environment variables weed mini would act on that must not leak in from the caller.
 _DROP_ENV = ("S3_BUCKET", "S3_TABLE_BUCKET", "S3_EXTERNAL_URL", "AWS_SESSION_TOKEN",
              "AWS_ACCESS_KEY", "AWS_SECRET_KEY")
 

@@ -106,10 +106,9 @@ async def retrain(request: Request, services: ServicesDep, _: WriterDep,
     opts = Options(scale=body.time_scale, lbn_grain=body.lbn_grain)
     if body.trace is not None:
         _check_format(body.format)
-        path = Path(body.trace)
-        if not path.is_file() and path.name == body.trace:
-            path = _traces_dir(services) / body.trace  # a bare name, as /whatif takes it
-        if not path.is_file():
+        # a server path first, then a bare name in the data dir, as /whatif takes it
+        path = Path(body.trace) if Path(body.trace).is_file() else _named_trace(services, body.trace)
+        if path is None:
             raise HTTPException(422, [{"field": "trace", "reason": (
                 f"no such trace file: {body.trace} (nor in {_traces_dir(services)})")}])
 
@@ -161,6 +160,13 @@ def _traces_dir(services) -> Path:
     return Path(services.settings.data_dir) / "traces"
 
 
+def _named_trace(services, name: str) -> Path | None:
+    """The file ``name`` in the traces dir, if ``name`` is a bare file name
+    there: no paths, no way out of the dir."""
+    path = _traces_dir(services) / name
+    return path if Path(name).name == name and path.is_file() else None
+
+
 @router.get("/whatif/traces", summary="Trace files a what-if can run on (data_dir/traces)")
 async def whatif_traces(services: ServicesDep) -> dict[str, Any]:
     root = _traces_dir(services)
@@ -175,11 +181,10 @@ async def whatif(request: Request, services: ServicesDep, _: WriterDep,
     from ml.evaluate import POLICIES, Options
 
     _check_format(body.format)
-    root = _traces_dir(services)
-    path = root / body.trace
-    # a bare name of a file in the directory: no paths, no way out of it
-    if Path(body.trace).name != body.trace or not path.is_file():
-        raise HTTPException(422, [{"field": "trace", "reason": f"no trace {body.trace!r} in {root}"}])
+    path = _named_trace(services, body.trace)
+    if path is None:
+        raise HTTPException(422, [{"field": "trace", "reason": (
+            f"no trace {body.trace!r} in {_traces_dir(services)}")}])
     bad = [p for p in body.policies or () if p not in POLICIES]
     if bad:
         raise HTTPException(422, [{"field": "policies",
