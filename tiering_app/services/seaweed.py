@@ -35,8 +35,8 @@ _PORT_NAMES = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer
 # weed mini sizes its volume count as free disk / volume size (1 GiB on a large disk), and
 # every bucket takes a volume of its own at its first write: with a few GiB free, the fourth
 # bucket's writes answer 500 InternalError ("no free volumes left"). Volumes are not
-# preallocated, so a fixed count of smaller ones costs no disk; a full disk still fails loudly.
-VOLUME_SIZE_MB = 256
+# preallocated, so a fixed count costs no disk; a full disk still fails loudly. The volume
+# size stays weed's own: 256 MB volumes cut 64 MiB copies from ~300 to ~210 MB/s here.
 MAX_VOLUMES = 400
 # Environment variables weed mini would act on that must not leak in from the caller.
 _DROP_ENV = ("S3_BUCKET", "S3_TABLE_BUCKET", "S3_EXTERNAL_URL", "AWS_SESSION_TOKEN",
@@ -156,7 +156,7 @@ class SeaweedFS(SupervisedService):
                 f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
                 f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3_grpc']}",
                 "-s3.port.iceberg=0", "-s3.port.lance=0",
-                f"-master.volumeSizeLimitMB={VOLUME_SIZE_MB}", f"-volume.max={MAX_VOLUMES}",
+                f"-volume.max={MAX_VOLUMES}",
                 "-webdav=false", f"-webdav.port={p['webdav']}",
                 "-admin.ui=false", f"-admin.port={p['admin']}", f"-admin.port.grpc={p['admin_grpc']}"]
         for flag, name in (("-filer.localSocket", "filer.sock"), ("-s3.localSocket", "s3.sock")):
