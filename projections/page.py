@@ -75,6 +75,8 @@ class Page:
         self.counters: dict[tuple[str, str], int] = defaultdict(int)
         self.newest: float | None = None
         self.earliest: float | None = None
+        # the estate's event time so far: rm_meta's, then this page's events
+        self.clock: float | None = None
 
 
 def write_page(db: ReadModelDB, page: Page, costs: CostModel) -> None:

@@ -76,11 +76,13 @@ class Projector:
             # Moves are stamped with wall time; only what ingest recorded is event time.
             if at is not None and entry.kind in _EVENT_TIME_KINDS:
                 page.newest = at if page.newest is None else max(page.newest, at)
+                page.clock = at if page.clock is None else max(page.clock, at)
                 first = getattr(e, "first_ts", at)
                 page.earliest = first if page.earliest is None else min(page.earliest, first)
         write_page(db, page, self.costs)
 
     def _load(self, db: ReadModelDB, page: Page, prepared: Sequence[Prepared]) -> None:
+        page.clock = dict(db.fetchall("SELECT name, value FROM rm_meta")).get("event_time")
         oids = {p.oid for p in prepared}
         for row in schema.select_in(db, "SELECT * FROM rm_objects WHERE object_id IN ({})", oids):
             page.objects[row["object_id"]] = row
@@ -116,7 +118,7 @@ class Projector:
     def _leave_tier(self, page: Page, row: dict, at: float) -> None:
         """The object stops being billed in its tier; minimum durations still apply."""
         self._place(page, row, -1)
-        stored = at - (row["tier_since"] if row["tier_since"] is not None else at)
+        stored = max(0.0, at - (row["tier_since"] if row["tier_since"] is not None else at))
         remaining = self.costs.early_deletion_seconds(row["tier"], stored)
         if remaining:
             billable = self.costs.billable_bytes(row["tier"], row["size"])
@@ -222,13 +224,18 @@ class Projector:
         self._move_status(page, row, e.move_id, status, at, getattr(e, "checksum", None))
 
     def _move_committed(self, page: Page, row: dict, e: Any, at: float) -> None:
+        # A commit is stamped with wall time, which a replayed trace does not
+        # share: it left one tier and entered the next at the estate's event
+        # time (what the autopilot calls now), so minimum durations are billed
+        # on the same clock as the accesses and deletions around them.
+        when = page.clock if page.clock is not None else at
         source = row["tier"]
-        self._leave_tier(page, row, at)
+        self._leave_tier(page, row, when)
         for cost in self._charges(page, row, source):
             cost["bytes_moved_out"] += row["size"]
         for cost in self._charges(page, row, e.tier):
             cost["transitions_in"] += 1
-        row["tier"], row["tier_since"] = e.tier, at
+        row["tier"], row["tier_since"] = e.tier, when
         self._place(page, row, +1)
         self._count(page, row["tenant"], "committed")
         self._move_status(page, row, e.move_id, "committed", at)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from domain.application import ObjectLogApplication
+from domain.costs import CostModel
 from domain.records import parse_batch
 from domain.tiers import Tier
 from projections.db import ReadModelDB
@@ -120,3 +121,28 @@ def test_tenant_price_overrides_apply_to_the_figures_without_a_rebuild(tmp_path,
     os.utime(rm.policy_path, (1, 1))
     assert rm.metrics()["tiers"]["hot"]["monthly_storage_usd"] == pytest.approx(
         hot_before["monthly_storage_usd"])
+
+
+@pytest.mark.parametrize("deleted_after_days, owed_days", [(40, 0), (12, 18)])
+def test_a_replayed_trace_bills_early_deletion_in_its_own_event_time(
+        tmp_path, deleted_after_days, owed_days):
+    """A replayed trace runs on its own clock (here 2008) while movers stamp
+    moves with the wall clock (here 2027). The read model must bill the
+    minimum duration of the tier a move entered on the trace's clock."""
+    day, past, wall = 86_400.0, 1_200_000_000.0, H
+    app = ObjectLogApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app.ingest(parse_batch([rec(past, "k", "PUT", 2 ** 30)]), "b1")
+    app.ingest(parse_batch([rec(past + 2 * day, "other", "PUT", 10)]), "b2")
+    app.command("acme", "k", lambda o: o.request_move("mv", Tier.WARM, "idle", wall))
+    app.command("acme", "k", lambda o: o.record_copied("mv", wall + 1))
+    app.command("acme", "k", lambda o: o.record_verified("mv", "c", wall + 2))
+    app.command("acme", "k", lambda o: o.commit_move("mv", wall + 3))
+    app.ingest(parse_batch([rec(past + (2 + deleted_after_days) * day, "k", "DELETE")]), "b3")
+    events = [app.mapper.to_domain_event(n)
+              for n in app.recorder.select_notifications(start=1, limit=100)]
+    rm = build(tmp_path, "replayed", events, 2)
+    # the move entered warm at the trace's time (day 2), not at the wall clock
+    assert rm.get_object("acme", "other")["registered_at"] == past + 2 * day
+    expected = CostModel().early_deletion_usd("warm", 2 ** 30, deleted_after_days * day)
+    assert expected == pytest.approx(0.0125 * owed_days / 30)
+    assert rm.metrics()["cost"]["early_delete_usd"] == pytest.approx(expected)
