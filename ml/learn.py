@@ -122,8 +122,14 @@ def _fit(xs, ys, ws, max_rows, seed, weighted) -> TrainResult:
 # an object must stay in a tier before it may go down again. No single choice
 # wins on every trace (write-once objects want "settled", periodically busy
 # block ranges want "busiest"), hence a choice per trace.
-CANDIDATES = {f"{labels}-{mode}-dwell{dwell}": {"labels": labels, "rate_mode": mode, "dwell_days": dwell}
-              for dwell in (7, 3) for mode in RATE_MODES for labels in ("oracle", "horizon")}
+# The estimators that read only recent use (``recent``, ``fresh``) also come
+# with a week's window: objects read in a burst and then left alone go down a
+# week after it, not a month.
+CANDIDATES = {f"{labels}-{mode}{'' if days == 30 else days}-dwell{dwell}":
+              {"labels": labels, "rate_mode": mode, "dwell_days": dwell, "rate_days": days}
+              for dwell in (7, 3) for mode in RATE_MODES
+              for days in ((30, 7) if mode in ("recent", "fresh") else (30,))
+              for labels in ("oracle", "horizon")}
 VALIDATION_CUTS = (3, 4)  # inner splits at 3/6 and 4/6 of the training range
 WEIGHT_FLOOR = 0.1  # every row counts a little, the costly mistakes count most
 
@@ -142,7 +148,8 @@ def build_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel
     tr = train(u, groups, reads, model, split, horizon_days, seed=seed, labels=c["labels"],
                weighted=WEIGHT_FLOOR)
     return Ours(tr.clf, horizon_days=horizon_days, rate_mode=c["rate_mode"],
-                dwell_days=c["dwell_days"], hold=c.get("hold", False)), tr
+                dwell_days=c["dwell_days"], rate_days=c.get("rate_days", 30),
+                hold=c.get("hold", False)), tr
 
 
 def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,

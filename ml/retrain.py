@@ -77,7 +77,8 @@ def _train_and_register(registry: ModelRegistry, rp: Replay, min_size: int, opts
         "feature_importances": tr.importances, "seed": opts.seed,
         "policy_config": config,
         "policy_params": {"horizon_days": policy.horizon_days, "rate_mode": policy.rate_mode,
-                          "dwell_days": policy.dwell_days, "promote_on": policy.promote_on,
+                          "dwell_days": policy.dwell_days, "rate_days": policy.rate_days,
+                          "promote_on": policy.promote_on,
                           "hold": policy.hold},
     })
     say(f"registered {version}", 1.0)

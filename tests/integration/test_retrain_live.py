@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from actors.ingest import LocalIngest
 from actors.shard import ShardWorker
 from domain.records import AccessRecord, Op
+from ml.learn import CANDIDATES
 from projections.queries import ReadModels
 from projections.runner import ProjectionRunner
 from tiering_app.settings import Settings
@@ -56,6 +57,9 @@ def test_retrain_without_a_trace_learns_from_the_live_log(tmp_path):
     assert model["policy_params"]["rate_mode"]  # chosen on the training range
     # the "once" objects sit idle from day 1, so the pick moved them on the folds
     assert model["policy_config"] != "hold" and model["policy_params"]["hold"] is False
+    pick = CANDIDATES[model["policy_config"]]
+    assert (model["policy_params"]["rate_days"], model["policy_params"]["dwell_days"]) == \
+        (pick["rate_days"], pick["dwell_days"])
     for w in workers:
         w.close()
 

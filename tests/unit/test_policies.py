@@ -246,6 +246,28 @@ def test_settled_estimator_keeps_an_object_busy_after_its_first_day_hot():
     assert (run(Ours(SaysCold(), rate_mode="settled", dwell_days=3), u) == HOT).all()
 
 
+def test_a_week_window_sends_an_object_down_a_week_after_its_burst_not_a_month():
+    g = np.zeros((1, 90))
+    g[0, 1:6] = 40  # read hard for five days after the day it appeared, then never again
+    u = usage(g, [1e9])
+    week = run(Ours(SaysCold(), rate_mode="fresh", rate_days=7, dwell_days=3), u)[0]
+    month = run(Ours(SaysCold(), rate_mode="fresh", dwell_days=3), u)[0]
+    first_cold = lambda x: int(np.flatnonzero(x == COLD)[0])  # noqa: E731
+    # the 7-day rate is zero on day 13, the 30-day one only once the burst is a month old
+    assert (week[:13] == HOT).all() and 13 <= first_cold(week) <= 14
+    assert first_cold(month) >= 30
+    cm = CostModel()
+    cost = lambda x: schedule_cost(u, x.reshape(1, -1), cm).total  # noqa: E731
+    assert cost(week) < cost(month)
+
+
+def test_only_the_recent_use_estimators_come_with_a_week_window():
+    from ml.learn import CANDIDATES
+    week = {n: c for n, c in CANDIDATES.items() if c["rate_days"] == 7}
+    assert week and {c["rate_mode"] for c in week.values()} == {"recent", "fresh"}
+    assert all("7-dwell" in n for n in week) and len(CANDIDATES) == 24
+
+
 def test_recent_use_pulls_an_object_up_even_when_the_model_says_cold():
     g = np.zeros((1, 60))
     g[0, 30:] = 20  # idle for a month, then read every day
