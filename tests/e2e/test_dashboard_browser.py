@@ -73,6 +73,20 @@ def count(url: str, path: str, **params) -> int:
             return n
 
 
+def settled_text(locator, quiet_s: float = 3.0, timeout: float = 30) -> str:
+    """The locator's text once it has stayed the same for ``quiet_s`` (three refreshes)."""
+    deadline = time.time() + timeout
+    text, since = locator.inner_text(), time.time()
+    while time.time() - since < quiet_s:
+        if time.time() > deadline:
+            raise AssertionError(f"text kept changing; last: {text!r}")
+        time.sleep(0.5)
+        now = locator.inner_text()
+        if now != text:
+            text, since = now, time.time()
+    return text
+
+
 def advance_event_time(url: str, days: float, key: str) -> float:
     """One PUT ``days`` after the newest event: the trace's objects have been idle
     that long when the autopilot next decides. Returns the new event time."""
@@ -269,12 +283,20 @@ def test_approval_holds_decisions_until_an_operator_approves_one(page, stack):
     wait_for("a pending decision on top", lambda: "pending" in first.inner_text(), timeout=30)
     first.locator("input[type=checkbox]").check()
     # The table holds still while a row is ticked; read the id off the ticked row
-    # (the top row may have been replaced by a newer decision just before the tick).
+    # (the top row may have been replaced by a newer decision just before the tick),
     ticked = page.locator(".decisions-table .tabulator-row.tabulator-selected")
     wait_for("one ticked pending row", lambda: ticked.count() == 1 and "pending" in ticked.inner_text(),
              timeout=30)
-    decision_id = re.search(r"[0-9a-f]{32}", ticked.inner_text()).group(0)
+    # once it has held still: a frame the server sent just before the tick can
+    # still arrive and re-render the ticked position (selections are row
+    # positions; the server holds only the frames after the tick). The notice
+    # then names the decision the server approved, which must be that one.
+    decision_id = re.search(r"[0-9a-f]{32}", settled_text(ticked)).group(0)
     page.get_by_role("button", name="Approve selected").click()
+    notices = lambda: " ".join(page.locator(".notices p").all_inner_texts())  # noqa: E731
+    answered = wait_for("the approval notice", lambda: re.search(
+        r"approve ([0-9a-f]{32})(: done| failed.*)", notices()), timeout=60, show=notices)
+    assert answered.group(1, 2) == (decision_id, ": done"), answered.group(0)
     wait_for("the approval", lambda: httpx.get(
         f"{url}/decisions/{decision_id}", timeout=10).json()["status"] == "approved", timeout=60)
     # The approved decision becomes a move (its id is the decision's).
