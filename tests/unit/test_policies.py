@@ -4,30 +4,10 @@ import numpy as np
 import pytest
 
 from domain.costs import CostModel
-from ml.features import FeatureBuilder
 from ml.oracle import schedule_cost
-from ml.usage import COLD, HOT, WARM, Usage
-from ml.policies import (AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Ours, Seed,
-                         run_policy, seed_model)
-
-DAY = 86_400.0
-T = 200
-
-
-def usage(gets, size, puts=None, birth=None):
-    gets = np.asarray(gets, dtype=float)
-    n = gets.shape[0]
-    size = np.asarray(size, dtype=float)
-    return Usage(gets, gets * size[:, None], np.zeros_like(gets) if puts is None else puts, size,
-                 np.zeros(n, int) if birth is None else birth, np.full(n, gets.shape[1]), DAY)
-
-
-def schedule(policy, u, reads=None):
-    return run_policy(policy, u, FeatureBuilder(u, np.zeros(u.n), reads), CostModel())
-
-
-def run(policy, u, reads=None):
-    return schedule(policy, u, reads).x
+from ml.usage import COLD, HOT, WARM
+from ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Ours, Seed, seed_model
+from tests.unit.policy_kit import DAY, T, SaysCold, Unsure, run, schedule, usage
 
 
 def test_always_hot_and_lifecycle():
@@ -128,18 +108,6 @@ def test_which_accesses_promote():
     assert not schedule(IntelligentTiering(), u_heads, np.zeros((1, T))).promo.any()  # HEADs do not
 
 
-class Unsure:
-    classes_ = np.array([HOT, WARM, COLD])
-
-    def predict_proba(self, x):
-        return np.tile([0.4, 0.3, 0.3], (len(x), 1))
-
-
-class SaysCold(Unsure):
-    def predict_proba(self, x):
-        return np.tile([0.0, 0.0, 1.0], (len(x), 1))
-
-
 def test_ours_falls_back_when_unsure_and_follows_a_confident_model():
     g = np.zeros((1, 60))
     g[0, :5] = 1
@@ -222,133 +190,3 @@ def test_live_promotion_follows_a_get_or_put_after_the_move_once():
     # a PUT after that asks again (the first move did not happen, say)
     app.ingest([AccessRecord(now + 120, "t1", "read", Op.PUT, 5)], "again")
     assert [d.key for d in decide_objects(app, keys, Ours(), now + 180, promotions_only=True)] == ["read"]
-
-
-# ----- the guard's estimators and the training choices -----------------------------
-def test_settled_estimator_sends_a_write_once_object_down_after_its_first_day():
-    g = np.zeros((1, 60))
-    g[0, 0] = 50  # read hard on the day it appears, never again
-    u = usage(g, [1e9])
-    settled = run(Ours(SaysCold(), rate_mode="settled", dwell_days=3), u)[0]
-    busiest = run(Ours(SaysCold(), rate_mode="busiest", dwell_days=3), u)[0]
-    assert (settled[:3] == HOT).all() and settled[3] == COLD
-    # the lifetime rate still counts the first day's 50 GB of reads
-    assert (busiest[:30] == HOT).all()
-    cm = CostModel()
-    cost = lambda x: schedule_cost(u, x.reshape(1, -1), cm).total  # noqa: E731
-    assert cost(settled) < cost(busiest)
-
-
-def test_settled_estimator_keeps_an_object_busy_after_its_first_day_hot():
-    g = np.zeros((1, 60))
-    g[0, :] = 5  # read every day
-    u = usage(g, [1e9])
-    assert (run(Ours(SaysCold(), rate_mode="settled", dwell_days=3), u) == HOT).all()
-
-
-def test_a_week_window_sends_an_object_down_a_week_after_its_burst_not_a_month():
-    g = np.zeros((1, 90))
-    g[0, 1:6] = 40  # read hard for five days after the day it appeared, then never again
-    u = usage(g, [1e9])
-    week = run(Ours(SaysCold(), rate_mode="fresh", rate_days=7, dwell_days=3), u)[0]
-    month = run(Ours(SaysCold(), rate_mode="fresh", dwell_days=3), u)[0]
-    first_cold = lambda x: int(np.flatnonzero(x == COLD)[0])  # noqa: E731
-    # the 7-day rate is zero on day 13, the 30-day one only once the burst is a month old
-    assert (week[:13] == HOT).all() and 13 <= first_cold(week) <= 14
-    assert first_cold(month) >= 30
-    cm = CostModel()
-    cost = lambda x: schedule_cost(u, x.reshape(1, -1), cm).total  # noqa: E731
-    assert cost(week) < cost(month)
-
-
-def test_only_the_recent_use_estimators_come_with_a_week_window():
-    from ml.learn import CANDIDATES
-    week = {n: c for n, c in CANDIDATES.items() if c["rate_days"] == 7}
-    assert week and {c["rate_mode"] for c in week.values()} == {"recent", "fresh"}
-    assert all("7-dwell" in n for n in week) and len(CANDIDATES) == 24
-
-
-def test_recent_use_pulls_an_object_up_even_when_the_model_says_cold():
-    g = np.zeros((1, 60))
-    g[0, 30:] = 20  # idle for a month, then read every day
-    u = usage(g, [1e9])
-    pol = Ours(SaysCold(), rate_mode="settled", dwell_days=3)
-    x = run(pol, u)[0]
-    assert x[20] == COLD and x[33] == HOT and (x[33:] == HOT).all()
-
-
-def _write_once_or_busy():
-    """Objects appear on days 0..179; even ones are written once and never
-    touched again, odd ones are read in full every day."""
-    n, t = 60, 240
-    birth = np.arange(n) * 3
-    gets, puts = np.zeros((n, t)), np.zeros((n, t))
-    for i, b in enumerate(birth):
-        puts[i, b] = 1
-        if i % 2:
-            gets[i, b:] = 20
-    size = np.full(n, 2e9) + np.arange(n) % 2  # size alone does not tell them apart
-    return usage(gets, size, puts=puts, birth=birth), 120
-
-
-def test_oracle_labels_with_regret_weights_learn_write_once_objects():
-    from ml.learn import build_ours, train
-
-    u, split = _write_once_or_busy()
-    groups = np.zeros(u.n)
-    tr = train(u, groups, u.gets, CostModel(), split, labels="oracle", weighted=0.1)
-    assert tr.clf is not None and tr.label_counts["hot"] > 0 and tr.label_counts["cold"] > 0
-    pol, _ = build_ours(u, groups, u.gets, CostModel(), split, "oracle-settled-dwell3")
-    x = run(pol, u, u.gets)
-    late = np.flatnonzero(u.birth >= split)
-    once, busy = late[late % 2 == 0], late[late % 2 == 1]
-    assert (x[once, u.birth[once] + 4] == COLD).all()
-    assert (x[busy, u.birth[busy] + 4] == HOT).all()
-    cm = CostModel()
-    assert schedule_cost(u, x, cm, split).total < schedule_cost(u, np.zeros_like(x), cm, split).total
-
-
-def test_training_labels_stop_at_the_split():
-    from ml.learn import train
-
-    u, split = _write_once_or_busy()
-    before = train(u, np.zeros(u.n), u.gets, CostModel(), split, labels="oracle", weighted=0.1)
-    u.gets[:, split:], u.get_bytes[:, split:] = 0, 0  # whatever happens after the split
-    after = train(u, np.zeros(u.n), u.gets, CostModel(), split, labels="oracle", weighted=0.1)
-    assert before.label_counts == after.label_counts and before.train_accuracy == after.train_accuracy
-
-
-def test_holding_ours_never_moves_down_but_still_raises():
-    g = np.zeros((2, 60))
-    g[1, 30:] = 20  # the second is read every day from day 30
-    u = usage(g, [50e9, 50e9])
-    held = Ours(SaysCold(), horizon_days=120, hold=True)
-    assert (run(held, u) == HOT).all()  # the free Ours would send the idle one cold on day 7
-    assert run(Ours(SaysCold(), horizon_days=120), u)[0, 7] == COLD
-    # an object a former version left in cold is still brought up when it pays
-    fb = FeatureBuilder(u, np.zeros(u.n), None)
-    held.prepare(u, fb, CostModel())
-    fb.advance(40)
-    out = held.guard(40, np.array([COLD, COLD]), np.array([40.0, 40.0]), np.array([COLD, HOT]))
-    assert list(out) == [COLD, HOT]
-
-
-def test_choice_keeps_still_when_the_pick_did_nothing_on_the_training_folds():
-    """Objects busy every training day, idle after: no candidate moves
-    anything on the folds, so the untried pick is replaced by keeping still,
-    where the pick's idle rule would have moved them once idle for 30 days."""
-    from ml.learn import CANDIDATES, HOLD, build_ours, choose_ours
-
-    n, t, split = 3, 90, 40
-    g = np.zeros((n, t))
-    g[:, :split] = 2
-    u = usage(g, [20e9] * n)
-    groups, cm = np.zeros(n), CostModel()
-    pick, costs = choose_ours(u, groups, u.gets, cm, split)
-    assert pick == HOLD and set(costs) == {*CANDIDATES, HOLD}
-    assert all(c == pytest.approx(costs[HOLD], rel=1e-9) for c in costs.values())
-    held, _ = build_ours(u, groups, u.gets, cm, split, HOLD)
-    assert held.hold and (run(held, u, u.gets) == HOT).all()
-    # what a tie could have picked instead: the last month's rate lets it go down
-    untried, _ = build_ours(u, groups, u.gets, cm, split, "horizon-recent-dwell7")
-    assert (run(untried, u, u.gets)[:, -1] != HOT).all()
