@@ -147,9 +147,8 @@ def build_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel
     c = _HOLD_SETTINGS if config == HOLD else CANDIDATES[config]
     tr = train(u, groups, reads, model, split, horizon_days, seed=seed, labels=c["labels"],
                weighted=WEIGHT_FLOOR)
-    return Ours(tr.clf, horizon_days=horizon_days, rate_mode=c["rate_mode"],
-                dwell_days=c["dwell_days"], rate_days=c.get("rate_days", 30),
-                hold=c.get("hold", False)), tr
+    # the rest of a candidate's settings are Ours' own parameters
+    return Ours(tr.clf, horizon_days=horizon_days, **{k: v for k, v in c.items() if k != "labels"}), tr
 
 
 def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,

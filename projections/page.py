@@ -75,8 +75,13 @@ class Page:
         self.counters: dict[tuple[str, str], int] = defaultdict(int)
         self.newest: float | None = None
         self.earliest: float | None = None
-        # the estate's event time so far: rm_meta's, then this page's events
-        self.clock: float | None = None
+        self.meta: dict[str, float] = {}  # rm_meta as it was before this page
+
+    @property
+    def clock(self) -> float | None:
+        """The estate's event time so far: rm_meta's, then this page's events."""
+        known = [t for t in (self.meta.get("event_time"), self.newest) if t is not None]
+        return max(known) if known else None
 
 
 def write_page(db: ReadModelDB, page: Page, costs: CostModel) -> None:
@@ -183,11 +188,7 @@ def cost_usd(c: CostModel, tier: str, t: dict[str, int]) -> tuple[float, float, 
 def _write_meta(db: ReadModelDB, page: Page) -> None:
     if page.newest is None:
         return
-    meta = dict(db.fetchall("SELECT name, value FROM rm_meta"))
-    newest, earliest = page.newest, page.earliest
-    if meta.get("event_time") is not None:
-        newest = max(newest, meta["event_time"])
-    if meta.get("first_event_time") is not None:
-        earliest = min(earliest, meta["first_event_time"])
+    first = page.meta.get("first_event_time")
+    earliest = page.earliest if first is None else min(page.earliest, first)
     db.executemany(schema.upsert_sql("rm_meta", ("name", "value"), ("name",)),
-                   [("event_time", newest), ("first_event_time", earliest)])
+                   [("event_time", page.clock), ("first_event_time", earliest)])

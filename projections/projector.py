@@ -76,13 +76,12 @@ class Projector:
             # Moves are stamped with wall time; only what ingest recorded is event time.
             if at is not None and entry.kind in _EVENT_TIME_KINDS:
                 page.newest = at if page.newest is None else max(page.newest, at)
-                page.clock = at if page.clock is None else max(page.clock, at)
                 first = getattr(e, "first_ts", at)
                 page.earliest = first if page.earliest is None else min(page.earliest, first)
         write_page(db, page, self.costs)
 
     def _load(self, db: ReadModelDB, page: Page, prepared: Sequence[Prepared]) -> None:
-        page.clock = dict(db.fetchall("SELECT name, value FROM rm_meta")).get("event_time")
+        page.meta = dict(db.fetchall("SELECT name, value FROM rm_meta"))
         oids = {p.oid for p in prepared}
         for row in schema.select_in(db, "SELECT * FROM rm_objects WHERE object_id IN ({})", oids):
             page.objects[row["object_id"]] = row
