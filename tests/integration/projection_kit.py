@@ -1,0 +1,85 @@
+"""Shared pieces of the read-model tests: the event store, the projection
+runner, a small workload over two tenants, and a move driven step by step."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from domain.application import ObjectLogApplication
+from domain.records import parse_batch
+from domain.tiers import Tier
+from projections.runner import ProjectionRunner
+
+T0 = 1_700_000_000.0 - 1_700_000_000.0 % 3600 + 1800  # half past an hour
+
+
+def rec(ts, key, op, size=None, tenant="acme"):
+    return {"ts": ts, "tenant": tenant, "key": key, "op": op, "size": size}
+
+
+@pytest.fixture
+def app(store_settings):
+    app = ObjectLogApplication(env=store_settings.eventstore_env())
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def runner(store_settings):
+    runners = []
+
+    def make(settings=store_settings):
+        r = ProjectionRunner(settings)
+        runners.append(r)
+        return r
+
+    yield make
+    for r in runners:
+        r.close()
+
+
+def ingest(app, records, batch_id):
+    return app.ingest(parse_batch(records), batch_id)
+
+
+def workload():
+    """Three batches over two tenants; every GET carries its size."""
+    batches = []
+    for b in range(3):
+        rows = []
+        for i in range(40):
+            key = f"k{(i * 7 + b) % 12:02d}"
+            tenant = "acme" if i % 3 else "beta"
+            op = ["PUT", "GET", "GET", "HEAD", "COPY"][(i + b) % 5]
+            rows.append(rec(T0 + b * 600 + i, key, op, 1000 + 10 * (i % 12), tenant))
+        batches.append(rows)
+    return batches
+
+
+def expected_ops(batches):
+    ops: dict[tuple[str, str], Counter] = {}
+    for rows in batches:
+        for r in rows:
+            ops.setdefault((r["tenant"], r["key"]), Counter())[r["op"]] += 1
+    return ops
+
+
+def run_move(app, key, move_id, target, steps, at):
+    def act(o):
+        o.request_move(move_id, Tier(target), "policy says so", at)
+        for i, step in enumerate(steps, 1):
+            if step == "copied":
+                o.record_copied(move_id, at + i)
+            elif step == "verified":
+                o.record_verified(move_id, "sha256:abc", at + i)
+            elif step == "committed":
+                o.commit_move(move_id, at + i)
+            elif step == "reclaimed":
+                o.record_source_reclaimed(move_id, at + i)
+            elif step == "failed":
+                o.fail_move(move_id, "copy timed out", 3, at + i)
+            elif step == "aborted":
+                o.abort_move(move_id, "operator", at + i)
+    app.command("acme", key, act)
