@@ -1,43 +1,19 @@
-"""Shared pieces of the read-model tests: the event store, the projection
-runner, a small workload over two tenants, and a move driven step by step."""
+"""Shared pieces of the read-model tests: a small workload over two tenants,
+and a move driven step by step. Their fixtures (``app``, ``runner``) are in
+conftest.py."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-import pytest
-
-from domain.application import ObjectLogApplication
 from domain.records import parse_batch
 from domain.tiers import Tier
-from projections.runner import ProjectionRunner
 
 T0 = 1_700_000_000.0 - 1_700_000_000.0 % 3600 + 1800  # half past an hour
 
 
 def rec(ts, key, op, size=None, tenant="acme"):
     return {"ts": ts, "tenant": tenant, "key": key, "op": op, "size": size}
-
-
-@pytest.fixture
-def app(store_settings):
-    app = ObjectLogApplication(env=store_settings.eventstore_env())
-    yield app
-    app.close()
-
-
-@pytest.fixture
-def runner(store_settings):
-    runners = []
-
-    def make(settings=store_settings):
-        r = ProjectionRunner(settings)
-        runners.append(r)
-        return r
-
-    yield make
-    for r in runners:
-        r.close()
 
 
 def ingest(app, records, batch_id):

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from projections.queries import ReadModels
-from tests.integration.projection_kit import T0, app, ingest, rec, run_move, runner, workload  # noqa: F401
+from tests.integration.projection_kit import T0, ingest, rec, run_move, workload
 
 pytestmark = pytest.mark.integration
 

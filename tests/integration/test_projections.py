@@ -9,8 +9,7 @@ import pytest
 
 from domain.tiers import Tier
 from projections.queries import ReadModels
-from tests.integration.projection_kit import (T0, app, expected_ops, ingest, rec,  # noqa: F401
-                                              run_move, runner, workload)
+from tests.integration.projection_kit import T0, expected_ops, ingest, rec, run_move, workload
 
 pytestmark = pytest.mark.integration
 
