@@ -4,6 +4,7 @@ import pytest
 
 from domain.application import ObjectLogApplication
 from projections.runner import ProjectionRunner
+from tests.integration.moves_kit import MoveStack
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +40,31 @@ def runner(store_settings):
     yield make
     for r in runners:
         r.close()
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    """One real SeaweedFS (auth on) for every movement test of the session."""
+    from tiering_app.services import SeaweedFS
+
+    server = SeaweedFS(tmp_path_factory.mktemp("moves-seaweed")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory):
+    """One real Kafka broker (KRaft) for the session."""
+    from tiering_app.services import KafkaBroker
+
+    broker = KafkaBroker(tmp_path_factory.mktemp("moves-kafka")).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def stack(ray_cluster, tmp_path, seaweed):
+    """A MoveStack on the shared SeaweedFS, in-process bus; closed (and its buckets dropped) after."""
+    s = MoveStack(tmp_path, seaweed)
+    yield s
+    s.close()

@@ -1,8 +1,7 @@
 """Shared pieces of the movement tests: real SeaweedFS, real Kafka, real Ray.
 
-The services are started once per session and shared by every module that
-imports these fixtures (a module-level cache; pytest would otherwise make one
-per importing module). Each test gets its own buckets, topics, consumer group
+The services themselves are session fixtures in ``conftest.py`` (``seaweed``,
+``kafka``, ``stack``). Each test gets its own buckets, topics, consumer group
 and event store, so tests do not see each other's objects or decisions.
 """
 
@@ -13,7 +12,6 @@ import time
 import uuid
 from typing import Any
 
-import pytest
 
 from actors.shard import shard_actor_class
 from tiering_app.cluster import ensure_schema
@@ -23,37 +21,6 @@ from domain.ids import shard_of
 from domain.records import AccessRecord, Op
 from tiering_app.movement import MovementRuntime
 from tiering_app.settings import Settings
-
-_SHARED: dict[str, Any] = {}
-
-
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory):
-    from tiering_app.services import SeaweedFS
-
-    if "seaweed" not in _SHARED:
-        _SHARED["seaweed"] = SeaweedFS(tmp_path_factory.mktemp("moves-seaweed")).start()
-    yield _SHARED["seaweed"]
-    _SHARED["seaweed"].stop()
-
-
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory):
-    from tiering_app.services import KafkaBroker
-
-    if "kafka" not in _SHARED:
-        _SHARED["kafka"] = KafkaBroker(tmp_path_factory.mktemp("moves-kafka")).start()
-    yield _SHARED["kafka"]
-    _SHARED["kafka"].stop()
-
-
-@pytest.fixture
-def stack(ray_cluster, tmp_path, seaweed):
-    """A MoveStack on the shared SeaweedFS, in-process bus; closed (and its buckets dropped) after."""
-    s = MoveStack(tmp_path, seaweed)
-    yield s
-    s.close()
-
 
 def api_client(stack):
     from fastapi.testclient import TestClient

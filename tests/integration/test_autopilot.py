@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.moves_kit import seaweed, stack  # noqa: F401
 
 pytestmark = pytest.mark.integration
 DAY = 86_400.0

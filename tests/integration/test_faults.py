@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from adapters.objectstore import object_name
-from tests.integration.moves_kit import MoveStack, kafka, md5, seaweed  # noqa: F401
+from tests.integration.moves_kit import MoveStack, md5
 
 pytestmark = pytest.mark.integration
 # 0 B to several MiB, odd sizes included.

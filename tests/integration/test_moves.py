@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.integration.moves_kit import MoveStack, api_client, kafka, md5, seaweed, stack  # noqa: F401
+from tests.integration.moves_kit import MoveStack, api_client, md5
 
 pytestmark = pytest.mark.integration
 

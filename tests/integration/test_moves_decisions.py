@@ -10,7 +10,7 @@ import pytest
 
 from actors.decisions import AgeRule, age_rule_decisions
 from adapters.objectstore import object_name
-from tests.integration.moves_kit import api_client, seaweed, stack  # noqa: F401
+from tests.integration.moves_kit import api_client
 
 pytestmark = pytest.mark.integration
 DAY = 86400.0

@@ -13,7 +13,7 @@ from adapters.bus import Decision
 from adapters.objectstore import object_name
 from domain.ids import shard_of
 from domain.records import AccessRecord, Op
-from tests.integration.moves_kit import MoveStack, seaweed  # noqa: F401
+from tests.integration.moves_kit import MoveStack
 
 pytestmark = pytest.mark.integration
 
