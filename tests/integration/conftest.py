@@ -4,7 +4,6 @@ import pytest
 
 from domain.application import ObjectLogApplication
 from projections.runner import ProjectionRunner
-from tests.integration.moves_kit import MoveStack
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +64,9 @@ def kafka(tmp_path_factory):
 @pytest.fixture
 def stack(ray_cluster, tmp_path, seaweed):
     """A MoveStack on the shared SeaweedFS, in-process bus; closed (and its buckets dropped) after."""
+    # imported here: the movement runtime pulls in Ray, Kafka and S3 clients, and half the modules here never use it
+    from tests.integration.moves_kit import MoveStack
+
     s = MoveStack(tmp_path, seaweed)
     yield s
     s.close()

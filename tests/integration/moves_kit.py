@@ -12,7 +12,6 @@ import time
 import uuid
 from typing import Any
 
-
 from actors.shard import shard_actor_class
 from tiering_app.cluster import ensure_schema
 from adapters.bus import Decision

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-
 pytestmark = pytest.mark.integration
 DAY = 86_400.0
 T0 = 1_700_000_000.0
