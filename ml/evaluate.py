@@ -20,7 +20,7 @@ from domain.costs import (IT_PRICES, SMALL_OBJECT_BYTES, CostModel, monitoring_f
 from ingest.traces import iter_records
 from ml.features import FeatureBuilder, group_hash
 from ml.history import DAY_S, replay, usage_from_logs
-from ml.learn import build_ours, choose_ours
+from ml.learn import build_ours, choose_ours, tied_with
 from ml.oracle import ScheduleCost, oracle, schedule_cost
 from ml.usage import COLD, WARM
 from ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Seed, run_policy
@@ -85,7 +85,8 @@ def evaluate(path, fmt: str, opts: Options, policies: Sequence[str] = POLICIES,
             if name == "ours":
                 config, val = choose_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
                 pol, tr = build_ours(u, groups, reads, model, split, config, opts.horizon_days, opts.seed)
-                out["ours_training"] = {"config": config, "validation_usd": val,
+                out["ours_training"] = {"config": config, "tied_with": tied_with(config, val),
+                                        "validation_usd": val,
                                         "rows": tr.rows, "labels": tr.label_counts,
                                         "train_accuracy": tr.train_accuracy,
                                         "model": tr.clf is not None,

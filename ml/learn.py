@@ -178,3 +178,11 @@ def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostMode
     if np.allclose(costs[pick], costs[HOLD], rtol=1e-9, atol=0):
         return HOLD, costs
     return pick, costs
+
+
+def tied_with(pick: str, costs: dict[str, list[float]]) -> list[str]:
+    """The other candidates that cost the same as the pick on every fold.
+    The training range cannot tell them apart, so the pick among them is only
+    the grid's order; reports show them so nobody reads more into the choice."""
+    return [n for n in CANDIDATES if n != pick
+            and np.allclose(costs[n], costs[pick], rtol=1e-9, atol=0)]

@@ -16,7 +16,7 @@ from domain.costs import CostModel
 from ml.evaluate import BLOCK_FORMATS, Options
 from ml.features import FEATURES, FeatureBuilder, group_hash
 from ml.history import DAY_S, Replay, replay, usage_from_logs
-from ml.learn import build_ours, choose_ours, horizon_labels
+from ml.learn import build_ours, choose_ours, horizon_labels, tied_with
 from ml.registry import ModelRegistry
 
 Progress = Callable[[str, float], None]
@@ -62,7 +62,7 @@ def _train_and_register(registry: ModelRegistry, rp: Replay, min_size: int, opts
     # The same choice and training as ``tiering evaluate`` (ml.learn), on the
     # training range only; the live policy is rebuilt from policy_params.
     say("choosing labels and guard settings", 0.5)
-    config, _ = choose_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
+    config, validation = choose_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
     say("training the forest", 0.75)
     policy, tr = build_ours(u, groups, reads, model, split, config, opts.horizon_days, opts.seed)
     if tr.clf is None:
@@ -75,7 +75,7 @@ def _train_and_register(registry: ModelRegistry, rp: Replay, min_size: int, opts
         "features": list(FEATURES), "holdout": holdout,
         "train": {"rows": tr.rows, "labels": tr.label_counts, "accuracy": tr.train_accuracy},
         "feature_importances": tr.importances, "seed": opts.seed,
-        "policy_config": config,
+        "policy_config": config, "policy_tied_with": tied_with(config, validation),
         "policy_params": {"horizon_days": policy.horizon_days, "rate_mode": policy.rate_mode,
                           "dwell_days": policy.dwell_days, "rate_days": policy.rate_days,
                           "promote_on": policy.promote_on,

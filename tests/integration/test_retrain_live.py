@@ -58,6 +58,7 @@ def test_retrain_without_a_trace_learns_from_the_live_log(tmp_path):
     # the "once" objects sit idle from day 1, so the pick moved them on the folds
     assert model["policy_config"] != "hold" and model["policy_params"]["hold"] is False
     pick = CANDIDATES[model["policy_config"]]
+    assert set(model["policy_tied_with"]) <= set(CANDIDATES) - {model["policy_config"]}
     assert (model["policy_params"]["rate_days"], model["policy_params"]["dwell_days"]) == \
         (pick["rate_days"], pick["dwell_days"])
     for w in workers:

@@ -91,6 +91,10 @@ def test_ours_picks_its_settings_on_the_training_range(report):
     best = [min(v[i] for v in costs.values()) for i in range(len(VALIDATION_CUTS))]
     worst = {n: max(c / b for c, b in zip(v, best)) for n, v in costs.items()}
     assert worst[t["config"]] == min(worst.values())
+    # the report names the candidates the folds could not tell from the pick, and only those
+    same = lambda n: costs[n] == pytest.approx(costs[t["config"]], rel=1e-9)  # noqa: E731
+    assert t["tied_with"] == [n for n in CANDIDATES if n != t["config"] and same(n)]
+    assert len(t["tied_with"]) < len(CANDIDATES) - 1
 
 
 def test_choosing_ours_never_reads_the_evaluation_days(ibm_slice):

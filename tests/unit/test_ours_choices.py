@@ -123,7 +123,7 @@ def test_choice_keeps_still_when_the_pick_did_nothing_on_the_training_folds():
     """Objects busy every training day, idle after: no candidate moves
     anything on the folds, so the untried pick is replaced by keeping still,
     where the pick's idle rule would have moved them once idle for 30 days."""
-    from ml.learn import CANDIDATES, HOLD, build_ours, choose_ours
+    from ml.learn import CANDIDATES, HOLD, build_ours, choose_ours, tied_with
 
     n, t, split = 3, 90, 40
     g = np.zeros((n, t))
@@ -133,8 +133,19 @@ def test_choice_keeps_still_when_the_pick_did_nothing_on_the_training_folds():
     pick, costs = choose_ours(u, groups, u.gets, cm, split)
     assert pick == HOLD and set(costs) == {*CANDIDATES, HOLD}
     assert all(c == pytest.approx(costs[HOLD], rel=1e-9) for c in costs.values())
+    assert tied_with(pick, costs) == list(CANDIDATES)  # every candidate did what keeping still does
     held, _ = build_ours(u, groups, u.gets, cm, split, HOLD)
     assert held.hold and (run(held, u, u.gets) == HOT).all()
     # what a tie could have picked instead: the last month's rate lets it go down
     untried, _ = build_ours(u, groups, u.gets, cm, split, "horizon-recent-dwell7")
     assert (run(untried, u, u.gets)[:, -1] != HOT).all()
+
+
+def test_ties_are_the_candidates_with_the_pick_s_cost_on_every_fold():
+    from ml.learn import CANDIDATES, tied_with
+
+    names = list(CANDIDATES)
+    costs = {n: [1.0 + i, 2.0] for i, n in enumerate(names)}
+    costs[names[5]] = [1.0, 2.0 * (1 + 1e-12)]  # rounding, not a difference
+    costs[names[7]] = [1.0, 2.1]  # same on one fold only
+    assert tied_with(names[0], costs) == [names[5]]
