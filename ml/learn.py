@@ -175,7 +175,7 @@ def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostMode
     best = [min(f[n] for n in CANDIDATES) for f in folds]
     worst = {n: max(f[n] / max(b, 1e-30) for f, b in zip(folds, best)) for n in CANDIDATES}
     pick = min(worst, key=worst.get)
-    if np.allclose(costs[pick], costs[HOLD], rtol=1e-9, atol=0):
+    if _same_on_every_fold(costs[pick], costs[HOLD]):
         return HOLD, costs
     return pick, costs
 
@@ -184,5 +184,9 @@ def tied_with(pick: str, costs: dict[str, list[float]]) -> list[str]:
     """The other candidates that cost the same as the pick on every fold.
     The training range cannot tell them apart, so the pick among them is only
     the grid's order; reports show them so nobody reads more into the choice."""
-    return [n for n in CANDIDATES if n != pick
-            and np.allclose(costs[n], costs[pick], rtol=1e-9, atol=0)]
+    return [n for n in CANDIDATES if n != pick and _same_on_every_fold(costs[n], costs[pick])]
+
+
+def _same_on_every_fold(a: list[float], b: list[float]) -> bool:
+    # equal up to float rounding: a real difference in what was moved is never this small
+    return bool(np.allclose(a, b, rtol=1e-9, atol=0))
