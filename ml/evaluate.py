@@ -23,7 +23,8 @@ from ml.history import DAY_S, replay, usage_from_logs
 from ml.learn import build_ours, choose_ours, tied_with
 from ml.oracle import ScheduleCost, oracle, schedule_cost
 from ml.usage import COLD, WARM
-from ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Seed, run_policy
+from ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Seed
+from ml.simulate import run_policy
 
 POLICIES = ("always-hot", "lifecycle-30-90", "s3-intelligent-tiering", "gcs-autoclass",
             "seed-rf", "ours", "oracle")

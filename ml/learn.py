@@ -27,7 +27,8 @@ from domain.costs import CostModel
 from ml.features import FEATURES, FeatureBuilder
 from ml.oracle import oracle, schedule_cost
 from ml.usage import Prices, Usage, step_components
-from ml.policies import RATE_MODES, Ours, run_policy
+from ml.policies import RATE_MODES, Ours
+from ml.simulate import run_policy
 
 
 def horizon_labels(u: Usage, pr: Prices, t: int, h: int, end: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from domain.costs import CostModel
 from domain.model import StoredObject
 from ml.features import FEATURES, FeatureBuilder, group_hash
 from ml.history import DAY_S, _fold_events
-from ml.usage import HOT, TIERS, Usage
+from ml.usage import HOT, TIERS, Prices, Usage, access_premium, promotion_price
 from ml.policies import Ours, Policy
 
 _FIELDS = ("gets", "get_bytes", "puts", "reads", "lat_sum", "lat_n")
@@ -40,16 +40,21 @@ class LiveDecision:
 @dataclass
 class TierEntries:
     """Per object: when it entered its tier, and the newest access since then
-    (or since the last promotion asked for) that would promote it, by trigger."""
+    (or since the last promotion asked for) that would promote it, by trigger;
+    and, to price a promotion, the (GETs, PUTs, bytes read) since then and
+    those of its typical day with an access."""
     entered: np.ndarray
     accessed_since: dict[str, np.ndarray]
+    used_since: np.ndarray   # (N, 3)
+    typical_day: np.ndarray  # (N, 3)
 
     @classmethod
     def of(cls, objs: Sequence[StoredObject], logs: Sequence[Sequence]) -> "TierEntries":
         found = [_tier_entry(evs, o.registered_at) for o, evs in zip(objs, logs)]
         accessed = {trigger: np.array([f[1][trigger] for f in found], dtype=float)
                     for trigger in PROMOTING_OPS}
-        return cls(np.array([f[0] for f in found], dtype=float), accessed)
+        use = lambda k: np.array([f[k] for f in found], dtype=float).reshape(len(found), 3)  # noqa: E731
+        return cls(np.array([f[0] for f in found], dtype=float), accessed, use(2), use(3))
 
     def promotable(self, promote_on: str | None, tiers: np.ndarray) -> np.ndarray:
         """Objects in warm or cold (``tiers``, indices into TIERS) that an
@@ -111,10 +116,13 @@ def live_usage(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: 
 PROMOTING_OPS = {"touch": ("GET", "PUT", "COPY"), "read": ("GET",)}
 
 
-def _tier_entry(evs: Sequence, registered_at: float) -> tuple[float, dict[str, float]]:
-    """(event time at which the object entered its tier, and per trigger the
+def _tier_entry(evs: Sequence, registered_at: float) -> tuple:
+    """(event time at which the object entered its tier; per trigger the
     event time of the newest window with one of its ops after that and after
-    any promotion already asked for, NaN if none), in one pass over the log.
+    any promotion already asked for, NaN if none; the (GETs, PUTs, bytes read)
+    of the windows since then; those of a typical day with an access), in one
+    pass over the log. Unlike the simulator, which decides at a day's first
+    access, the live system counts the accesses that ask for the promotion.
 
     A commit is stamped with wall time, which a replayed trace does not share,
     so a move counts from the decision that asked for it (event time), or else
@@ -123,10 +131,16 @@ def _tier_entry(evs: Sequence, registered_at: float) -> tuple[float, dict[str, f
     asked: dict[str, float] = {}
     promoted_at = -np.inf
     newest = dict.fromkeys(PROMOTING_OPS, -np.inf)
+    windows, days = [], set()
     for e in evs:
         kind = type(e).__name__
         if kind == "AccessesRecorded":
             seen = max(seen, e.last_ts)
+            c = e.counts
+            use = (c.get("GET", 0) + c.get("HEAD", 0), c.get("PUT", 0) + c.get("COPY", 0), e.bytes_read)
+            windows.append((e.last_ts, use))
+            if use[0] or use[1]:
+                days.add(int((e.first_ts - registered_at) // DAY_S))
             for trigger, ops in PROMOTING_OPS.items():
                 if any(e.counts.get(op) for op in ops):
                     newest[trigger] = max(newest[trigger], e.last_ts)
@@ -137,7 +151,10 @@ def _tier_entry(evs: Sequence, registered_at: float) -> tuple[float, dict[str, f
         elif kind == "MoveCommitted":
             entered = asked.get(e.tier, seen)
     since = max(entered, promoted_at)
-    return entered, {trigger: at if at > since else np.nan for trigger, at in newest.items()}
+    used_since = np.sum([u for at, u in windows if at > since] or [(0, 0, 0)], axis=0)
+    typical = np.sum([u for _, u in windows] or [(0, 0, 0)], axis=0) / max(1, len(days))
+    return (entered, {trigger: at if at > since else np.nan for trigger, at in newest.items()},
+            used_since, typical)
 
 
 def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], policy: Policy,
@@ -162,6 +179,10 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
         objs, entries = lu.objects, lu.entries
     cur = np.array([TIERS.index(o.tier) for o in objs], dtype=int)
     promote = entries.promotable(policy.promote_on, cur)
+    priced = None
+    if promote.any() and policy.promote_priced:
+        priced = _promotion_prices(entries, objs, cur, now, step_s, model or CostModel())
+        promote &= (priced["paid"] >= priced["price"]) | (priced["typical"] >= priced["price"])
     want, scored, fb = cur.copy(), {}, None
     if lu is not None:
         u, t = lu.usage, lu.usage.t - 1
@@ -187,6 +208,10 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
             reasons, score = [_promotion_reason(policy.promote_on, objs[i].tier.value,
                                                 entries.accessed_since[policy.promote_on][i],
                                                 entries.entered[i])], 1.0
+            if priced is not None:
+                reasons.append(f"promotion pays: its accesses there cost ${priced['paid'][i]:.3g} over "
+                               f"hot's prices (a typical day ${priced['typical'][i]:.3g}); "
+                               f"leaving costs ${priced['price'][i]:.3g}")
         elif conf is not None and conf[0] == want[i]:
             reasons = [f"model: {target.value} with confidence {conf[1]:.2f}"]
             reasons += [f"{FEATURES[j]}={x[i, j]:.3g}" for j in top] if x is not None else []
@@ -198,6 +223,19 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
         out.append(LiveDecision(objs[i].tenant, objs[i].key, objs[i].tier.value, target.value,
                                 score, reasons))
     return out
+
+
+def _promotion_prices(entries: TierEntries, objs: Sequence[StoredObject], cur: np.ndarray,
+                      now: float, step_s: float, model: CostModel) -> dict[str, np.ndarray]:
+    """What each object's accesses have cost in its tier beyond hot's prices
+    since it got there, what a typical day's would, and what leaving costs
+    (ml.usage.promotion_pays, the rule the simulator applies)."""
+    pr = Prices.of(model, np.array([float(o.size) for o in objs]))
+    rows = np.arange(len(objs))
+    steps = np.maximum(0.0, now - entries.entered) / step_s
+    return {"paid": access_premium(pr, cur, *entries.used_since.T),
+            "typical": access_premium(pr, cur, *entries.typical_day.T),
+            "price": promotion_price(pr, cur, steps, step_s, rows)}
 
 
 def _promotion_reason(trigger: str, tier: str, accessed: float, entered: float) -> str:

@@ -8,8 +8,6 @@ history; the oracle (ml.oracle) is the offline optimum, not a Policy.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import make_pipeline
@@ -25,6 +23,8 @@ class Policy:
     # promote on access: None, "touch" (a GET or PUT) or "read" (a GET) brings
     # an object in warm or cold back to hot at once (ml.usage.promoted_step)
     promote_on: str | None = None
+    # whether a promotion must pay for itself first (ml.usage.promotion_pays)
+    promote_priced = False
 
     def prepare(self, u: Usage, fb: FeatureBuilder, model: CostModel) -> None:
         self.u, self.fb, self.model = u, fb, model
@@ -134,7 +134,7 @@ class Ours(Policy):
     def __init__(self, clf=None, horizon_days: float = 60, min_confidence: float = 0.6,
                  dwell_days: float = 7, up_margin: float = 1.5, rate_days: float = 30,
                  rate_mode: str = "busiest", promote_on: str | None = "touch",
-                 hold: bool = False):
+                 hold: bool = False, promote_priced: bool = True):
         self.clf = clf
         self.horizon_days, self.min_confidence = horizon_days, min_confidence
         self.dwell_days, self.up_margin, self.rate_days = dwell_days, up_margin, rate_days
@@ -143,7 +143,7 @@ class Ours(Policy):
         self.rate_mode = rate_mode
         if promote_on not in (None, "touch", "read"):
             raise ValueError("promote_on must be None, 'touch' or 'read'")
-        self.promote_on = promote_on
+        self.promote_on, self.promote_priced = promote_on, promote_priced
         # hold: never move an object down (ml.learn.choose_ours keeps still
         # when its pick did nothing on the training range's validation folds)
         self.hold = hold
@@ -248,34 +248,3 @@ class Ours(Policy):
         self.reasons["dwell_blocked"] += int((ok & ~ok_dwell).sum())
         out[move[ok_dwell]] = dst[ok_dwell]
         return out
-
-
-class Schedule(NamedTuple):
-    x: np.ndarray      # (N, T) tier at the start of each step
-    promo: np.ndarray  # (N, T) steps in which an access promoted the object to hot
-
-
-def run_policy(policy: Policy, u: Usage, fb: FeatureBuilder, model: CostModel) -> Schedule:
-    """The schedule a policy produces, deciding at the start of each step and,
-    if it promotes on access, promoting within the step."""
-    policy.prepare(u, fb, model)
-    x = np.zeros((u.n, u.t), dtype=int)
-    promo = np.zeros((u.n, u.t), dtype=bool)
-    trigger = {None: None, "touch": fb.touch, "read": fb.read}[policy.promote_on]
-    cur = np.zeros(u.n, dtype=int)
-    resid = np.zeros(u.n)
-    for t in range(u.t):
-        born = u.birth == t
-        cur[born], resid[born] = HOT, 0
-        fb.advance(t)
-        alive = u.alive(t)
-        want = policy.decide(t, cur.copy(), resid.copy())
-        moved = alive & (want != cur)
-        cur[moved], resid[moved] = want[moved], 0
-        x[:, t] = cur
-        if trigger is not None:
-            up = alive & (cur > HOT) & trigger[:, t]
-            promo[up, t] = True
-            cur[up], resid[up] = HOT, 0
-        resid[alive] += 1
-    return Schedule(x, promo)

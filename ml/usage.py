@@ -102,6 +102,30 @@ def step_components(u: Usage, pr: Prices) -> dict[str, np.ndarray]:
     return {"storage": storage, "requests": requests, "retrieval": retrieval}
 
 
+def access_premium(pr: Prices, tier: np.ndarray, gets, puts, get_bytes) -> np.ndarray:
+    """What ``gets``, ``puts`` and ``get_bytes`` cost in ``tier`` beyond what
+    they would cost in hot (requests and retrieval)."""
+    return (gets * (pr.get[tier] - pr.get[HOT]) + puts * (pr.put[tier] - pr.put[HOT])
+            + get_bytes * (pr.retrieval[tier] - pr.retrieval[HOT]))
+
+
+def promotion_pays(pr: Prices, tier: np.ndarray, steps_in_tier: np.ndarray, step_s: float,
+                   rows: np.ndarray, paid_since: np.ndarray, typical_day: np.ndarray) -> np.ndarray:
+    """Priced promotion, the ski-rental way: an access brings an object in
+    warm or cold back to hot only once the premium its accesses have paid
+    there since it arrived (``paid_since``), or the premium of one of its
+    typical days with an access (``typical_day``), reaches what the promotion
+    costs: hot's transition plus the early deletion owed for the tier left.
+    Without it a large object read now and then thrashes between cold and hot,
+    paying early deletion each time, where a read in place costs a GET."""
+    price = promotion_price(pr, tier, steps_in_tier, step_s, rows)
+    return (paid_since >= price) | (typical_day >= price)
+
+
+def promotion_price(pr: Prices, tier: np.ndarray, steps_in_tier: np.ndarray, step_s: float,
+                    rows: np.ndarray) -> np.ndarray:
+    """Hot's transition plus the early deletion owed for the tier left."""
+    return pr.transition[HOT] + pr.early_deletion(tier, steps_in_tier, step_s, rows)
 
 
 def touches(u: Usage) -> np.ndarray:

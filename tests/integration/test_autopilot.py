@@ -168,9 +168,12 @@ def test_a_get_after_a_move_down_promotes_the_object_back_to_hot(stack):
     stack.wait_settled(["idle-a", "idle-b"], moved=down)
     content = stack.content("idle-a")
 
-    # read idle-a after the move; only HEAD idle-b (a HEAD does not promote)
+    # read idle-a whole, twice, after the move; only HEAD idle-b (a HEAD does
+    # not promote). Two whole reads cost more in warm or cold than leaving
+    # early does, so the promotion pays (ml.usage.promotion_pays)
     RayIngest(stack.shards).ingest([
         AccessRecord(T0 + 100 * DAY + 3600, "acme", "idle-a", Op.GET, None),
+        AccessRecord(T0 + 100 * DAY + 3660, "acme", "idle-a", Op.GET, None),
         AccessRecord(T0 + 100 * DAY + 3600, "acme", "idle-b", Op.HEAD, None)])
     runner.catch_up()
     swept = client.post("/autopilot/promote").json()

@@ -4,7 +4,7 @@ import numpy as np
 
 from domain.costs import CostModel
 from ml.features import FeatureBuilder
-from ml.policies import run_policy
+from ml.simulate import run_policy
 from ml.usage import COLD, HOT, WARM, Usage
 
 DAY = 86_400.0

@@ -5,7 +5,7 @@ import pytest
 
 from domain.costs import CostModel
 from ml.oracle import schedule_cost
-from ml.usage import COLD, HOT, WARM
+from ml.usage import COLD, HOT, WARM, Prices, access_premium, promotion_pays
 from ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Ours, Seed, seed_model
 from tests.unit.policy_kit import DAY, T, SaysCold, Unsure, run, schedule, usage
 
@@ -92,6 +92,76 @@ def test_promotion_brings_an_object_back_at_its_first_access_within_the_step():
     assert promoted.components["transition"] == pytest.approx(unpromoted.components["transition"])
 
 
+
+def _cold_from_day(size, first_read_bytes):
+    """Usage of one object read once on day 0, and the day ours puts it in cold."""
+    g = np.zeros((1, T))
+    g[0, 0] = 1
+    u = usage(g, size)
+    u.get_bytes[0, 0] = first_read_bytes
+    x = schedule(Ours(), u).x[0]
+    assert (x == COLD).any()
+    return g, int(np.argmax(x == COLD))
+
+
+def _with_reads(g, size, reads: dict[int, tuple[int, float]], first_read_bytes=4096):
+    g = g.copy()
+    for day, (n, _) in reads.items():
+        g[0, day] = n
+    u = usage(g, size)
+    u.get_bytes[0, 0] = first_read_bytes
+    for day, (n, nbytes) in reads.items():
+        u.get_bytes[0, day] = n * nbytes
+    return u
+
+
+def test_ours_prices_promotion_a_small_read_of_a_large_cold_object_is_read_in_place():
+    size = [2.0 ** 26]  # 64 MiB, read 4 KB at a time
+    g, d = _cold_from_day(size, 4096)
+    u = _with_reads(g, size, {d + 10: (1, 4096)})
+    unpriced, priced = schedule(Ours(promote_priced=False), u), schedule(Ours(), u)
+    assert unpriced.promo[0, d + 10] and unpriced.x[0, d + 11] == HOT
+    assert not priced.promo.any() and priced.x[0, d + 11] == COLD
+    cm = CostModel()
+    c_unpriced, c_priced = (schedule_cost(u, s.x, cm, promo=s.promo) for s in (unpriced, priced))
+    # leaving cold 10 days in owes 80 days of it; the read in place costs one GET
+    assert c_unpriced.components["early_deletion"] > 0 == c_priced.components["early_deletion"]
+    assert c_priced.total < c_unpriced.total
+
+
+def test_ours_prices_promotion_a_burst_in_cold_is_billed_there_then_brought_up():
+    size = [2.0 ** 26]
+    g, d = _cold_from_day(size, 4096)
+    u = _with_reads(g, size, {d + 10: (100, 4096), d + 11: (1, 4096)})
+    s = schedule(Ours(), u)
+    # the burst's first read cannot know the 99 after it, so it does not promote;
+    # the next day starts in hot (the guard prices the move up the burst pays for)
+    assert not s.promo[0, d + 10] and s.x[0, d + 10] == COLD and s.x[0, d + 11] == HOT
+    # an object read whole: a typical day's read in cold costs more than
+    # leaving it, so its first read there promotes at once
+    g2, d2 = _cold_from_day(size, 2.0 ** 26)
+    whole = schedule(Ours(), _with_reads(g2, size, {d2 + 10: (1, 2.0 ** 26)}, 2.0 ** 26))
+    assert whole.promo[0, d2 + 10]
+
+
+def test_promotion_pays_once_the_premium_reaches_the_early_deletion_owed():
+    pr = Prices.of(CostModel(), np.array([2.0 ** 30]))  # 1 GiB
+    tier, rows = np.array([COLD]), np.arange(1)
+    owed = float(pr.early_deletion(tier, np.array([10.0]), DAY, rows)[0])  # 80 days of cold
+    assert owed == pytest.approx(0.004 * 80 / 30, rel=0.02)
+    price = owed + float(pr.transition[HOT])
+    get_premium = float(access_premium(pr, tier, 1, 0, 0)[0])
+    assert get_premium == pytest.approx(0.01 / 1000 - 0.0004 / 1000)
+    pays = lambda since, typical, days=10.0: bool(promotion_pays(  # noqa: E731
+        pr, tier, np.array([days]), DAY, rows, np.array([since]), np.array([typical]))[0])
+    assert not pays(0.9 * price, 0.0) and pays(price, 0.0)  # the rent paid so far
+    assert not pays(0.0, 0.9 * price) and pays(0.0, price)  # or a typical day's
+    # after 90 days nothing is owed: any access that pays hot's transition promotes
+    assert not pays(0.0, 0.0, days=90.0) and pays(get_premium, 0.0, days=90.0)
+    # the retrieval of the bytes read counts too
+    assert float(access_premium(pr, tier, 1, 0, 2.0 ** 30)[0]) == pytest.approx(get_premium + 0.03)
+
+
 def test_which_accesses_promote():
     puts = np.zeros((1, T))
     puts[0, 150] = 1
@@ -100,8 +170,10 @@ def test_which_accesses_promote():
     assert schedule(IntelligentTiering(), u, reads).promo[0, 150]   # a PUT does for IT
     assert not schedule(Autoclass(), u, reads).promo.any()           # not for Autoclass
     assert not schedule(Lifecycle(), u, reads).promo.any()           # lifecycle rules never do
-    assert schedule(Ours(), u, reads).promo[0, 150]                 # ours does, by default
+    assert schedule(Ours(promote_priced=False), u, reads).promo[0, 150]  # ours does, unpriced
     assert not schedule(Ours(promote_on=None), u, reads).promo.any()
+    # priced (the default), one PUT is worth far less than the 10 GB's early deletion
+    assert not schedule(Ours(), u, reads).promo.any()
     heads = np.zeros((1, T))
     heads[0, 150] = 3
     u_heads = usage(heads, [10e9])
@@ -178,8 +250,14 @@ def test_live_promotion_follows_a_get_or_put_after_the_move_once():
     now, keys = decided + 7200, [("t1", k) for k in ("read", "headed", "early")]
     found = decide_objects(app, keys, Ours(), now, promotions_only=True)
     assert [(d.key, d.current, d.target) for d in found] == [("read", "cold", "hot")]
+    # the GET read all 10 MiB (its size was not given), and the PUT that wrote it counts in
+    # its typical day; leaving cold two hours in owes almost 90 days of it
+    get = 0.01 / 1000 - 0.0004 / 1000 + 10 / 1024 * 0.03
+    put, owed = 0.02 / 1000 - 0.005 / 1000, 10 / 1024 * 0.004 * (90 - 1 / 12) / 30
     assert found[0].reasons == [f"promoted on access: a GET/PUT/COPY at event time {decided + 3600:.0f}, "
-                                f"after it entered cold at {decided:.0f}"]
+                                f"after it entered cold at {decided:.0f}",
+                                f"promotion pays: its accesses there cost ${get:.3g} over hot's prices "
+                                f"(a typical day ${(get + put) / 2:.3g}); leaving costs ${owed + 0.005 / 1000:.3g}"]
     # a full round says the same for it, whatever the guard would
     assert [(d.key, d.target) for d in decide_objects(app, keys, Ours(), now)
             if d.key == "read"] == [("read", "hot")]
@@ -190,3 +268,27 @@ def test_live_promotion_follows_a_get_or_put_after_the_move_once():
     # a PUT after that asks again (the first move did not happen, say)
     app.ingest([AccessRecord(now + 120, "t1", "read", Op.PUT, 5)], "again")
     assert [d.key for d in decide_objects(app, keys, Ours(), now + 180, promotions_only=True)] == ["read"]
+
+
+def test_live_promotion_of_a_large_object_waits_until_its_reads_pay_for_leaving_cold():
+    from domain.records import AccessRecord, Op
+    from ml.live import decide_objects
+
+    t0 = 1_767_225_600.0
+    app = _app_with([(t0, "big", "PUT", 2 ** 26)])  # 64 MiB, then read 4 KB at a time
+    decided = t0 + 100 * DAY
+    _move(app, "big", "cold", decided, wall=1.9e9)
+    keys = [("t1", "big")]
+    app.ingest([AccessRecord(decided + 3600, "t1", "big", Op.GET, 4096)], "one")
+    # one 4 KB GET in cold costs ~$0.00001 more than in hot; leaving owes ~$0.00075
+    assert decide_objects(app, keys, Ours(), decided + 7200, promotions_only=True) == []
+    assert [d.key for d in decide_objects(app, keys, Ours(promote_priced=False), decided + 7200,
+                                          promotions_only=True)] == ["big"]
+    # a full round does not move it up either: one read does not pass the guard
+    assert decide_objects(app, keys, Ours(), decided + 7200) == []
+    # 99 more such GETs have cost more than leaving: now it goes back
+    app.ingest([AccessRecord(decided + 3700 + i, "t1", "big", Op.GET, 4096) for i in range(99)], "more")
+    found = decide_objects(app, keys, Ours(), decided + 7200, promotions_only=True)
+    assert [(d.key, d.target) for d in found] == [("big", "hot")]
+    paid = 100 * (0.01 / 1000 - 0.0004 / 1000 + 4096 / 2 ** 30 * 0.03)
+    assert found[0].reasons[1].startswith(f"promotion pays: its accesses there cost ${paid:.3g} ")
