@@ -20,7 +20,7 @@ from domain.costs import CostModel
 from domain.model import StoredObject
 from ml.features import FEATURES, FeatureBuilder, group_hash
 from ml.history import DAY_S, _fold_events
-from ml.usage import HOT, TIERS, Prices, Usage, access_premium, promotion_price
+from ml.usage import HOT, TIERS, Prices, Usage, access_premium, promotion_pays, promotion_price
 from ml.policies import Ours, Policy
 
 _FIELDS = ("gets", "get_bytes", "puts", "reads", "lat_sum", "lat_n")
@@ -164,8 +164,9 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
     """The tier changes ``policy`` wants for ``keys`` at event time ``now``.
 
     An object in warm or cold that was accessed since it got there goes back
-    to hot if the policy promotes on access, whatever else it would say, as
-    ``ml.policies.run_policy`` has it. ``promotions_only`` decides those and
+    to hot if the policy promotes on access (and, if it prices promotion, the
+    promotion pays), whatever else it would say, as ``ml.simulate.run_policy``
+    has it. ``promotions_only`` decides those and
     nothing else (the autopilot's sweep between rounds).
     """
     if promotions_only:
@@ -182,7 +183,7 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
     priced = None
     if promote.any() and policy.promote_priced:
         priced = _promotion_prices(entries, objs, cur, now, step_s, model or CostModel())
-        promote &= (priced["paid"] >= priced["price"]) | (priced["typical"] >= priced["price"])
+        promote &= promotion_pays(priced["paid"], priced["typical"], priced["price"])
     want, scored, fb = cur.copy(), {}, None
     if lu is not None:
         u, t = lu.usage, lu.usage.t - 1

@@ -2,7 +2,7 @@
 
 A policy sees the objects' features before step ``t`` (``FeatureBuilder``),
 their current tier and steps spent in it, and returns the tier each object
-should be in during step ``t``. ``run_policy`` drives one over a whole usage
+should be in during step ``t``. ``ml.simulate.run_policy`` drives one over a whole usage
 history; the oracle (ml.oracle) is the offline optimum, not a Policy.
 """
 

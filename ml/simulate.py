@@ -14,7 +14,7 @@ import numpy as np
 
 from domain.costs import CostModel
 from ml.features import FeatureBuilder
-from ml.usage import HOT, Prices, Usage, access_premium, promotion_pays
+from ml.usage import HOT, Prices, Usage, access_premium, promotion_pays, promotion_price
 
 
 class Schedule(NamedTuple):
@@ -53,8 +53,8 @@ def run_policy(policy, u: Usage, fb: FeatureBuilder, model: CostModel) -> Schedu
                 # the order within a step is not kept, so this step's own
                 # accesses are not known when its first one asks
                 typical = access_premium(pr, cur, *(life / np.maximum(active, 1)))
-                up &= promotion_pays(pr, cur, resid, u.step_s, rows,
-                                     access_premium(pr, cur, *since), typical)
+                up &= promotion_pays(access_premium(pr, cur, *since), typical,
+                                     promotion_price(pr, cur, resid, u.step_s, rows))
             promo[up, t] = True
             cur[up], resid[up] = HOT, 0
             if priced:

@@ -109,23 +109,22 @@ def access_premium(pr: Prices, tier: np.ndarray, gets, puts, get_bytes) -> np.nd
             + get_bytes * (pr.retrieval[tier] - pr.retrieval[HOT]))
 
 
-def promotion_pays(pr: Prices, tier: np.ndarray, steps_in_tier: np.ndarray, step_s: float,
-                   rows: np.ndarray, paid_since: np.ndarray, typical_day: np.ndarray) -> np.ndarray:
-    """Priced promotion, the ski-rental way: an access brings an object in
-    warm or cold back to hot only once the premium its accesses have paid
-    there since it arrived (``paid_since``), or the premium of one of its
-    typical days with an access (``typical_day``), reaches what the promotion
-    costs: hot's transition plus the early deletion owed for the tier left.
-    Without it a large object read now and then thrashes between cold and hot,
-    paying early deletion each time, where a read in place costs a GET."""
-    price = promotion_price(pr, tier, steps_in_tier, step_s, rows)
-    return (paid_since >= price) | (typical_day >= price)
-
-
 def promotion_price(pr: Prices, tier: np.ndarray, steps_in_tier: np.ndarray, step_s: float,
                     rows: np.ndarray) -> np.ndarray:
-    """Hot's transition plus the early deletion owed for the tier left."""
+    """What leaving warm or cold for hot costs: hot's transition plus the
+    early deletion owed for the tier left."""
     return pr.transition[HOT] + pr.early_deletion(tier, steps_in_tier, step_s, rows)
+
+
+def promotion_pays(paid_since: np.ndarray, typical_day: np.ndarray, price: np.ndarray) -> np.ndarray:
+    """Priced promotion, the ski-rental way: an access brings an object in
+    warm or cold back to hot only once the premium its accesses have paid
+    there since it arrived (``paid_since``, from ``access_premium``), or the
+    premium of one of its typical days with an access (``typical_day``),
+    reaches what the promotion costs (``promotion_price``). Without it a large
+    object read a little now and then thrashes between cold and hot, paying
+    early deletion each time, where a read in place costs a GET."""
+    return (paid_since >= price) | (typical_day >= price)
 
 
 def touches(u: Usage) -> np.ndarray:

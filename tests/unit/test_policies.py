@@ -5,7 +5,7 @@ import pytest
 
 from domain.costs import CostModel
 from ml.oracle import schedule_cost
-from ml.usage import COLD, HOT, WARM, Prices, access_premium, promotion_pays
+from ml.usage import COLD, HOT, WARM, Prices, access_premium, promotion_pays, promotion_price
 from ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Ours, Seed, seed_model
 from tests.unit.policy_kit import DAY, T, SaysCold, Unsure, run, schedule, usage
 
@@ -152,8 +152,9 @@ def test_promotion_pays_once_the_premium_reaches_the_early_deletion_owed():
     price = owed + float(pr.transition[HOT])
     get_premium = float(access_premium(pr, tier, 1, 0, 0)[0])
     assert get_premium == pytest.approx(0.01 / 1000 - 0.0004 / 1000)
+    assert float(promotion_price(pr, tier, np.array([10.0]), DAY, rows)[0]) == price
     pays = lambda since, typical, days=10.0: bool(promotion_pays(  # noqa: E731
-        pr, tier, np.array([days]), DAY, rows, np.array([since]), np.array([typical]))[0])
+        np.array([since]), np.array([typical]), promotion_price(pr, tier, np.array([days]), DAY, rows))[0])
     assert not pays(0.9 * price, 0.0) and pays(price, 0.0)  # the rent paid so far
     assert not pays(0.0, 0.9 * price) and pays(0.0, price)  # or a typical day's
     # after 90 days nothing is owed: any access that pays hot's transition promotes
