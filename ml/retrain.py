@@ -78,7 +78,7 @@ def _train_and_register(registry: ModelRegistry, rp: Replay, min_size: int, opts
         "policy_config": config, "policy_tied_with": tied_with(config, validation),
         "policy_params": {"horizon_days": policy.horizon_days, "rate_mode": policy.rate_mode,
                           "dwell_days": policy.dwell_days, "rate_days": policy.rate_days,
-                          "promote_on": policy.promote_on,
+                          "promote_on": policy.promote_on, "promote_priced": policy.promote_priced,
                           "hold": policy.hold},
     })
     say(f"registered {version}", 1.0)

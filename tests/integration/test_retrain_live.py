@@ -57,6 +57,9 @@ def test_retrain_without_a_trace_learns_from_the_live_log(tmp_path):
     assert model["policy_params"]["rate_mode"]  # chosen on the training range
     # the "once" objects sit idle from day 1, so the pick moved them on the folds
     assert model["policy_config"] != "hold" and model["policy_params"]["hold"] is False
+    # ours' promotion must pay for itself (ml.usage.promotion_pays), and the live policy is
+    # rebuilt from these params, so it says so
+    assert model["policy_params"]["promote_priced"] is True
     pick = CANDIDATES[model["policy_config"]]
     assert set(model["policy_tied_with"]) <= set(CANDIDATES) - {model["policy_config"]}
     assert (model["policy_params"]["rate_days"], model["policy_params"]["dwell_days"]) == \
