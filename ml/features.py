@@ -41,6 +41,8 @@ class FeatureBuilder:
         self.cs_gets, self.cs_puts, self.cs_bytes = pad(u.gets), pad(u.puts), pad(u.get_bytes)
         active = (u.gets + u.puts) > 0
         self.cs_active = pad(active.astype(float))
+        self.sums = {"gets": self.cs_gets, "puts": self.cs_puts, "bytes": self.cs_bytes,
+                     "active": self.cs_active}  # "active": steps with a GET, HEAD or PUT
         self.active = active
         touch = (reads if reads is not None else u.gets) + u.puts
         self.touch = touch > 0
@@ -76,12 +78,12 @@ class FeatureBuilder:
         return (t - ref) / self.steps_per_day
 
     def window(self, t: int, days: float, what: str = "gets") -> np.ndarray:
-        cs = {"gets": self.cs_gets, "puts": self.cs_puts, "bytes": self.cs_bytes}[what]
+        cs = self.sums[what]
         return _window_sum(cs, t, max(1, round(days * self.steps_per_day)))
 
     def window_steps(self, t: int, steps: np.ndarray, what: str = "gets") -> np.ndarray:
         """Per-object sums over the last ``steps[i]`` steps before t."""
-        cs = {"gets": self.cs_gets, "puts": self.cs_puts, "bytes": self.cs_bytes}[what]
+        cs = self.sums[what]
         lo = np.clip(t - steps, 0, t)
         return cs[:, t] - cs[np.arange(self.u.n), lo]
 

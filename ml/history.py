@@ -115,6 +115,12 @@ def usage_from_logs(rp: Replay, min_size: int = 0) -> tuple[Usage, list[ObjectRe
     return u, refs, arr["reads"]
 
 
+def window_requests(counts: dict) -> tuple[int, int]:
+    """(GET-class, PUT-class) requests of an access window, as they are billed:
+    a HEAD at the GET price, a COPY at the PUT price."""
+    return counts.get("GET", 0) + counts.get("HEAD", 0), counts.get("PUT", 0) + counts.get("COPY", 0)
+
+
 def _fold_events(evs: Sequence, rp: Replay) -> dict:
     step = lambda at: min(rp.steps - 1, max(0, int((at - rp.origin) // rp.step_s)))  # noqa: E731
     out: dict = {"steps": {}, "size": 0, "birth": 0, "death": rp.steps}
@@ -130,9 +136,10 @@ def _fold_events(evs: Sequence, rp: Replay) -> dict:
             c = e.counts
             vals = out["steps"].setdefault(step(e.first_ts), {})
             add = lambda f, v: vals.__setitem__(f, vals.get(f, 0) + v)  # noqa: E731
-            add("gets", c.get("GET", 0) + c.get("HEAD", 0))
+            gets, puts = window_requests(c)
+            add("gets", gets)
             add("reads", c.get("GET", 0))
-            add("puts", c.get("PUT", 0) + c.get("COPY", 0))
+            add("puts", puts)
             add("get_bytes", e.bytes_read)
             add("lat_sum", e.latency_sum_ms)
             add("lat_n", e.latency_n)

@@ -19,7 +19,7 @@ from domain.application import ObjectLogApplication
 from domain.costs import CostModel
 from domain.model import StoredObject
 from ml.features import FEATURES, FeatureBuilder, group_hash
-from ml.history import DAY_S, _fold_events
+from ml.history import DAY_S, _fold_events, window_requests
 from ml.usage import HOT, TIERS, Prices, Usage, access_premium, promotion_pays, promotion_price
 from ml.policies import Ours, Policy
 
@@ -136,8 +136,7 @@ def _tier_entry(evs: Sequence, registered_at: float) -> tuple:
         kind = type(e).__name__
         if kind == "AccessesRecorded":
             seen = max(seen, e.last_ts)
-            c = e.counts
-            use = (c.get("GET", 0) + c.get("HEAD", 0), c.get("PUT", 0) + c.get("COPY", 0), e.bytes_read)
+            use = (*window_requests(e.counts), e.bytes_read)
             windows.append((e.last_ts, use))
             if use[0] or use[1]:
                 days.add(int((e.first_ts - registered_at) // DAY_S))

@@ -34,9 +34,6 @@ def run_policy(policy, u: Usage, fb: FeatureBuilder, model: CostModel) -> Schedu
     priced = trigger is not None and policy.promote_priced
     if priced:
         pr, rows = Prices.of(model, u.size), np.arange(u.n)
-        # GETs, PUTs and bytes read: since the object entered its tier, and
-        # over its life before this step, with its count of steps with an access
-        since, life, active = np.zeros((3, u.n)), np.zeros((3, u.n)), np.zeros(u.n)
     for t in range(u.t):
         born = u.birth == t
         cur[born], resid[born] = HOT, 0
@@ -49,19 +46,15 @@ def run_policy(policy, u: Usage, fb: FeatureBuilder, model: CostModel) -> Schedu
         if trigger is not None:
             up = alive & (cur > HOT) & trigger[:, t]
             if priced:
-                since[:, born | moved] = 0
-                # the order within a step is not kept, so this step's own
-                # accesses are not known when its first one asks
-                typical = access_premium(pr, cur, *(life / np.maximum(active, 1)))
-                up &= promotion_pays(access_premium(pr, cur, *since), typical,
+                # the steps before t in this tier, and a typical step with an
+                # access before t; the order within a step is not kept, so
+                # this step's own accesses are not known when its first one asks
+                since = [fb.window_steps(t, resid.astype(int), w) for w in ("gets", "puts", "bytes")]
+                active = np.maximum(fb.window(t, 10 ** 6, "active"), 1)
+                typical = [fb.window(t, 10 ** 6, w) / active for w in ("gets", "puts", "bytes")]
+                up &= promotion_pays(access_premium(pr, cur, *since), access_premium(pr, cur, *typical),
                                      promotion_price(pr, cur, resid, u.step_s, rows))
             promo[up, t] = True
             cur[up], resid[up] = HOT, 0
-            if priced:
-                used = np.stack([u.gets[:, t], u.puts[:, t], u.get_bytes[:, t]])
-                since[:, up] = 0
-                since += used
-                life += used
-                active += (u.gets[:, t] + u.puts[:, t]) > 0
         resid[alive] += 1
     return Schedule(x, promo)
