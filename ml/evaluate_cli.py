@@ -55,13 +55,14 @@ def render(r: dict, out: Console) -> None:
               f"evaluate on steps {r['eval_steps'][0]}-{r['eval_steps'][1] - 1}")
     cols = ("storage", "requests", "retrieval", "transition", "early_deletion")
     out.print(f"{'policy':24} {'total $':>10} " + " ".join(f"{c:>14}" for c in cols)
-              + f" {'moves':>6} {'GET B warm/cold':>15} {'savings':>8}")
+              + f" {'moves':>6} {'GET B warm/cold':>15} {'savings':>8} {'x oracle':>8}")
     for name, row in r["policies"].items():
         b = row["breakdown_usd"]
-        sc = row["savings_captured"]
+        sc, ratio = row["savings_captured"], row["cost_vs_oracle"]
         out.print(f"{name:24} {row['total_usd']:10.6f} " + " ".join(f"{b[c]:14.6f}" for c in cols)
                   + f" {row['moves']:6d} {row['get_bytes_warm_cold_share']:15.1%} "
-                  + ("     n/a" if sc is None else f"{sc:8.1%}"))
+                  + ("     n/a" if sc is None else f"{sc:8.1%}")
+                  + ("      n/a" if ratio is None else f" {ratio:8.3f}"))
     if "s3_it_bill" in r:
         it = r["s3_it_bill"]
         out.print(f"S3 Intelligent-Tiering at its own prices: ${it['total_usd']:.6f} "

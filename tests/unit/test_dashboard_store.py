@@ -100,7 +100,7 @@ def fake_controls() -> APIRouter:
         jobs = ml.ml_state(request, request.app.state.services).jobs
         job_id = uuid.uuid4().hex
         report = {"policies": {p: {"total_usd": 2.0 - i, "moves": i, "savings_captured": i / 3,
-                                   "breakdown_usd": {"storage": 1.5 - i}}
+                                   "cost_vs_oracle": 2.0 - i, "breakdown_usd": {"storage": 1.5 - i}}
                                for i, p in enumerate(body["policies"] or ["ours"])}}
         jobs[job_id] = {"id": job_id, "kind": "whatif", "status": "succeeded", "progress": 1.0,
                         "result": report}
@@ -219,9 +219,9 @@ async def test_whatif_job_fills_its_table(store):
     # Cheapest first, with the cost breakdown as columns.
     assert store.whatif.to_dict("records") == [
         {"policy": "ours", "total_usd": 1.0, "moves": 1, "savings_captured": 0.333,
-         "storage_usd": 0.5},
+         "cost_vs_oracle": 1.0, "storage_usd": 0.5},
         {"policy": "always-hot", "total_usd": 2.0, "moves": 0, "savings_captured": 0.0,
-         "storage_usd": 1.5}]
+         "cost_vs_oracle": 2.0, "storage_usd": 1.5}]
 
 
 async def test_retrain_sends_a_trace_path_under_the_traces_dir_or_none(store, tmp_path):

@@ -39,6 +39,11 @@ def test_every_policy_is_priced_and_the_oracle_bounds_them(report):
     assert rows["always-hot"]["moves"] == 0
     assert rows["oracle"]["savings_captured"] == pytest.approx(1.0)
     assert rows["always-hot"]["total_usd"] > best
+    # cost over the oracle's: 1 for the oracle itself, at least 1 for everyone else
+    assert rows["oracle"]["cost_vs_oracle"] == pytest.approx(1.0)
+    for name, row in rows.items():
+        assert row["cost_vs_oracle"] == pytest.approx(row["total_usd"] / best), name
+        assert row["cost_vs_oracle"] >= 1 - 1e-9, name
 
 
 def test_the_replay_went_through_the_domain_and_states_the_split(report):
@@ -56,6 +61,7 @@ def test_cli_prints_the_table_and_writes_json(ibm_slice, tmp_path):
                                    "--json", str(out)])
     assert res.exit_code == 0, res.output
     assert "train on steps" in res.output and "lifecycle-30-90" in res.output
+    assert "x oracle" in res.output
     data = json.loads(out.read_text())
     assert list(data["policies"]) == ["always-hot", "lifecycle-30-90", "oracle"]
 

@@ -114,6 +114,7 @@ def whatif_frame(job: dict[str, Any]) -> pd.DataFrame:
         captured = row.get("savings_captured")
         rows.append({"policy": name, "total_usd": row.get("total_usd"), "moves": row.get("moves"),
                      "savings_captured": None if captured is None else round(captured, 3),
+                     "cost_vs_oracle": row.get("cost_vs_oracle"),
                      **{f"{k}_usd": v for k, v in (row.get("breakdown_usd") or {}).items()}})
     if not rows:
         return pd.DataFrame()
