@@ -168,6 +168,7 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
     has it. ``promotions_only`` decides those and
     nothing else (the autopilot's sweep between rounds).
     """
+    model = model or CostModel()
     if promotions_only:
         # no usage grid: whether an access came after the move is in the log
         objs, logs = _idle_objects(app, keys)
@@ -181,13 +182,13 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
     promote = entries.promotable(policy.promote_on, cur)
     priced = None
     if promote.any() and policy.promote_priced:
-        priced = _promotion_prices(entries, objs, cur, now, step_s, model or CostModel())
+        priced = _promotion_prices(entries, objs, cur, now, step_s, model)
         promote &= promotion_pays(priced["paid"], priced["typical"], priced["price"])
     want, scored, fb = cur.copy(), {}, None
     if lu is not None:
         u, t = lu.usage, lu.usage.t - 1
         fb = FeatureBuilder(u, np.array([group_hash(o.tenant, o.key) for o in objs]), lu.reads)
-        policy.prepare(u, fb, model or CostModel())
+        policy.prepare(u, fb, model)
         fb.advance(t)
         want = policy.decide(t, cur.copy(), lu.resid_steps.copy())
         if getattr(policy, "scored", None) is not None:

@@ -45,7 +45,7 @@ def run_policy(policy, u: Usage, fb: FeatureBuilder, model: CostModel) -> Schedu
         x[:, t] = cur
         if trigger is not None:
             up = alive & (cur > HOT) & trigger[:, t]
-            if priced:
+            if priced and up.any():
                 # the steps before t in this tier, and a typical step with an
                 # access before t; the order within a step is not kept, so
                 # this step's own accesses are not known when its first one asks

@@ -92,7 +92,6 @@ def test_promotion_brings_an_object_back_at_its_first_access_within_the_step():
     assert promoted.components["transition"] == pytest.approx(unpromoted.components["transition"])
 
 
-
 def _cold_from_day(size, first_read_bytes):
     """Usage of one object read once on day 0, and the day ours puts it in cold."""
     g = np.zeros((1, T))
