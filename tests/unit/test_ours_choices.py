@@ -8,7 +8,7 @@ from ml.features import FeatureBuilder
 from ml.oracle import schedule_cost
 from ml.policies import Ours
 from ml.usage import COLD, HOT
-from tests.unit.policy_kit import SaysCold, run, usage
+from tests.unit.policy_kit import DAY, SaysCold, run, usage
 
 
 def test_settled_estimator_sends_a_write_once_object_down_after_its_first_day():
@@ -139,6 +139,41 @@ def test_choice_keeps_still_when_the_pick_did_nothing_on_the_training_folds():
     # what a tie could have picked instead: the last month's rate lets it go down
     untried, _ = build_ours(u, groups, u.gets, cm, split, "horizon-recent-dwell7")
     assert (run(untried, u, u.gets)[:, -1] != HOT).all()
+    # each fold prices keeping still over twice its own length (40 and 28
+    # days, both short of the 60-day horizon), not just the days it covers
+    day = schedule_cost(u.head(split), np.zeros((n, split), int), cm, split - 1).total
+    assert costs[HOLD] == pytest.approx([day * 40, day * 28], rel=1e-9)
+
+
+def test_a_fold_s_end_state_is_carried_on_toward_the_horizon():
+    from ml.learn import running_cost_to_horizon
+    from ml.usage import Prices, step_components
+
+    g = np.zeros((3, 20))
+    g[2, :] = 4  # read every day
+    u, cm = usage(g, [1e9, 1e9, 1e9]), CostModel()
+    pr = Prices.of(cm, u.size)
+    per_step = sum(step_components(u, pr).values())
+    x = np.zeros((3, 20), int)
+    x[1, 10:] = COLD
+    x[2, 10:] = COLD
+    promo = np.zeros((3, 20), bool)
+    idle_day = pr.billable * pr.rate * DAY  # (N, K) storage of a day
+    # a 6-day fold (days 14-19) is carried on for 6 more days, not the 54 it is short of 60
+    only_idle = running_cost_to_horizon(u.subset([0, 1]), per_step[:2], x[:2], promo[:2], 14, 60, 7)
+    assert only_idle == pytest.approx(6 * (idle_day[0, HOT] + idle_day[1, COLD]), rel=1e-9)
+    # the object read in cold carries cold's request and retrieval prices on
+    in_cold = running_cost_to_horizon(u, per_step, x, promo, 14, 60, 7)
+    assert in_cold - only_idle > 6 * idle_day[2, COLD]
+    # promoted at each day's first read, it ends each day hot and carries hot's prices
+    promo[2, 10:] = True
+    promoted = running_cost_to_horizon(u, per_step, x, promo, 14, 60, 7)
+    assert promoted - only_idle == pytest.approx(6 * per_step[2, 19, HOT], rel=1e-9)
+    # a fold already as long as the horizon carries nothing on; nor does one
+    # near it (10 days short here): it never carries on past the horizon
+    assert running_cost_to_horizon(u, per_step, x, promo, 0, 20, 7) == 0
+    assert running_cost_to_horizon(u.subset([0]), per_step[:1], x[:1], promo[:1], 0, 30, 7) == \
+        pytest.approx(10 * idle_day[0, HOT], rel=1e-9)
 
 
 def test_ties_are_the_candidates_with_the_pick_s_cost_on_every_fold():
