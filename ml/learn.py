@@ -77,7 +77,7 @@ def train(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, spl
     if labels == "oracle":
         _, xo, _ = oracle(u.head(split), model)
     spd = 86_400.0 / u.step_s
-    h = max(1, round(horizon_days * spd))
+    h = _steps(u, horizon_days)
     fallback, promo = run_policy(Ours(), u.subset(slice(None)), FeatureBuilder(u, groups, reads), model)
     fb = FeatureBuilder(u, groups, reads)
     resid = np.zeros(u.n)
@@ -100,6 +100,10 @@ def train(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, spl
     if not xs:
         return TrainResult(None, 0)
     return _fit(xs, ys, ws, max_rows, seed, weighted)
+
+
+def _steps(u: Usage, days: float) -> int:
+    return max(1, round(days * 86_400.0 / u.step_s))
 
 
 def _fit(xs, ys, ws, max_rows, seed, weighted) -> TrainResult:
@@ -162,9 +166,7 @@ def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostMode
     the name being ``HOLD`` if the pick's costs do not differ from keeping
     still's on any fold."""
     head = u.head(split)
-    per_step = sum(step_components(head, Prices.of(model, u.size)).values())
-    spd = 86_400.0 / u.step_s
-    horizon, tail = max(1, round(horizon_days * spd)), max(1, round(RATE_TAIL_DAYS * spd))
+    horizon, tail = _steps(u, horizon_days), _steps(u, RATE_TAIL_DAYS)
     folds = []
     for inner in sorted({max(1, split * k // 6) for k in VALIDATION_CUTS}):
         fold = {}
@@ -174,7 +176,7 @@ def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostMode
                 head, groups, reads[:, :split], model, inner, name, horizon_days, seed)[0]
             x, promo = run_policy(pol, head, FeatureBuilder(head, groups, reads[:, :split]), model)
             fold[name] = (schedule_cost(head, x, model, inner, promo=promo).total
-                          + running_cost_to_horizon(head, per_step, x, promo, inner, horizon, tail))
+                          + running_cost_to_horizon(head, model, x, promo, inner, horizon, tail))
         folds.append(fold)
     costs = {n: [f[n] for f in folds] for n in (*CANDIDATES, HOLD)}
     # robust choice: the smallest worst-fold excess over that fold's best, so a
@@ -187,7 +189,7 @@ def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostMode
     return pick, costs
 
 
-def running_cost_to_horizon(head: Usage, per_step: np.ndarray, x: np.ndarray, promo: np.ndarray,
+def running_cost_to_horizon(head: Usage, model: CostModel, x: np.ndarray, promo: np.ndarray,
                             inner: int, horizon: int, tail: int) -> float:
     """What the schedule's end state would cost after the fold's end, until
     ``horizon`` steps from ``inner`` or for as many steps again as the fold
@@ -204,10 +206,12 @@ def running_cost_to_horizon(head: Usage, per_step: np.ndarray, x: np.ndarray, pr
     short = min(horizon - seen, seen)
     if short <= 0:
         return 0.0
-    last = np.arange(max(inner, head.t - tail), head.t)
-    tier = np.where(promo[:, last], HOT, x[:, last])  # a promoted object ends the step hot
-    rate = np.take_along_axis(per_step[:, last, :], tier[:, :, None], axis=2)[:, :, 0].mean(axis=1)
-    return float(rate[head.alive(head.t - 1)].sum()) * short
+    start = max(inner, head.t - tail)
+    window = head.since(start)
+    per_step = sum(step_components(window, Prices.of(model, head.size)).values())  # (N, steps, K)
+    tier = np.where(promo[:, start:], HOT, x[:, start:])  # a promoted object ends the step hot
+    rate = np.take_along_axis(per_step, tier[:, :, None], axis=2)[:, :, 0].mean(axis=1)
+    return float(rate[window.alive(window.t - 1)].sum()) * short
 
 
 def tied_with(pick: str, costs: dict[str, list[float]]) -> list[str]:

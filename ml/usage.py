@@ -56,6 +56,13 @@ class Usage:
         return Usage(cut(self.gets), cut(self.get_bytes), cut(self.puts), self.size, self.birth,
                      np.minimum(self.death, steps), self.step_s, cut(self.lat_sum), cut(self.lat_n))
 
+    def since(self, start: int) -> "Usage":
+        """Steps ``start`` on, numbered from 0 (objects born earlier count as born at 0)."""
+        cut = lambda a: None if a is None else a[:, start:]  # noqa: E731
+        return Usage(cut(self.gets), cut(self.get_bytes), cut(self.puts), self.size,
+                     np.maximum(self.birth - start, 0), np.maximum(self.death - start, 0), self.step_s,
+                     cut(self.lat_sum), cut(self.lat_n))
+
     def alive(self, t: int) -> np.ndarray:
         return (self.birth <= t) & (t < self.death)
 

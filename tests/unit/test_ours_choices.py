@@ -160,19 +160,19 @@ def test_a_fold_s_end_state_is_carried_on_toward_the_horizon():
     promo = np.zeros((3, 20), bool)
     idle_day = pr.billable * pr.rate * DAY  # (N, K) storage of a day
     # a 6-day fold (days 14-19) is carried on for 6 more days, not the 54 it is short of 60
-    only_idle = running_cost_to_horizon(u.subset([0, 1]), per_step[:2], x[:2], promo[:2], 14, 60, 7)
+    only_idle = running_cost_to_horizon(u.subset([0, 1]), cm, x[:2], promo[:2], 14, 60, 7)
     assert only_idle == pytest.approx(6 * (idle_day[0, HOT] + idle_day[1, COLD]), rel=1e-9)
     # the object read in cold carries cold's request and retrieval prices on
-    in_cold = running_cost_to_horizon(u, per_step, x, promo, 14, 60, 7)
+    in_cold = running_cost_to_horizon(u, cm, x, promo, 14, 60, 7)
     assert in_cold - only_idle > 6 * idle_day[2, COLD]
     # promoted at each day's first read, it ends each day hot and carries hot's prices
     promo[2, 10:] = True
-    promoted = running_cost_to_horizon(u, per_step, x, promo, 14, 60, 7)
+    promoted = running_cost_to_horizon(u, cm, x, promo, 14, 60, 7)
     assert promoted - only_idle == pytest.approx(6 * per_step[2, 19, HOT], rel=1e-9)
     # a fold already as long as the horizon carries nothing on; nor does one
     # near it (10 days short here): it never carries on past the horizon
-    assert running_cost_to_horizon(u, per_step, x, promo, 0, 20, 7) == 0
-    assert running_cost_to_horizon(u.subset([0]), per_step[:1], x[:1], promo[:1], 0, 30, 7) == \
+    assert running_cost_to_horizon(u, cm, x, promo, 0, 20, 7) == 0
+    assert running_cost_to_horizon(u.subset([0]), cm, x[:1], promo[:1], 0, 30, 7) == \
         pytest.approx(10 * idle_day[0, HOT], rel=1e-9)
 
 
