@@ -38,7 +38,7 @@ def real_model_and_rows():
     u, refs, reads = usage_from_logs(rp)
     groups = np.array([group_hash(r.tenant, r.key) for r in refs])
     split = int(round(u.t * 0.5))  # as `tiering evaluate` splits
-    config, _ = choose_ours(u, groups, reads, CostModel(), split)
+    config = choose_ours(u, groups, reads, CostModel(), split).config
     _, tr = build_ours(u, groups, reads, CostModel(), split, config)
     fb = FeatureBuilder(u, groups, reads)
     rows = [fb.matrix(t, np.zeros(u.n, int), np.zeros(u.n)) for t in range(split, u.t, 10)]

@@ -20,7 +20,7 @@ from domain.costs import (IT_PRICES, SMALL_OBJECT_BYTES, CostModel, monitoring_f
 from ingest.traces import iter_records
 from ml.features import FeatureBuilder, group_hash
 from ml.history import DAY_S, replay, usage_from_logs
-from ml.learn import build_ours, choose_ours, tied_with
+from ml.learn import NEWCOMERS, build_ours, choose_ours
 from ml.oracle import ScheduleCost, oracle, schedule_cost
 from ml.usage import COLD, WARM
 from ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Seed
@@ -84,10 +84,13 @@ def evaluate(path, fmt: str, opts: Options, policies: Sequence[str] = POLICIES,
             cost = schedule_cost(u, x, model, split, free_start=True, promo=promo)
         else:
             if name == "ours":
-                config, val = choose_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
-                pol, tr = build_ours(u, groups, reads, model, split, config, opts.horizon_days, opts.seed)
-                out["ours_training"] = {"config": config, "tied_with": tied_with(config, val),
-                                        "validation_usd": val,
+                choice = choose_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
+                pol, tr = build_ours(u, groups, reads, model, split, choice.config, opts.horizon_days,
+                                     opts.seed, newcomer_config=choice.newcomer_config)
+                out["ours_training"] = {"config": choice.config, "tied_with": choice.tied_with(),
+                                        "newcomer_config": choice.newcomer_config,
+                                        "newcomer_tied_with": choice.tied_with(NEWCOMERS),
+                                        "validation_usd": choice.validation_usd,
                                         "rows": tr.rows, "labels": tr.label_counts,
                                         "train_accuracy": tr.train_accuracy,
                                         "model": tr.clf is not None,

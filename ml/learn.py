@@ -13,7 +13,8 @@ on the many cheap ones. Training rows are the states the live system would
 have been in while it ran the rule fallback (no model yet).
 
 ``choose_ours`` then picks, per trace and on the training range only, the
-label kind, the guard's rate estimator and the dwell time.
+label kind, the guard's rate estimator and the dwell time, once for the
+objects already there and once for the newcomers.
 """
 
 from __future__ import annotations
@@ -145,55 +146,101 @@ WEIGHT_FLOOR = 0.1  # every row counts a little, the costly mistakes count most
 # validation fold (a training range too short for an object to go idle, say):
 # the pick's moves were never tried on history, so they would be a guess.
 HOLD = "hold"
-_HOLD_SETTINGS = {"labels": "horizon", "rate_mode": "busiest", "dwell_days": 7, "hold": True}
+_HOLD_SETTINGS = {"labels": "horizon", "rate_mode": "busiest", "dwell_days": 7, "rate_days": 30,
+                  "hold": True}
+
+# The two classes of object each get their own pick: those already there when
+# the model was trained, and the newcomers registered after. They behave
+# differently (old blocks go idle for good, new ones are written again in the
+# days after), and the folds price each class on its own objects.
+ESTABLISHED, NEWCOMERS = "established", "newcomers"
+
+
+def settings(config: str) -> dict:
+    """A candidate's (or ``HOLD``'s) labels and guard settings."""
+    return {"hold": False, **(_HOLD_SETTINGS if config == HOLD else CANDIDATES[config])}
+
+
+@dataclass
+class OursChoice:
+    """``choose_ours``'s picks, for the established objects (``config``) and
+    the newcomers, and what they were picked on: {class: {candidate: USD per
+    validation fold}}."""
+    config: str
+    newcomer_config: str
+    validation_usd: dict[str, dict[str, list[float]]]
+
+    def tied_with(self, cls: str = ESTABLISHED) -> list[str]:
+        pick = self.config if cls == ESTABLISHED else self.newcomer_config
+        return tied_with(pick, self.validation_usd[cls])
 
 
 def build_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
-               config: str, horizon_days: float = 60, seed: int = 0) -> tuple[Ours, TrainResult]:
-    c = _HOLD_SETTINGS if config == HOLD else CANDIDATES[config]
-    tr = train(u, groups, reads, model, split, horizon_days, seed=seed, labels=c["labels"],
-               weighted=WEIGHT_FLOOR)
-    # the rest of a candidate's settings are Ours' own parameters
-    return Ours(tr.clf, horizon_days=horizon_days, **{k: v for k, v in c.items() if k != "labels"}), tr
+               config: str, horizon_days: float = 60, seed: int = 0,
+               newcomer_config: str | None = None, tr: TrainResult | None = None) -> tuple[Ours, TrainResult]:
+    """Ours with ``config``'s forest and guard, and ``newcomer_config``'s guard
+    for the objects born at or after ``split``. Both share the one forest, so
+    they must share its label kind. ``tr``: that forest, already trained."""
+    c = settings(config)
+    nc = settings(newcomer_config or config)
+    if not (nc["hold"] or nc["labels"] == c["labels"]):
+        raise ValueError(f"{newcomer_config} trains on {nc['labels']} labels, {config} on {c['labels']}")
+    tr = tr or train(u, groups, reads, model, split, horizon_days, seed=seed, labels=c["labels"],
+                     weighted=WEIGHT_FLOOR)
+    guard = lambda s: {k: v for k, v in s.items() if k != "labels"}  # noqa: E731  Ours' own parameters
+    return Ours(tr.clf, horizon_days=horizon_days, **guard(c), newcomer=guard(nc),
+                newcomers_from=split), tr
 
 
 def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
-                horizon_days: float = 60, seed: int = 0) -> tuple[str, dict[str, list[float]]]:
-    """Pick a candidate on the training range only. Each validation fold
-    trains on the first 3/6 (4/6) of the training range and prices the
-    candidate's schedule on the rest of it, carried on to the horizon
-    (``running_cost_to_horizon``). Returns (name, costs per fold),
-    the name being ``HOLD`` if the pick's costs do not differ from keeping
-    still's on any fold."""
+                horizon_days: float = 60, seed: int = 0) -> OursChoice:
+    """Pick a candidate on the training range only, once for the established
+    objects and once for the newcomers. Each validation fold trains on the
+    first 3/6 (4/6) of the training range and prices each candidate's schedule
+    on the rest of it, carried on to the horizon (``running_cost_to_horizon``),
+    object by object: the objects born before the fold's split price the
+    established pick, the others the newcomers'. The newcomers' pick shares
+    the established pick's label kind (one forest). A pick whose costs do not
+    differ from keeping still's on any fold becomes ``HOLD``."""
     head = u.head(split)
     horizon, tail = _steps(u, horizon_days), _steps(u, RATE_TAIL_DAYS)
     folds = []
     for inner in sorted({max(1, split * k // 6) for k in VALIDATION_CUTS}):
-        fold = {}
+        forests: dict[str, TrainResult] = {}  # one per label kind: the guard settings do not change it
+        per_object = {}
         for name in (*CANDIDATES, HOLD):
-            # keeping still needs no forest here: from hot, nothing ever goes down
-            pol = Ours(hold=True) if name == HOLD else build_ours(
-                head, groups, reads[:, :split], model, inner, name, horizon_days, seed)[0]
+            if name == HOLD:  # keeping still needs no forest here: from hot, nothing ever goes down
+                pol = Ours(hold=True)
+            else:
+                labels = CANDIDATES[name]["labels"]
+                pol, forests[labels] = build_ours(head, groups, reads[:, :split], model, inner, name,
+                                                  horizon_days, seed, tr=forests.get(labels))
             x, promo = run_policy(pol, head, FeatureBuilder(head, groups, reads[:, :split]), model)
-            fold[name] = (schedule_cost(head, x, model, inner, promo=promo).total
-                          + running_cost_to_horizon(head, model, x, promo, inner, horizon, tail))
-        folds.append(fold)
-    costs = {n: [f[n] for f in folds] for n in (*CANDIDATES, HOLD)}
+            per_object[name] = (schedule_cost(head, x, model, inner, promo=promo).per_object
+                                + running_cost_to_horizon(head, model, x, promo, inner, horizon, tail))
+        folds.append((head.birth >= inner, per_object))
+    val = {cls: {n: [float(c[n][new if cls == NEWCOMERS else ~new].sum()) for new, c in folds]
+                 for n in (*CANDIDATES, HOLD)} for cls in (ESTABLISHED, NEWCOMERS)}
+    config = _pick(val[ESTABLISHED], list(CANDIDATES))
+    labels = settings(config)["labels"]
+    newcomer = _pick(val[NEWCOMERS], [n for n in CANDIDATES if CANDIDATES[n]["labels"] == labels])
+    return OursChoice(config, newcomer, val)
+
+
+def _pick(costs: dict[str, list[float]], names: list[str]) -> str:
     # robust choice: the smallest worst-fold excess over that fold's best, so a
     # candidate that wins one fold big but loses another is not picked
-    best = [min(f[n] for n in CANDIDATES) for f in folds]
-    worst = {n: max(f[n] / max(b, 1e-30) for f, b in zip(folds, best)) for n in CANDIDATES}
+    best = [min(costs[n][k] for n in names) for k in range(len(costs[names[0]]))]
+    worst = {n: max(c / max(b, 1e-30) for c, b in zip(costs[n], best)) for n in names}
     pick = min(worst, key=worst.get)
-    if _same_on_every_fold(costs[pick], costs[HOLD]):
-        return HOLD, costs
-    return pick, costs
+    return HOLD if _same_on_every_fold(costs[pick], costs[HOLD]) else pick
 
 
 def running_cost_to_horizon(head: Usage, model: CostModel, x: np.ndarray, promo: np.ndarray,
-                            inner: int, horizon: int, tail: int) -> float:
-    """What the schedule's end state would cost after the fold's end, until
-    ``horizon`` steps from ``inner`` or for as many steps again as the fold
-    lasted, whichever is sooner: each object's storage, request and retrieval
+                            inner: int, horizon: int, tail: int) -> np.ndarray:
+    """Per object, what the schedule's end state would cost after the fold's
+    end, until ``horizon`` steps from ``inner`` or for as many steps again as
+    the fold lasted, whichever is sooner: its storage, request and retrieval
     cost per step over the fold's last ``tail`` steps, carried on.
 
     A move costs its transition at once and pays back over months; a fold
@@ -204,14 +251,17 @@ def running_cost_to_horizon(head: Usage, model: CostModel, x: np.ndarray, promo:
     uncapped carry picked moves that cost 29 % more than keeping still)."""
     seen = head.t - inner
     short = min(horizon - seen, seen)
+    out = np.zeros(head.n)
     if short <= 0:
-        return 0.0
+        return out
     start = max(inner, head.t - tail)
     window = head.since(start)
     per_step = sum(step_components(window, Prices.of(model, head.size)).values())  # (N, steps, K)
     tier = np.where(promo[:, start:], HOT, x[:, start:])  # a promoted object ends the step hot
     rate = np.take_along_axis(per_step, tier[:, :, None], axis=2)[:, :, 0].mean(axis=1)
-    return float(rate[window.alive(window.t - 1)].sum()) * short
+    alive = window.alive(window.t - 1)
+    out[alive] = rate[alive] * short
+    return out
 
 
 def tied_with(pick: str, costs: dict[str, list[float]]) -> list[str]:

@@ -189,6 +189,10 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
         u, t = lu.usage, lu.usage.t - 1
         fb = FeatureBuilder(u, np.array([group_hash(o.tenant, o.key) for o in objs]), lu.reads)
         policy.prepare(u, fb, model)
+        if isinstance(policy, Ours) and policy.newcomers_from_time is not None:
+            # by registration time, not by step: the live grid starts at the
+            # oldest object here, not where the model's training range did
+            policy.mark_newcomers(np.array([o.registered_at >= policy.newcomers_from_time for o in objs]))
         fb.advance(t)
         want = policy.decide(t, cur.copy(), lu.resid_steps.copy())
         if getattr(policy, "scored", None) is not None:
@@ -220,7 +224,8 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
         else:
             reasons, score = [f"idle_days={idle[i]:.1f} (rule: days without GET/PUT)"], 1.0
         if isinstance(policy, Ours) and not promote[i]:
-            reasons.append(f"guard: saving over {policy.horizon_days:g} days beats the move's cost")
+            reasons.append(f"guard: saving over {policy.horizon_days:g} days beats the move's cost"
+                           + (" (newcomer's settings)" if policy.newcomers[i] else ""))
         out.append(LiveDecision(objs[i].tenant, objs[i].key, objs[i].tier.value, target.value,
                                 score, reasons))
     return out

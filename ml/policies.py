@@ -128,13 +128,15 @@ class Ours(Policy):
     GET or PUT (as S3 Intelligent-Tiering does), so a wrong "cold" costs one
     access at the cold price, not a day's worth. ml.learn.choose_ours picks the
     labels, the guard's rate estimator and the dwell per trace, on training
-    days only."""
+    days only, and a second set of guard settings for newcomers."""
     name = "ours"
 
     def __init__(self, clf=None, horizon_days: float = 60, min_confidence: float = 0.6,
                  dwell_days: float = 7, up_margin: float = 1.5, rate_days: float = 30,
                  rate_mode: str = "busiest", promote_on: str | None = "touch",
-                 hold: bool = False, promote_priced: bool = True):
+                 hold: bool = False, promote_priced: bool = True,
+                 newcomer: dict | None = None, newcomers_from: int | None = None,
+                 newcomers_from_time: float | None = None):
         self.clf = clf
         self.horizon_days, self.min_confidence = horizon_days, min_confidence
         self.dwell_days, self.up_margin, self.rate_days = dwell_days, up_margin, rate_days
@@ -147,14 +149,35 @@ class Ours(Policy):
         # hold: never move an object down (ml.learn.choose_ours keeps still
         # when its pick did nothing on the training range's validation folds)
         self.hold = hold
+        # The guard's settings for newcomers, the objects registered once the
+        # model's training range had ended (ml.learn.choose_ours picks them on
+        # the objects born inside each validation fold): rate_mode, rate_days,
+        # dwell_days, hold. Newcomers are those born at or after step
+        # ``newcomers_from``; the live system marks them by registration time
+        # instead (``newcomers_from_time``, event time; ``mark_newcomers``).
+        self.newcomer = {**self.settings(), **(newcomer or {})}
+        if self.newcomer["rate_mode"] not in RATE_MODES:
+            raise ValueError(f"newcomer rate_mode must be one of {RATE_MODES}")
+        self.newcomers_from, self.newcomers_from_time = newcomers_from, newcomers_from_time
+        self.newcomers = None  # (N,) bools, set by prepare
         self.scorer = None  # callable x -> (labels, confidence); None scores with clf
         self.scored = None  # (rows, labels, confidence) of the last decide's scoring
         self.reasons: dict[str, int] = {}
+
+    def settings(self) -> dict:
+        """The guard's settings for the objects that are not newcomers."""
+        return {"rate_mode": self.rate_mode, "rate_days": self.rate_days,
+                "dwell_days": self.dwell_days, "hold": self.hold}
 
     def prepare(self, u, fb, model):
         super().prepare(u, fb, model)
         self.pr = Prices.of(model, u.size)
         self.reasons = {"model": 0, "fallback": 0, "guard_blocked": 0, "dwell_blocked": 0}
+        self.mark_newcomers(np.zeros(u.n, dtype=bool) if self.newcomers_from is None
+                            else u.birth >= self.newcomers_from)
+
+    def mark_newcomers(self, newcomers: np.ndarray) -> None:
+        self.newcomers = np.asarray(newcomers, dtype=bool)
 
     def fallback(self, t, cur):
         fb = self.fb
@@ -164,37 +187,46 @@ class Ours(Policy):
         return np.where(recent, HOT, np.maximum(tier, cur))
 
     def expected_step_cost(self, t):
+        """(N, K) cost of one step in each tier at the expected access rates,
+        each object by its own class's estimator (``step_cost_at_rates``)."""
+        cost = self.step_cost_at_rates(t, self.rate_mode, self.rate_days)
+        nc = self.newcomer
+        if self.newcomers.any() and (nc["rate_mode"], nc["rate_days"]) != (self.rate_mode, self.rate_days):
+            cost[self.newcomers] = self.step_cost_at_rates(t, nc["rate_mode"], nc["rate_days"])[self.newcomers]
+        return cost
+
+    def step_cost_at_rates(self, t, rate_mode, rate_days):
         """(N, K) cost of one step in each tier at the expected access rates:
         ``recent`` is the last month's rate; ``busiest`` the highest of the
         last week's, the last month's and the lifetime rate; ``settled`` the
         higher of the last month's and the lifetime rate, and ``fresh`` the
         last month's, both leaving out the object's first day."""
         fb, pr = self.fb, self.pr
-        span = np.clip((t - self.u.birth) / fb.steps_per_day, 1, self.rate_days) * fb.steps_per_day
+        span = np.clip((t - self.u.birth) / fb.steps_per_day, 1, rate_days) * fb.steps_per_day
         age = np.maximum(t - self.u.birth, 1).astype(float)
         week = np.clip(age, 1, 7 * fb.steps_per_day)
         # the busiest of the last week, the last month and the whole life: a
         # quiet spell does not make a periodically busy object look idle
-        if self.rate_mode == "recent":
-            rate = lambda what: fb.window(t, self.rate_days, what) / span  # noqa: E731
-        elif self.rate_mode in ("fresh", "settled"):
+        if rate_mode == "recent":
+            rate = lambda what: fb.window(t, rate_days, what) / span  # noqa: E731
+        elif rate_mode in ("fresh", "settled"):
             # like ``busiest`` (last month, whole life) but leaving out the
             # first day: many objects are written (or first fetched) in a
             # burst and then left alone, and the burst says nothing of later
             first = np.clip(self.u.birth, 0, self.u.t - 1)
             rows = np.arange(self.u.n)
             after = t > first
-            in_win = after & ((t - self.u.birth) <= self.rate_days * fb.steps_per_day)
+            in_win = after & ((t - self.u.birth) <= rate_days * fb.steps_per_day)
             usage = {"gets": self.u.gets, "puts": self.u.puts, "bytes": self.u.get_bytes}
-            month = lambda what: ((fb.window(t, self.rate_days, what)  # noqa: E731
+            month = lambda what: ((fb.window(t, rate_days, what)  # noqa: E731
                                    - in_win * usage[what][rows, first]) / np.maximum(span - in_win, 1))
             life = lambda what: ((fb.window(t, 10 ** 6, what)  # noqa: E731
                                   - after * usage[what][rows, first]) / np.maximum(age - 1, 1))
-            rate = month if self.rate_mode == "fresh" else (  # noqa: E731
+            rate = month if rate_mode == "fresh" else (  # noqa: E731
                 lambda what: np.maximum(month(what), life(what)))
         else:
             rate = lambda what: np.maximum.reduce([  # noqa: E731
-                fb.window(t, 7, what) / week, fb.window(t, self.rate_days, what) / span,
+                fb.window(t, 7, what) / week, fb.window(t, rate_days, what) / span,
                 fb.window(t, 10 ** 6, what) / age])
         g, p, b = rate("gets"), rate("puts"), rate("bytes")
         return (pr.billable * pr.rate * self.u.step_s + g[:, None] * pr.get + p[:, None] * pr.put
@@ -241,8 +273,11 @@ class Ours(Policy):
         cost += np.maximum(0, self.pr.min_s[dst] - h * self.u.step_s) * self.pr.rate[dst] \
             * self.pr.billable[move, dst]
         margin = np.where(dst < src, self.up_margin, 1.0)  # hysteresis: going up needs more
-        ok = (saving > margin * cost) & ~(self.hold & (dst > src))
-        dwell = resid[move] >= self.dwell_days * self.fb.steps_per_day
+        new = self.newcomers[move]
+        hold = np.where(new, self.newcomer["hold"], self.hold)
+        ok = (saving > margin * cost) & ~(hold & (dst > src))
+        dwell_days = np.where(new, self.newcomer["dwell_days"], self.dwell_days)
+        dwell = resid[move] >= dwell_days * self.fb.steps_per_day
         ok_dwell = ok & (dwell | (dst < src))
         self.reasons["guard_blocked"] += int((~ok).sum())
         self.reasons["dwell_blocked"] += int((ok & ~ok_dwell).sum())

@@ -16,7 +16,7 @@ from domain.costs import CostModel
 from ml.evaluate import BLOCK_FORMATS, Options
 from ml.features import FEATURES, FeatureBuilder, group_hash
 from ml.history import DAY_S, Replay, replay, usage_from_logs
-from ml.learn import build_ours, choose_ours, horizon_labels, tied_with
+from ml.learn import NEWCOMERS, build_ours, choose_ours, horizon_labels
 from ml.registry import ModelRegistry
 
 Progress = Callable[[str, float], None]
@@ -62,9 +62,10 @@ def _train_and_register(registry: ModelRegistry, rp: Replay, min_size: int, opts
     # The same choice and training as ``tiering evaluate`` (ml.learn), on the
     # training range only; the live policy is rebuilt from policy_params.
     say("choosing labels and guard settings", 0.5)
-    config, validation = choose_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
+    choice = choose_ours(u, groups, reads, model, split, opts.horizon_days, opts.seed)
     say("training the forest", 0.75)
-    policy, tr = build_ours(u, groups, reads, model, split, config, opts.horizon_days, opts.seed)
+    policy, tr = build_ours(u, groups, reads, model, split, choice.config, opts.horizon_days, opts.seed,
+                            newcomer_config=choice.newcomer_config)
     if tr.clf is None:
         raise ValueError(f"not enough labelled history to train ({tr.rows} rows, labels {tr.label_counts}); "
                          f"{u.n} objects over {u.t} days")
@@ -75,11 +76,14 @@ def _train_and_register(registry: ModelRegistry, rp: Replay, min_size: int, opts
         "features": list(FEATURES), "holdout": holdout,
         "train": {"rows": tr.rows, "labels": tr.label_counts, "accuracy": tr.train_accuracy},
         "feature_importances": tr.importances, "seed": opts.seed,
-        "policy_config": config, "policy_tied_with": tied_with(config, validation),
-        "policy_params": {"horizon_days": policy.horizon_days, "rate_mode": policy.rate_mode,
-                          "dwell_days": policy.dwell_days, "rate_days": policy.rate_days,
+        "policy_config": choice.config, "policy_tied_with": choice.tied_with(),
+        "policy_newcomer_config": choice.newcomer_config,
+        "policy_newcomer_tied_with": choice.tied_with(NEWCOMERS),
+        # newcomers: objects registered once the training range had ended
+        "policy_params": {"horizon_days": policy.horizon_days, **policy.settings(),
                           "promote_on": policy.promote_on, "promote_priced": policy.promote_priced,
-                          "hold": policy.hold},
+                          "newcomer": policy.newcomer,
+                          "newcomers_from_time": rp.origin + split * rp.step_s},
     })
     say(f"registered {version}", 1.0)
     return version

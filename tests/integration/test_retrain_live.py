@@ -64,6 +64,15 @@ def test_retrain_without_a_trace_learns_from_the_live_log(tmp_path):
     assert set(model["policy_tied_with"]) <= set(CANDIDATES) - {model["policy_config"]}
     assert (model["policy_params"]["rate_days"], model["policy_params"]["dwell_days"]) == \
         (pick["rate_days"], pick["dwell_days"])
+    # the newcomers' settings, for objects registered after the training range (event time)
+    newcomer, nc_params = model["policy_newcomer_config"], model["policy_params"]["newcomer"]
+    assert set(nc_params) == {"rate_mode", "rate_days", "dwell_days", "hold"}
+    assert nc_params["hold"] is (newcomer == "hold")
+    if newcomer != "hold":
+        assert CANDIDATES[newcomer]["labels"] == pick["labels"]  # one forest for both
+        assert nc_params["rate_mode"] == CANDIDATES[newcomer]["rate_mode"]
+    split = model["training_range"]["steps"][1]
+    assert model["policy_params"]["newcomers_from_time"] == pytest.approx(T0 + split * DAY)
     for w in workers:
         w.close()
 

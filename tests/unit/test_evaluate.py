@@ -84,20 +84,27 @@ def test_missing_trace_exits_2():
 
 
 def test_ours_picks_its_settings_on_the_training_range(report):
-    from ml.learn import CANDIDATES, HOLD, VALIDATION_CUTS
+    from ml.learn import CANDIDATES, ESTABLISHED, HOLD, NEWCOMERS, VALIDATION_CUTS
 
     t = report["ours_training"]
     assert t["model"] and t["rows"] > 0
-    assert set(t["validation_usd"]) == {*CANDIDATES, HOLD}
-    costs = {n: v for n, v in t["validation_usd"].items() if n != HOLD}
-    assert all(len(v) == len(VALIDATION_CUTS) for v in t["validation_usd"].values())
-    # the pick is the candidate whose worst fold is closest to that fold's best;
-    # here it moved objects on the folds, so it was tried and is not replaced
-    assert t["config"] in CANDIDATES and costs[t["config"]] != t["validation_usd"][HOLD]
-    best = [min(v[i] for v in costs.values()) for i in range(len(VALIDATION_CUTS))]
-    worst = {n: max(c / b for c, b in zip(v, best)) for n, v in costs.items()}
-    assert worst[t["config"]] == min(worst.values())
+    assert set(t["validation_usd"]) == {ESTABLISHED, NEWCOMERS}
+    for cls, key in ((ESTABLISHED, "config"), (NEWCOMERS, "newcomer_config")):
+        val = t["validation_usd"][cls]
+        assert set(val) == {*CANDIDATES, HOLD}
+        assert all(len(v) == len(VALIDATION_CUTS) for v in val.values())
+        # the newcomers' pick is among the candidates with the established pick's labels
+        label = CANDIDATES[t["config"]]["labels"]
+        costs = {n: v for n, v in val.items() if n != HOLD
+                 and (cls == ESTABLISHED or CANDIDATES[n]["labels"] == label)}
+        # the pick is the candidate whose worst fold is closest to that fold's best;
+        # here it moved objects on the folds, so it was tried and is not replaced
+        assert t[key] in costs and costs[t[key]] != val[HOLD]
+        best = [min(v[i] for v in costs.values()) for i in range(len(VALIDATION_CUTS))]
+        worst = {n: max(c / b for c, b in zip(v, best)) for n, v in costs.items()}
+        assert worst[t[key]] == min(worst.values())
     # the report names the candidates the folds could not tell from the pick, and only those
+    costs = t["validation_usd"][ESTABLISHED]
     same = lambda n: costs[n] == pytest.approx(costs[t["config"]], rel=1e-9)  # noqa: E731
     assert t["tied_with"] == [n for n in CANDIDATES if n != t["config"] and same(n)]
     assert len(t["tied_with"]) < len(CANDIDATES) - 1
@@ -116,12 +123,11 @@ def test_choosing_ours_never_reads_the_evaluation_days(ibm_slice):
     u, refs, reads = usage_from_logs(replay(list(iter_records(ibm_slice, "ibm-cos")), 16_000))
     groups = np.array([group_hash(r.tenant, r.key) for r in refs])
     split = u.t // 2
-    pick, costs = choose_ours(u, groups, reads, CostModel(), split)
+    choice = choose_ours(u, groups, reads, CostModel(), split)
     rng = np.random.default_rng(1)
     for a in (u.gets, u.puts, u.get_bytes, reads):
         a[:, split:] = rng.permutation(a[:, split:], axis=0) * 3
-    again, costs2 = choose_ours(u, groups, reads, CostModel(), split)
-    assert again == pick and costs2 == costs
+    assert choose_ours(u, groups, reads, CostModel(), split) == choice
 
 
 def test_any_csv_through_a_mapping_gives_the_same_answer(ibm_slice, report, tmp_path):

@@ -123,17 +123,21 @@ def test_choice_keeps_still_when_the_pick_did_nothing_on_the_training_folds():
     """Objects busy every training day, idle after: no candidate moves
     anything on the folds, so the untried pick is replaced by keeping still,
     where the pick's idle rule would have moved them once idle for 30 days."""
-    from ml.learn import CANDIDATES, HOLD, build_ours, choose_ours, tied_with
+    from ml.learn import CANDIDATES, ESTABLISHED, HOLD, NEWCOMERS, build_ours, choose_ours
 
     n, t, split = 3, 90, 40
     g = np.zeros((n, t))
     g[:, :split] = 2
     u = usage(g, [20e9] * n)
     groups, cm = np.zeros(n), CostModel()
-    pick, costs = choose_ours(u, groups, u.gets, cm, split)
-    assert pick == HOLD and set(costs) == {*CANDIDATES, HOLD}
+    choice = choose_ours(u, groups, u.gets, cm, split)
+    costs = choice.validation_usd[ESTABLISHED]
+    assert choice.config == HOLD and set(costs) == {*CANDIDATES, HOLD}
     assert all(c == pytest.approx(costs[HOLD], rel=1e-9) for c in costs.values())
-    assert tied_with(pick, costs) == list(CANDIDATES)  # every candidate did what keeping still does
+    assert choice.tied_with() == list(CANDIDATES)  # every candidate did what keeping still does
+    # no object was born inside a fold: the newcomers' pick was never tried either
+    assert choice.newcomer_config == HOLD
+    assert all(c == [0.0, 0.0] for c in choice.validation_usd[NEWCOMERS].values())
     held, _ = build_ours(u, groups, u.gets, cm, split, HOLD)
     assert held.hold and (run(held, u, u.gets) == HOT).all()
     # what a tie could have picked instead: the last month's rate lets it go down
@@ -161,19 +165,19 @@ def test_a_fold_s_end_state_is_carried_on_toward_the_horizon():
     idle_day = pr.billable * pr.rate * DAY  # (N, K) storage of a day
     # a 6-day fold (days 14-19) is carried on for 6 more days, not the 54 it is short of 60
     only_idle = running_cost_to_horizon(u.subset([0, 1]), cm, x[:2], promo[:2], 14, 60, 7)
-    assert only_idle == pytest.approx(6 * (idle_day[0, HOT] + idle_day[1, COLD]), rel=1e-9)
+    assert only_idle == pytest.approx([6 * idle_day[0, HOT], 6 * idle_day[1, COLD]], rel=1e-9)
     # the object read in cold carries cold's request and retrieval prices on
     in_cold = running_cost_to_horizon(u, cm, x, promo, 14, 60, 7)
-    assert in_cold - only_idle > 6 * idle_day[2, COLD]
+    assert in_cold[:2] == pytest.approx(only_idle, rel=1e-9) and in_cold[2] > 6 * idle_day[2, COLD]
     # promoted at each day's first read, it ends each day hot and carries hot's prices
     promo[2, 10:] = True
     promoted = running_cost_to_horizon(u, cm, x, promo, 14, 60, 7)
-    assert promoted - only_idle == pytest.approx(6 * per_step[2, 19, HOT], rel=1e-9)
+    assert promoted[2] == pytest.approx(6 * per_step[2, 19, HOT], rel=1e-9)
     # a fold already as long as the horizon carries nothing on; nor does one
     # near it (10 days short here): it never carries on past the horizon
-    assert running_cost_to_horizon(u, cm, x, promo, 0, 20, 7) == 0
+    assert (running_cost_to_horizon(u, cm, x, promo, 0, 20, 7) == 0).all()
     assert running_cost_to_horizon(u.subset([0]), cm, x[:1], promo[:1], 0, 30, 7) == \
-        pytest.approx(10 * idle_day[0, HOT], rel=1e-9)
+        pytest.approx([10 * idle_day[0, HOT]], rel=1e-9)
 
 
 def test_ties_are_the_candidates_with_the_pick_s_cost_on_every_fold():
@@ -184,3 +188,53 @@ def test_ties_are_the_candidates_with_the_pick_s_cost_on_every_fold():
     costs[names[5]] = [1.0, 2.0 * (1 + 1e-12)]  # rounding, not a difference
     costs[names[7]] = [1.0, 2.1]  # same on one fold only
     assert tied_with(names[0], costs) == [names[5]]
+
+
+def test_newcomers_get_their_own_guard_settings():
+    """Two objects alike but for their birth: the one born before the model's
+    training range ended goes down under the established settings; the
+    newcomer, born at the split, keeps still under its own."""
+    g = np.zeros((2, 80))
+    g[0, 0] = g[1, 30] = 50  # read hard on the day each appears, never again
+    u = usage(g, [20e9, 20e9], birth=np.array([0, 30]))
+    free = dict(rate_mode="settled", dwell_days=3, hold=False)
+    mixed = Ours(SaysCold(), **free, newcomer={**free, "hold": True}, newcomers_from=30)
+    x = run(mixed, u)
+    assert x[0, 3] == COLD and (x[1, 30:] == HOT).all()
+    # the same settings for both classes: both go down, three days after birth
+    same = run(Ours(SaysCold(), **free, newcomer=free, newcomers_from=30), u)
+    assert same[0, 3] == COLD and same[1, 33] == COLD
+    # a newcomer's dwell and estimator are its own: a 7-day dwell, the busiest
+    # rate (the first day's reads count) keeps it hot for a month
+    slow = run(Ours(SaysCold(), **free, newcomer={"rate_mode": "busiest", "dwell_days": 7},
+                    newcomers_from=30), u)
+    assert slow[0, 3] == COLD and (slow[1, 30:60] == HOT).all()
+
+
+def test_the_newcomers_pick_is_priced_on_the_objects_born_inside_each_fold():
+    """Newcomers' validation costs are those of the objects born after the
+    fold's own split, and the established pick's those of the others."""
+    from ml.learn import CANDIDATES, ESTABLISHED, HOLD, NEWCOMERS, build_ours, choose_ours
+
+    n, split = 4, 60
+    g = np.zeros((n, 90))
+    g[:2, :split] = 2  # two old objects, busy through the training range
+    g[2:, 35:split] = 2  # two born on day 35: inside the 4/6 fold's (day 40) training, not the 3/6's (day 30)
+    u = usage(g, [20e9] * n, birth=np.array([0, 0, 35, 35]))
+    groups, cm = np.zeros(n), CostModel()
+    choice = choose_ours(u, groups, u.gets, cm, split)
+    kept = choice.validation_usd
+    # keeping still, everything stays hot: price it per object independently
+    head = u.head(split)
+    hot = schedule_cost(head, np.zeros((n, split), int), cm, split - 1).per_object  # one day each
+    carry = [split - 30, split - 40]  # each fold's days, carried on as many again (short of 60)
+    # in the first fold the newcomers live its last 25 days, and carry on its 30
+    assert kept[NEWCOMERS][HOLD] == pytest.approx([hot[2:].sum() * (25 + carry[0]), 0.0], rel=1e-9)
+    assert kept[ESTABLISHED][HOLD] == pytest.approx(
+        [hot[:2].sum() * 2 * carry[0], hot.sum() * 2 * carry[1]], rel=1e-9)
+    # the newcomers' pick shares the established pick's forest (its label kind)
+    label = "horizon" if choice.config == HOLD else CANDIDATES[choice.config]["labels"]
+    assert choice.newcomer_config == HOLD or CANDIDATES[choice.newcomer_config]["labels"] == label
+    with pytest.raises(ValueError, match="labels"):
+        build_ours(u, groups, u.gets, cm, split, "oracle-settled-dwell3",
+                   newcomer_config="horizon-settled-dwell3")

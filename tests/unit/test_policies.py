@@ -292,3 +292,32 @@ def test_live_promotion_of_a_large_object_waits_until_its_reads_pay_for_leaving_
     assert [(d.key, d.target) for d in found] == [("big", "hot")]
     paid = 100 * (0.01 / 1000 - 0.0004 / 1000 + 4096 / 2 ** 30 * 0.03)
     assert found[0].reasons[1].startswith(f"promotion pays: its accesses there cost ${paid:.3g} ")
+
+
+def test_live_newcomers_are_the_objects_registered_after_the_training_range():
+    from ml.live import decide_objects
+
+    t0 = 1_767_225_600.0
+    app = _app_with([(t0, "old", "PUT", 10 * 2 ** 30), (t0 + 40 * DAY, "new", "PUT", 10 * 2 ** 30)])
+    keys, now = [("t1", "old"), ("t1", "new")], t0 + 100 * DAY
+    free = dict(rate_mode="settled", dwell_days=3)
+
+    def wanted(**newcomers):
+        found = decide_objects(app, keys, Ours(SaysCold(), **free, **newcomers), now)
+        return {d.key: (d.target, d.reasons[-1]) for d in found}
+
+    # both idle for two months: under one set of settings both go cold
+    both = wanted()
+    assert {k: t for k, (t, _) in both.items()} == {"old": "cold", "new": "cold"}
+    assert not any("newcomer" in r for _, r in both.values())
+    # the training range ended on day 30: "new" follows the newcomers' settings
+    trained_until = t0 + 30 * DAY
+    held = wanted(newcomer={**free, "hold": True}, newcomers_from_time=trained_until)
+    assert {k: t for k, (t, _) in held.items()} == {"old": "cold"}
+    slow = wanted(newcomer={**free, "dwell_days": 90}, newcomers_from_time=trained_until)
+    assert set(slow) == {"old"}  # 60 days in hot is short of the newcomers' 90-day dwell
+    same = wanted(newcomer=free, newcomers_from_time=trained_until)
+    assert same["new"][1].endswith("(newcomer's settings)") and "newcomer" not in same["old"][1]
+    # registered before the range ended, it is established: the newcomers' hold does not apply
+    early = wanted(newcomer={**free, "hold": True}, newcomers_from_time=t0 + 50 * DAY)
+    assert {k: t for k, (t, _) in early.items()} == {"old": "cold", "new": "cold"}
