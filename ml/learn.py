@@ -171,8 +171,12 @@ class OursChoice:
     validation_usd: dict[str, dict[str, list[float]]]
 
     def tied_with(self, cls: str = ESTABLISHED) -> list[str]:
-        pick = self.config if cls == ESTABLISHED else self.newcomer_config
-        return tied_with(pick, self.validation_usd[cls])
+        if cls == ESTABLISHED:
+            return tied_with(self.config, self.validation_usd[cls])
+        # only the candidates the newcomers' pick was chosen among (same forest)
+        labels = settings(self.config)["labels"]
+        return [n for n in tied_with(self.newcomer_config, self.validation_usd[cls])
+                if CANDIDATES[n]["labels"] == labels]
 
 
 def build_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,

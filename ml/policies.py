@@ -156,6 +156,8 @@ class Ours(Policy):
         # ``newcomers_from``; the live system marks them by registration time
         # instead (``newcomers_from_time``, event time; ``mark_newcomers``).
         self.newcomer = {**self.settings(), **(newcomer or {})}
+        if set(self.newcomer) != set(self.settings()):
+            raise ValueError(f"newcomer settings are {sorted(self.settings())}, got {sorted(newcomer)}")
         if self.newcomer["rate_mode"] not in RATE_MODES:
             raise ValueError(f"newcomer rate_mode must be one of {RATE_MODES}")
         self.newcomers_from, self.newcomers_from_time = newcomers_from, newcomers_from_time

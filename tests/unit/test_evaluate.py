@@ -108,6 +108,11 @@ def test_ours_picks_its_settings_on_the_training_range(report):
     same = lambda n: costs[n] == pytest.approx(costs[t["config"]], rel=1e-9)  # noqa: E731
     assert t["tied_with"] == [n for n in CANDIDATES if n != t["config"] and same(n)]
     assert len(t["tied_with"]) < len(CANDIDATES) - 1
+    # and for the newcomers, among the candidates their pick was chosen from
+    nc, label = t["validation_usd"][NEWCOMERS], CANDIDATES[t["config"]]["labels"]
+    same = lambda n: nc[n] == pytest.approx(nc[t["newcomer_config"]], rel=1e-9)  # noqa: E731
+    assert t["newcomer_tied_with"] == [n for n in CANDIDATES if n != t["newcomer_config"]
+                                       and CANDIDATES[n]["labels"] == label and same(n)]
 
 
 def test_choosing_ours_never_reads_the_evaluation_days(ibm_slice):

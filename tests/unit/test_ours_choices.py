@@ -209,6 +209,10 @@ def test_newcomers_get_their_own_guard_settings():
     slow = run(Ours(SaysCold(), **free, newcomer={"rate_mode": "busiest", "dwell_days": 7},
                     newcomers_from=30), u)
     assert slow[0, 3] == COLD and (slow[1, 30:60] == HOT).all()
+    with pytest.raises(ValueError, match="newcomer settings"):
+        Ours(newcomer={"dwell": 7})
+    with pytest.raises(ValueError, match="newcomer rate_mode"):
+        Ours(newcomer={"rate_mode": "lindy"})
 
 
 def test_the_newcomers_pick_is_priced_on_the_objects_born_inside_each_fold():
