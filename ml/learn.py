@@ -161,6 +161,13 @@ def settings(config: str) -> dict:
     return {"hold": False, **(_HOLD_SETTINGS if config == HOLD else CANDIDATES[config])}
 
 
+def newcomer_candidates(config: str) -> list[str]:
+    """What the newcomers' pick is chosen among, beside ``config``: the
+    candidates trained on its label kind, so that one forest serves both."""
+    labels = settings(config)["labels"]
+    return [n for n in CANDIDATES if CANDIDATES[n]["labels"] == labels]
+
+
 @dataclass
 class OursChoice:
     """``choose_ours``'s picks, for the established objects (``config``) and
@@ -173,10 +180,9 @@ class OursChoice:
     def tied_with(self, cls: str = ESTABLISHED) -> list[str]:
         if cls == ESTABLISHED:
             return tied_with(self.config, self.validation_usd[cls])
-        # only the candidates the newcomers' pick was chosen among (same forest)
-        labels = settings(self.config)["labels"]
-        return [n for n in tied_with(self.newcomer_config, self.validation_usd[cls])
-                if CANDIDATES[n]["labels"] == labels]
+        # only the candidates the newcomers' pick was chosen among
+        eligible = newcomer_candidates(self.config)
+        return [n for n in tied_with(self.newcomer_config, self.validation_usd[cls]) if n in eligible]
 
 
 def build_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, split: int,
@@ -187,7 +193,7 @@ def build_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel
     they must share its label kind. ``tr``: that forest, already trained."""
     c = settings(config)
     nc = settings(newcomer_config or config)
-    if not (nc["hold"] or nc["labels"] == c["labels"]):
+    if newcomer_config not in (None, HOLD, *newcomer_candidates(config)):
         raise ValueError(f"{newcomer_config} trains on {nc['labels']} labels, {config} on {c['labels']}")
     tr = tr or train(u, groups, reads, model, split, horizon_days, seed=seed, labels=c["labels"],
                      weighted=WEIGHT_FLOOR)
@@ -226,8 +232,7 @@ def choose_ours(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostMode
     val = {cls: {n: [float(c[n][new if cls == NEWCOMERS else ~new].sum()) for new, c in folds]
                  for n in (*CANDIDATES, HOLD)} for cls in (ESTABLISHED, NEWCOMERS)}
     config = _pick(val[ESTABLISHED], list(CANDIDATES))
-    labels = settings(config)["labels"]
-    newcomer = _pick(val[NEWCOMERS], [n for n in CANDIDATES if CANDIDATES[n]["labels"] == labels])
+    newcomer = _pick(val[NEWCOMERS], newcomer_candidates(config))
     return OursChoice(config, newcomer, val)
 
 
