@@ -7,6 +7,7 @@ import time
 
 import httpx
 from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 # Rows of data behind each titled Bokeh chart, and the largest value plotted
 # (a chart with no data yet draws a row of zeros).
@@ -54,15 +55,25 @@ def count(url: str, path: str, **params) -> int:
             return n
 
 
+def steady(what: str, probe, quiet_s: float = 3.0, timeout: float = 120):
+    """``probe()`` once two reads ``quiet_s`` apart agree and the value is truthy."""
+    def still():
+        first = probe()
+        time.sleep(quiet_s)
+        return first if first and probe() == first else None
+    return wait_for(what, still, timeout=timeout, every=0)
+
+
 def settled_text(locator, quiet_s: float = 3.0, timeout: float = 30) -> str:
-    """The locator's text once it has stayed the same for ``quiet_s`` (three refreshes)."""
+    """The locator's text once it has stayed the same for ``quiet_s`` (three
+    refreshes). Fails at once if the locator stops matching."""
     deadline = time.time() + timeout
-    text, since = locator.inner_text(), time.time()
+    text, since = locator.inner_text(timeout=5000), time.time()
     while time.time() - since < quiet_s:
         if time.time() > deadline:
             raise AssertionError(f"text kept changing; last: {text!r}")
         time.sleep(0.5)
-        now = locator.inner_text()
+        now = locator.inner_text(timeout=5000)
         if now != text:
             text, since = now, time.time()
     return text
@@ -91,6 +102,25 @@ def choose_mode(page, url: str, mode: str) -> None:
 def run_round(page, mode: str) -> None:
     page.locator(".run-round").get_by_role("button").click()
     page.wait_for_selector(f"text=decision round: mode {mode}", timeout=120_000)
+
+
+def tick_top_decision(page: Page, tries: int = 3) -> str:
+    """Ticks the top row of the decisions table once the table holds still, and
+    returns the ticked row's text once that has held still too. Panel's table
+    drops a click that lands while it draws new data, and the drawing then clears
+    the box; an operator would tick again, and so does this."""
+    table = page.locator(".decisions-table")
+    ticked = table.locator(".tabulator-row.tabulator-selected")
+    for _ in range(tries):
+        settled_text(table)
+        table.locator(".tabulator-row").first.locator("input[type=checkbox]").click()
+        try:
+            wait_for("a ticked row", lambda: ticked.count() == 1, timeout=10, every=0.5)
+            return settled_text(ticked)
+        except (AssertionError, PlaywrightTimeout):
+            if ticked.count() > 1:
+                raise
+    raise AssertionError(f"no tick held in {tries} tries")
 
 
 def charts(page: Page) -> dict[str, dict]:

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from tests.e2e.browser_kit import (advance_event_time, charts, choose_mode, count, run_round,
-                                   settled_text, wait_for)
+                                   steady, tick_top_decision, wait_for)
 from tests.e2e.test_launch_replay import BIN, IBM, free_port
 
 pytestmark = pytest.mark.e2e
@@ -171,8 +171,7 @@ def test_pause_records_decisions_but_moves_nothing(page, stack):
     url = stack[0]
     choose_mode(page, url, "paused")
     # Moves decided before the pause may still be landing: start from a still count.
-    moves = wait_for("moves to settle", lambda: (lambda a: time.sleep(3) or (
-        a if count(url, "/movements") == a else None))(count(url, "/movements")), timeout=120)
+    moves = steady("moves to settle", lambda: count(url, "/movements"), timeout=120)
     dry = count(url, "/decisions", status="dry")
     # 90 more idle days: warm objects are due for cold, hot ones for warm.
     advance_event_time(url, 90, "e2e-clock-2")
@@ -192,21 +191,18 @@ def test_approval_holds_decisions_until_an_operator_approves_one(page, stack):
     choose_mode(page, url, "approval")
     advance_event_time(url, 120, "e2e-clock-3")
     run_round(page, "approval")
-    wait_for("pending decisions", lambda: count(url, "/decisions", status="pending"), timeout=60)
-    # Newest first: the top row is pending once the table has caught up.
-    first = page.locator(".decisions-table .tabulator-row").first
-    wait_for("a pending decision on top", lambda: "pending" in first.inner_text(), timeout=30)
-    first.locator("input[type=checkbox]").check()
-    # The table holds still while a row is ticked; read the id off the ticked row
-    # (the top row may have been replaced by a newer decision just before the tick),
-    ticked = page.locator(".decisions-table .tabulator-row.tabulator-selected")
-    wait_for("one ticked pending row", lambda: ticked.count() == 1 and "pending" in ticked.inner_text(),
-             timeout=30)
-    # once it has held still: a frame the server sent just before the tick can
-    # still arrive and re-render the ticked position (selections are row
-    # positions; the server holds only the frames after the tick). The notice
-    # then names the decision the server approved, which must be that one.
-    decision_id = re.search(r"[0-9a-f]{32}", settled_text(ticked)).group(0)
+    # A round's decisions land over a few seconds; each lands as a redraw of the
+    # table, so tick once they have all landed. Newest first: the top row is then
+    # one of them.
+    steady("pending decisions to stop landing",
+           lambda: count(url, "/decisions", status="pending"), timeout=120)
+    top = page.locator(".decisions-table .tabulator-row").first
+    wait_for("a pending decision on top", lambda: "pending" in top.inner_text(), timeout=30)
+    # The notice then names the decision the server approved, which must be the
+    # one the browser shows ticked (selections are row positions).
+    ticked = tick_top_decision(page)
+    assert "pending" in ticked, ticked
+    decision_id = re.search(r"[0-9a-f]{32}", ticked).group(0)
     page.get_by_role("button", name="Approve selected").click()
     notices = lambda: " ".join(page.locator(".notices p").all_inner_texts())  # noqa: E731
     answered = wait_for("the approval notice", lambda: re.search(
