@@ -188,7 +188,11 @@ class Projector:
         self._leave_tier(page, row, at)
         row["deleted_at"] = at
         if e.abandoned_move_id:
-            self._move_status(page, row, e.abandoned_move_id, "abandoned", at, "object deleted")
+            # The move's other steps carry wall time, and ``at`` is the delete's
+            # event time (a replayed trace's may be months old): the move was
+            # given up when the delete was recorded.
+            self._move_status(page, row, e.abandoned_move_id, "abandoned", e.timestamp.timestamp(),
+                              "object deleted")
 
     def _recommended(self, page: Page, row: dict, e: Any, at: float) -> None:
         reasons = to_json(list(e.reasons))

@@ -4,6 +4,7 @@ windows, moves, exactly-once application and rebuilds."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -60,6 +61,7 @@ def test_recent_windows_count_back_from_the_newest_event(app, runner):
 
 
 def test_moves_update_movements_tiers_and_counters(app, runner):
+    started = time.time()
     ingest(app, [rec(T0 + i, f"m{i}", "PUT", 200_000 * (i + 1)) for i in range(5)], "put")
     r = runner()
     r.catch_up()  # part of the moves land in a later page than their objects
@@ -78,6 +80,10 @@ def test_moves_update_movements_tiers_and_counters(app, runner):
         "mv-0": ["requested", "copied", "verified", "committed", "reclaimed"],
         "mv-1": ["requested", "copied", "failed"], "mv-2": ["requested", "aborted"],
         "mv-3": ["requested", "copied", "abandoned"]}
+    # Given up when the delete was recorded (wall time, like the move's other
+    # steps), not at the delete's event time.
+    abandoned = rm.get_movement("mv-3")
+    assert abandoned["history"][-1]["at"] == abandoned["updated_at"] >= started > T0 + 500
     failed = rm.get_movement("mv-1")
     assert (failed["status"], failed["error"], failed["source"], failed["target"]) == \
         ("failed", "copy timed out", "hot", "cold")
