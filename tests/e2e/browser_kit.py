@@ -55,28 +55,25 @@ def count(url: str, path: str, **params) -> int:
             return n
 
 
-def steady(what: str, probe, quiet_s: float = 3.0, timeout: float = 120):
-    """``probe()`` once two reads ``quiet_s`` apart agree and the value is truthy."""
-    def still():
-        first = probe()
-        time.sleep(quiet_s)
-        return first if first and probe() == first else None
-    return wait_for(what, still, timeout=timeout, every=0)
+def steady(what: str, probe, quiet_s: float = 3.0, timeout: float = 120, every: float = 0.5):
+    """``probe()``'s value once it is truthy and has stayed the same for ``quiet_s``."""
+    deadline = time.time() + timeout
+    value, since = probe(), time.time()
+    while not value or time.time() - since < quiet_s:
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last seen: {value!r}")
+        time.sleep(every)
+        now = probe()
+        if now != value:
+            value, since = now, time.time()
+    return value
 
 
 def settled_text(locator, quiet_s: float = 3.0, timeout: float = 30) -> str:
     """The locator's text once it has stayed the same for ``quiet_s`` (three
-    refreshes). Fails at once if the locator stops matching."""
-    deadline = time.time() + timeout
-    text, since = locator.inner_text(timeout=5000), time.time()
-    while time.time() - since < quiet_s:
-        if time.time() > deadline:
-            raise AssertionError(f"text kept changing; last: {text!r}")
-        time.sleep(0.5)
-        now = locator.inner_text(timeout=5000)
-        if now != text:
-            text, since = now, time.time()
-    return text
+    refreshes). Fails within 5 s if the locator stops matching."""
+    return steady("the text to hold still", lambda: locator.inner_text(timeout=5000),
+                  quiet_s=quiet_s, timeout=timeout)
 
 
 def advance_event_time(url: str, days: float, key: str) -> float:
@@ -109,11 +106,14 @@ def tick_top_decision(page: Page, tries: int = 3) -> str:
     returns the ticked row's text once that has held still too. Panel's table
     drops a click that lands while it draws new data, and the drawing then clears
     the box; an operator would tick again, and so does this."""
-    table = page.locator(".decisions-table")
-    ticked = table.locator(".tabulator-row.tabulator-selected")
+    rows = page.locator(".decisions-table .tabulator-row")
+    ticked = page.locator(".decisions-table .tabulator-row.tabulator-selected")
     for _ in range(tries):
-        settled_text(table)
-        table.locator(".tabulator-row").first.locator("input[type=checkbox]").click()
+        # The rows' texts: the table's own element has none (its rows are drawn
+        # in a shadow root).
+        steady("the decisions table to hold still", lambda: "\n".join(rows.all_inner_texts()),
+               timeout=30)
+        rows.first.locator("input[type=checkbox]").click()
         try:
             wait_for("a ticked row", lambda: ticked.count() == 1, timeout=10, every=0.5)
             return settled_text(ticked)

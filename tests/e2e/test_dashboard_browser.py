@@ -171,7 +171,7 @@ def test_pause_records_decisions_but_moves_nothing(page, stack):
     url = stack[0]
     choose_mode(page, url, "paused")
     # Moves decided before the pause may still be landing: start from a still count.
-    moves = steady("moves to settle", lambda: count(url, "/movements"), timeout=120)
+    moves = steady("moves to settle", lambda: count(url, "/movements"), timeout=120, every=1)
     dry = count(url, "/decisions", status="dry")
     # 90 more idle days: warm objects are due for cold, hot ones for warm.
     advance_event_time(url, 90, "e2e-clock-2")
@@ -195,7 +195,7 @@ def test_approval_holds_decisions_until_an_operator_approves_one(page, stack):
     # table, so tick once they have all landed. Newest first: the top row is then
     # one of them.
     steady("pending decisions to stop landing",
-           lambda: count(url, "/decisions", status="pending"), timeout=120)
+           lambda: count(url, "/decisions", status="pending"), timeout=120, every=1)
     top = page.locator(".decisions-table .tabulator-row").first
     wait_for("a pending decision on top", lambda: "pending" in top.inner_text(), timeout=30)
     # The notice then names the decision the server approved, which must be the
