@@ -32,7 +32,8 @@ def load_settings(**overrides):
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
         first = e.errors()[0]
-        raise fail(f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        where = ".".join(map(str, first["loc"])) or "settings"  # a cross-field rule has no loc
+        raise fail(f"setting {where}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 @app.command()
@@ -49,8 +50,12 @@ def launch(
     otherwise starts a local Ray. Ctrl-C shuts everything down cleanly.
     """
     from tiering_app.launch import run
+    from tiering_app.services._proc import PortInUse
 
-    run(load_settings(api_port=port), produce=produce, objects=objects, rate=rate, seed=seed)
+    try:
+        run(load_settings(api_port=port), produce=produce, objects=objects, rate=rate, seed=seed)
+    except PortInUse as e:
+        raise fail(str(e)) from None
 
 
 def _good_records(items: Iterable, stats, bad_limit: int = 5) -> Iterator[AccessRecord]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 
@@ -32,6 +33,25 @@ def _producer_loop(send, settings: Settings, stop: threading.Event, *, objects: 
             stop.wait(max(0.0, len(records) / rate - (time.monotonic() - started)))
 
 
+def reserve_server_ports(settings: Settings) -> tuple[socket.socket, socket.socket | None]:
+    """The API's and the dashboard's ports, held from the first step (see ``reserve_port``);
+    a taken one stops the launch before anything has started."""
+    from tiering_app.services._proc import PortInUse, reserve_port
+
+    try:
+        api = reserve_port(settings.api_host, settings.api_port)
+    except PortInUse as e:
+        raise PortInUse(f"API port: {e}; choose another with TIERING_API_PORT or --port") from None
+    if not settings.dashboard_port:
+        return api, None
+    try:
+        return api, reserve_port(settings.dashboard_host or settings.api_host, settings.dashboard_port)
+    except PortInUse as e:
+        api.close()
+        raise PortInUse(f"dashboard port: {e}; choose another with TIERING_DASHBOARD_PORT "
+                        "(0 turns the dashboard off)") from None
+
+
 def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: int) -> None:
     import ray
     import uvicorn
@@ -44,7 +64,9 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     from web.app import create_app
 
     from actors.shard import relax_gc
+    from tiering_app.services._proc import wait_listening
 
+    api_socket, dashboard_socket = reserve_server_ports(settings)
     relax_gc()  # the API parses and routes ingest batches here
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # issue 3: the object store first (an embedded SeaweedFS unless S3 is configured),
@@ -80,21 +102,25 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
                                     name="producer", daemon=True)
         producer.start()
     dashboard = None
-    if settings.dashboard_port:  # issue 5: Panel on its own port, reading the API
+    if dashboard_socket is not None:  # issue 5: Panel on its own port, reading the API
+        dashboard_host = settings.dashboard_host or settings.api_host
         try:
             from web.dashboard.app import serve as serve_dashboard
         except ImportError as e:  # installed without the 'dashboard' extra
             console.print(f"[yellow]no dashboard[/]: {e} (pip install '.[dashboard]')")
         else:
+            # Bokeh binds its own socket (beside our reservation), in its own thread.
             dashboard = serve_dashboard(settings)
-            console.print(f"dashboard on http://{settings.dashboard_host or settings.api_host}:"
-                          f"{settings.dashboard_port}")
+            if not wait_listening(dashboard_host, settings.dashboard_port):
+                console.print("[yellow]the dashboard is not listening yet[/]")
+            console.print(f"dashboard on http://{dashboard_host}:{settings.dashboard_port}")
+        dashboard_socket.close()
     console.print(f"[green]tiering is up[/]: {settings.shards} shards, API on "
                   f"{settings.resolved_api_url} (docs at /docs)"
                   + (f", producing ~{rate:,.0f} rec/s over {objects:,} objects" if produce else ""))
     try:
         try:
-            server.run()  # returns on SIGINT/SIGTERM after a graceful HTTP shutdown
+            server.run(sockets=[api_socket])  # returns on SIGINT/SIGTERM after a graceful HTTP shutdown
         except KeyboardInterrupt:  # uvicorn re-raises the signal it captured
             pass
     finally:

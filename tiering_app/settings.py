@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(
         None, description="Ray cluster to join; unset tries 'auto' and falls back to a local Ray.")
     api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    api_port: int = Field(8000, ge=1, le=65535)
     api_url: str | None = Field(None, description="Where CLI commands find the REST API.")
     api_token: str | None = Field(None, description="If set, write endpoints need 'Authorization: Bearer <token>'.")
     max_batch_records: int = Field(10_000, ge=1, description="Largest POST /accesses batch.")
@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         if v and urlparse(v).scheme not in ("postgresql", "postgres", "sqlite"):
             raise ValueError("database_url must be postgresql://... or sqlite:///path")
         return v or None
+
+    @model_validator(mode="after")
+    def _ports_apart(self) -> "Settings":
+        # Both are bound beside each other at launch, so a clash would surface only later.
+        if self.dashboard_port == self.api_port and (self.dashboard_host or self.api_host) == self.api_host:
+            raise ValueError(f"dashboard_port {self.dashboard_port} is the API's port; choose another")
+        return self
 
     @property
     def resolved_api_url(self) -> str:

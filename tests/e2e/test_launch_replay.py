@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import TRACES
+from tiering_app.services._proc import port_is_free
 
 pytestmark = pytest.mark.e2e
 IBM = TRACES / "ibm-cos-000-part0.txt"
@@ -22,9 +24,14 @@ BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range (32768 and up here) and above Ray's
+    worker ports (10002-19999): until ``tiering launch`` has bound it, the services it starts
+    could otherwise take it, as an outgoing connection or a ``bind(0)`` pick (CI saw that)."""
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        if port_is_free(port):
+            return port
+    raise AssertionError("no free port in 20000-32000")
 
 
 def expected_counts(path: Path) -> Counter:
@@ -127,3 +134,36 @@ def test_cli_errors_exit_2_with_a_message(tmp_path):
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert "error" in r.stderr.lower(), (args, r.stderr)
     assert subprocess.run([str(BIN / "tiering"), "--help"], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("taken, setting", [("api", "TIERING_API_PORT"),
+                                            ("dashboard", "TIERING_DASHBOARD_PORT")])
+def test_launch_on_a_taken_port_exits_2_before_starting_anything(tmp_path, taken, setting):
+    api_port, dash_port = free_port(), free_port()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", api_port if taken == "api" else dash_port))
+        server.listen()
+        env = {**os.environ, "TIERING_DATA_DIR": str(tmp_path / "var"), "RAY_AUTH_MODE": "token",
+               "TIERING_API_PORT": str(api_port), "TIERING_DASHBOARD_PORT": str(dash_port),
+               "TIERING_RAY_ADDRESS": "local"}
+        r = subprocess.run([str(BIN / "tiering"), "launch"], env=env, capture_output=True,
+                           text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr[-3000:])
+    port = api_port if taken == "api" else dash_port
+    message = " ".join(r.stderr.split())  # rich wraps long lines
+    assert f"{taken.replace('api', 'API')} port: 127.0.0.1:{port} is taken" in message, message
+    assert setting in message, message
+    # Nothing started and nothing written: no data dir, so no SeaweedFS, event store or Ray.
+    assert not (tmp_path / "var").exists()
+    assert "tiering is up" not in r.stdout + r.stderr
+
+
+def test_launch_refuses_one_port_for_both_servers(tmp_path):
+    port = free_port()
+    env = {**os.environ, "TIERING_DATA_DIR": str(tmp_path / "var"), "TIERING_API_PORT": str(port),
+           "TIERING_DASHBOARD_PORT": str(port)}
+    r = subprocess.run([str(BIN / "tiering"), "launch"], env=env, capture_output=True, text=True,
+                       timeout=60, cwd=tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr[-3000:])
+    assert f"dashboard_port {port} is the API's port" in " ".join(r.stderr.split())
+    assert not (tmp_path / "var").exists()

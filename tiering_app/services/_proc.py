@@ -24,6 +24,10 @@ class ServiceExited(ServiceError):
     """The service's process has exited (while starting: often a port taken meanwhile)."""
 
 
+class PortInUse(ServiceError):
+    """Something already listens on a port we were told to serve on."""
+
+
 def port_is_free(port: int) -> bool:
     """True if a server could listen on ``127.0.0.1:port`` now (TIME_WAIT leftovers allowed,
     as the servers here bind with SO_REUSEADDR too)."""
@@ -34,6 +38,39 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """``host:port`` bound now and held until a server of ours listens on it.
+
+    ``tiering launch`` binds its API and dashboard ports before it starts Ray and
+    the object store, whose many outgoing connections and ``bind(0)`` picks would
+    otherwise be free to take them first. The socket is bound, not listening, with
+    SO_REUSEADDR, so our own server may bind the port beside it (or listen on it),
+    while the kernel gives it to no ephemeral pick and refuses it to other listeners.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((host, port))
+    except OSError as e:
+        s.close()
+        raise PortInUse(f"{host}:{port} is taken ({e.strerror})") from None
+    return s
+
+
+def wait_listening(host: str, port: int, timeout: float = 30.0) -> bool:
+    """True once a server accepts connections on ``host:port``."""
+    target = LOOPBACK if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((target, port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
 
 
 def free_ports(n: int, exclude: Sequence[int] = ()) -> list[int]:

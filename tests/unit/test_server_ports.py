@@ -1,0 +1,44 @@
+"""``reserve_port``: how ``tiering launch`` holds its API and dashboard ports while it starts."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tiering_app.services._proc import PortInUse, reserve_port, wait_listening
+
+
+def test_a_reserved_port_is_refused_to_a_plain_bind_until_released():
+    reserved = reserve_port("127.0.0.1", 0)
+    port = reserved.getsockname()[1]
+    with socket.socket() as other, pytest.raises(OSError):
+        other.bind(("127.0.0.1", port))
+    reserved.close()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+
+
+def test_a_port_someone_listens_on_cannot_be_reserved():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with pytest.raises(PortInUse, match=f"127.0.0.1:{port} is taken"):
+            reserve_port("127.0.0.1", port)
+
+
+def test_our_server_can_listen_on_the_reservation_or_bind_beside_it():
+    reserved = reserve_port("127.0.0.1", 0)
+    port = reserved.getsockname()[1]
+    assert not wait_listening("127.0.0.1", port, timeout=0.3)
+    # As Bokeh does: its own socket, with SO_REUSEADDR, next to ours.
+    with socket.socket() as beside:
+        beside.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        beside.bind(("127.0.0.1", port))
+        beside.listen()
+        assert wait_listening("127.0.0.1", port, timeout=5)
+    # As uvicorn does: listening on the reserved socket itself.
+    reserved.listen()
+    assert wait_listening("0.0.0.0", port, timeout=5)
+    reserved.close()
