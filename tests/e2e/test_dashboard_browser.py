@@ -38,7 +38,8 @@ def stack(tmp_path_factory):
     shutil.copy(IBM, tmp / "var" / "traces" / IBM.name)
     # A short slice for the what-if, so that evaluating every policy is quick.
     (tmp / "var" / "traces" / SLICE).write_text("".join(IBM.open().readlines()[:2001]))
-    api_port, dash_port = free_port(), free_port()
+    api_port = free_port()
+    dash_port = free_port(api_port)
     env = {**os.environ, "TIERING_DATA_DIR": str(tmp / "var"), "TIERING_API_PORT": str(api_port),
            "TIERING_DASHBOARD_PORT": str(dash_port), "TIERING_DASHBOARD_REFRESH_S": "1",
            "TIERING_SHARDS": "2", "TIERING_SNAPSHOT_INTERVAL_S": "1", "RAY_AUTH_MODE": "token",

@@ -23,13 +23,13 @@ IBM = TRACES / "ibm-cos-000-part0.txt"
 BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
+def free_port(*taken: int) -> int:
     """A free port below the kernel's ephemeral range (32768 and up here) and above Ray's
     worker ports (10002-19999): until ``tiering launch`` has bound it, the services it starts
     could otherwise take it, as an outgoing connection or a ``bind(0)`` pick (CI saw that)."""
     for _ in range(200):
         port = random.randint(20000, 32000)
-        if port_is_free(port):
+        if port not in taken and port_is_free(port):
             return port
     raise AssertionError("no free port in 20000-32000")
 
@@ -139,7 +139,8 @@ def test_cli_errors_exit_2_with_a_message(tmp_path):
 @pytest.mark.parametrize("taken, setting", [("api", "TIERING_API_PORT"),
                                             ("dashboard", "TIERING_DASHBOARD_PORT")])
 def test_launch_on_a_taken_port_exits_2_before_starting_anything(tmp_path, taken, setting):
-    api_port, dash_port = free_port(), free_port()
+    api_port = free_port()
+    dash_port = free_port(api_port)
     with socket.socket() as server:
         server.bind(("127.0.0.1", api_port if taken == "api" else dash_port))
         server.listen()
