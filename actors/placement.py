@@ -17,6 +17,7 @@ write to those objects in between. That is what makes these safe:
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -171,9 +172,11 @@ class Placement:
             else:
                 continue
             if obj.move is not None and obj.move["step"] in PRE_COMMIT:
+                # A move's steps carry wall time; the overwrite's event time (a replayed
+                # trace's may be months old) goes in the reason.
                 self.end(tenant, key, obj.move["move_id"], obj.move["target"], "abort",
                          f"concurrent overwrite at ts={seed_ts}: the copy no longer matches", 0,
-                         seed_ts)
+                         time.time())
             bucket = self.buckets.of(obj.tier)
             source = (sources or {}).get(source_key(tenant, key))
             if source is not None:

@@ -185,5 +185,9 @@ def test_an_overwrite_during_a_move_aborts_it_and_the_newer_bytes_survive(ray_cl
             assert not [e for e in history if e["kind"] == "MoveCommitted"]
             aborted = [e for e in history if e["kind"] == "MoveAborted"]
             assert len(aborted) == 1 and "concurrent overwrite" in aborted[0]["data"]["reason"]
+            # On the move's own clock, after it was requested, though "doc"'s overwrite
+            # carries event time 2,000.
+            requested = [e for e in history if e["kind"] == "MoveRequested"]
+            assert aborted[0]["data"]["at"] >= requested[-1]["data"]["at"] > 2_000.0
     finally:
         stack.close()
