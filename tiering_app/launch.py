@@ -45,7 +45,7 @@ def reserve_server_ports(settings: Settings) -> tuple[socket.socket, socket.sock
     if not settings.dashboard_port:
         return api, None
     try:
-        return api, reserve_port(settings.dashboard_host or settings.api_host, settings.dashboard_port)
+        return api, reserve_port(settings.resolved_dashboard_host, settings.dashboard_port)
     except PortInUse as e:
         api.close()
         raise PortInUse(f"dashboard port: {e}; choose another with TIERING_DASHBOARD_PORT "
@@ -103,7 +103,6 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
         producer.start()
     dashboard = None
     if dashboard_socket is not None:  # issue 5: Panel on its own port, reading the API
-        dashboard_host = settings.dashboard_host or settings.api_host
         try:
             from web.dashboard.app import serve as serve_dashboard
         except ImportError as e:  # installed without the 'dashboard' extra
@@ -111,9 +110,10 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
         else:
             # Bokeh binds its own socket (beside our reservation), in its own thread.
             dashboard = serve_dashboard(settings)
-            if not wait_listening(dashboard_host, settings.dashboard_port):
+            if not wait_listening(settings.resolved_dashboard_host, settings.dashboard_port):
                 console.print("[yellow]the dashboard is not listening yet[/]")
-            console.print(f"dashboard on http://{dashboard_host}:{settings.dashboard_port}")
+            console.print(f"dashboard on http://{settings.resolved_dashboard_host}:"
+                          f"{settings.dashboard_port}")
         dashboard_socket.close()
     console.print(f"[green]tiering is up[/]: {settings.shards} shards, API on "
                   f"{settings.resolved_api_url} (docs at /docs)"

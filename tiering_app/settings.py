@@ -96,9 +96,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _ports_apart(self) -> "Settings":
         # Both are bound beside each other at launch, so a clash would surface only later.
-        if self.dashboard_port == self.api_port and (self.dashboard_host or self.api_host) == self.api_host:
+        if self.dashboard_port == self.api_port and self.resolved_dashboard_host == self.api_host:
             raise ValueError(f"dashboard_port {self.dashboard_port} is the API's port; choose another")
         return self
+
+    @property
+    def resolved_dashboard_host(self) -> str:
+        return self.dashboard_host or self.api_host
 
     @property
     def resolved_api_url(self) -> str:

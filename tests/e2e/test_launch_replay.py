@@ -141,8 +141,9 @@ def test_cli_errors_exit_2_with_a_message(tmp_path):
 def test_launch_on_a_taken_port_exits_2_before_starting_anything(tmp_path, taken, setting):
     api_port = free_port()
     dash_port = free_port(api_port)
+    port = api_port if taken == "api" else dash_port
     with socket.socket() as server:
-        server.bind(("127.0.0.1", api_port if taken == "api" else dash_port))
+        server.bind(("127.0.0.1", port))
         server.listen()
         env = {**os.environ, "TIERING_DATA_DIR": str(tmp_path / "var"), "RAY_AUTH_MODE": "token",
                "TIERING_API_PORT": str(api_port), "TIERING_DASHBOARD_PORT": str(dash_port),
@@ -150,7 +151,6 @@ def test_launch_on_a_taken_port_exits_2_before_starting_anything(tmp_path, taken
         r = subprocess.run([str(BIN / "tiering"), "launch"], env=env, capture_output=True,
                            text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 2, (r.stdout, r.stderr[-3000:])
-    port = api_port if taken == "api" else dash_port
     message = " ".join(r.stderr.split())  # rich wraps long lines
     assert f"{taken.replace('api', 'API')} port: 127.0.0.1:{port} is taken" in message, message
     assert setting in message, message

@@ -46,8 +46,9 @@ def reserve_port(host: str, port: int) -> socket.socket:
     ``tiering launch`` binds its API and dashboard ports before it starts Ray and
     the object store, whose many outgoing connections and ``bind(0)`` picks would
     otherwise be free to take them first. The socket is bound, not listening, with
-    SO_REUSEADDR, so our own server may bind the port beside it (or listen on it),
-    while the kernel gives it to no ephemeral pick and refuses it to other listeners.
+    SO_REUSEADDR: our own server may bind the port beside it (Bokeh does) or listen
+    on it (uvicorn does), while the kernel gives the port to no ephemeral pick, by
+    ``connect`` or ``bind(0)``, and to no bind without SO_REUSEADDR.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)

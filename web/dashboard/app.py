@@ -79,7 +79,7 @@ def session_page(settings: Settings):
 def serve(settings: Settings) -> Any:
     """Start the dashboard server in a thread; returns it (``.stop()`` ends it)."""
     pn.extension("tabulator", notifications=False)
-    host, port = settings.dashboard_host or settings.api_host, settings.dashboard_port
+    host, port = settings.resolved_dashboard_host, settings.dashboard_port
     origins = [f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
     server = pn.serve({"/": lambda: session_page(settings)}, port=port, address=host,
                       websocket_origin=origins + list(settings.dashboard_origins), show=False,
