@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from domain.records import Op, RecordError, parse_record, parse_ts
 
-from .formats import BadLine, Context, Item, bad
+from .formats import BadLine, Context, Item, TraceError, bad
 
 COLUMN_FIELDS = ("ts", "key", "op", "size", "tenant", "latency_ms")
 REQUIRED_FIELDS = ("ts", "key", "op")
@@ -129,6 +129,19 @@ class _LastLine:
         return self.last
 
 
+class CsvHeaderError(TraceError):
+    """A mapped column missing from the header. The message leaves the header
+    out (it is the file's contents); a local caller may show ``header``."""
+
+    def __init__(self, message: str, header: list[str]):
+        super().__init__(message)
+        self.header = header
+
+    def for_file_owner(self) -> str:
+        """The message with the header, for the CLI: whoever runs it reads the file anyway."""
+        return f"{self} (header: {', '.join(self.header)})"
+
+
 def read_csv_header(lines: Iterable[str], mapping: CsvMapping) -> tuple[Any, _LastLine, dict[str, int]]:
     """Read the header; check every mapped column is present (ValueError otherwise)."""
     src = _LastLine(lines)
@@ -139,13 +152,13 @@ def read_csv_header(lines: Iterable[str], mapping: CsvMapping) -> tuple[Any, _La
             header = [cell.strip() for cell in row]
             break
     if header is None:
-        raise ValueError("csv trace is empty: no header row")
+        raise TraceError("csv trace is empty: no header row")
     index = {name: i for i, name in reversed(list(enumerate(header)))}
     positions = {}
     for fld, column in mapping.columns.items():
         if column not in index:
-            raise ValueError(f"csv mapping entry '{fld}={column}': column {column!r} not in header "
-                             f"({', '.join(header)})")
+            raise CsvHeaderError(f"csv mapping entry '{fld}={column}': column {column!r} is not in "
+                                 "the trace's header row", header)
         positions[fld] = index[column]
     return reader, src, positions
 

@@ -38,6 +38,11 @@ class Context:
     rel_origin: float | None  # trace-time origin in seconds; None = first good record
 
 
+class TraceError(ValueError):
+    """A trace (or its name) that cannot be used, in words safe to show any
+    caller: the message never quotes the file's contents."""
+
+
 Item = AccessRecord | BadLine
 _MAX_TEXT = 500
 

@@ -155,7 +155,7 @@ def replay_trace(
         _run_feed(batched(records, settings.ingest_batch_size), settings, stats, speed, None,
                   f"replay {file.name}", materialize=materialize)
     except ValueError as e:
-        raise fail(str(e)) from None
+        raise fail(_local_error(e)) from None
     out.print(f"replayed [bold]{stats.records:,}[/] records in {stats.batches} batches "
               f"({stats.rate:,.0f} rec/s), {stats.events:,} events written, "
               f"[{'red' if stats.bad_lines else 'green'}]{stats.bad_lines} bad lines[/]")
@@ -248,14 +248,22 @@ def evaluate(
     train_frac: Annotated[float, typer.Option(help="Share of the steps used for training.")] = 0.5,
     policy_file: Annotated[Optional[Path], typer.Option(help="YAML price overrides (defaults and tenant layers apply).")] = None,
 ) -> None:
-    """Replay a trace through the domain and compare tiering policies by cost (issue 4)."""
+    """Replay a trace through the domain and compare tiering policies by cost."""
     from ml.evaluate_cli import run_evaluate
 
     try:
         run_evaluate(trace, format, time_scale, policies, json_out, mapping, lbn_grain, train_frac,
                      policy_file, out, err)
     except ValueError as e:
-        raise fail(str(e)) from None
+        raise fail(_local_error(e)) from None
+
+
+def _local_error(e: ValueError) -> str:
+    """A trace error as the local user may see it: with the file's header,
+    which the API never shows."""
+    from ingest.csvmap import CsvHeaderError
+
+    return e.for_file_owner() if isinstance(e, CsvHeaderError) else str(e)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     api_token: str | None = Field(None, description="If set, write endpoints need 'Authorization: Bearer <token>'.")
     max_batch_records: int = Field(10_000, ge=1, description="Largest POST /accesses batch.")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body.")
+    max_trace_bytes: int = Field(256 * 2**20, ge=1, description="Largest trace a retrain or what-if "
+                                 "job reads, and largest trace upload.")
     ingest_batch_size: int = Field(5_000, ge=1, description="Records per batch sent by replay and produce.")
     projection_poll_s: float = Field(0.2, gt=0, description="Projection runner poll interval.")
     projection_page: int = Field(2_000, ge=1, description="Notifications applied per transaction.")

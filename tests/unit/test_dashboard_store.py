@@ -138,10 +138,9 @@ def api(tmp_path):
 
 
 @pytest_asyncio.fixture
-async def store(api, tmp_path):
+async def store(api):
     app = api[0]
-    s = DashboardStore("http://api", transport=httpx.ASGITransport(app=app),
-                       traces_dir=tmp_path / "traces")
+    s = DashboardStore("http://api", transport=httpx.ASGITransport(app=app))
     yield s
     await s.aclose()
 
@@ -224,9 +223,10 @@ async def test_whatif_job_fills_its_table(store):
          "cost_vs_oracle": 2.0, "storage_usd": 1.5}]
 
 
-async def test_retrain_sends_a_trace_path_under_the_traces_dir_or_none(store, tmp_path):
+async def test_retrain_sends_a_trace_name_from_the_library_or_none(store, tmp_path):
     await store.retrain("missing.txt", "ibm-cos", 720.0)
-    assert "422" in store.notice and str(tmp_path / "traces" / "missing.txt") in store.notice
+    assert "422" in store.notice and "no trace named 'missing.txt'" in store.notice
+    assert str(tmp_path) not in store.notice
     assert store.jobs == {}
     await store.retrain(None, "ibm-cos", 360.0)  # the live event log: no trace at all
     (job_id,) = store.jobs

@@ -37,14 +37,15 @@ def test_policies_round_trip_and_validation(client):
 def test_model_is_404_before_any_training(client):
     assert client.get("/ml/model").status_code == 404
     assert client.get("/ml/jobs/nope").status_code == 404
-    assert client.post("/ml/retrain", json={"trace": "/no/file", "format": "msr"}).status_code == 422
+    r = client.post("/ml/retrain", json={"trace": "/no/file", "format": "msr"})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "trace"
 
 
 @pytest.mark.skipif(not IBM.exists(), reason="shared traces not mounted")
 def test_retrain_job_registers_a_model(client, tmp_path):
-    f = tmp_path / "slice.txt"
-    f.write_text("\n".join(IBM.read_text().splitlines()[:2001]) + "\n")
-    r = client.post("/ml/retrain", json={"trace": str(f), "format": "ibm-cos", "time_scale": 16000})
+    (tmp_path / "traces").mkdir()
+    (tmp_path / "traces" / "slice.txt").write_text("\n".join(IBM.read_text().splitlines()[:2001]) + "\n")
+    r = client.post("/ml/retrain", json={"trace": "slice.txt", "format": "ibm-cos", "time_scale": 16000})
     assert r.status_code == 202
     job_id = r.json()["id"]
     client.app.state.ml.pool.submit(lambda: None).result()  # the single worker has drained the queue
@@ -68,6 +69,9 @@ def test_retrain_takes_a_bare_name_from_the_traces_dir(client, tmp_path):
     assert client.get("/ml/model").json()["training_range"]["trace"].endswith("traces/slice.txt")
     bad = client.post("/ml/retrain", json={"trace": "other.txt", "format": "ibm-cos"})
     assert bad.status_code == 422 and "other.txt" in bad.json()["detail"][0]["reason"]
+    absolute = client.post("/ml/retrain", json={"trace": str(tmp_path / "traces" / "slice.txt"),
+                                                "format": "ibm-cos"})
+    assert absolute.status_code == 422 and absolute.json()["detail"][0]["field"] == "trace"
 
 
 @pytest.mark.skipif(not IBM.exists(), reason="shared traces not mounted")
@@ -76,6 +80,7 @@ def test_whatif_runs_an_evaluation_on_a_trace_in_the_data_dir(client, tmp_path):
     traces.mkdir()
     (traces / "slice.txt").write_text("\n".join(IBM.read_text().splitlines()[:1500]) + "\n")
     listed = client.get("/whatif/traces").json()["traces"]
+    assert str(tmp_path) not in client.get("/whatif/traces").text
     assert listed == [{"name": "slice.txt", "size": (traces / "slice.txt").stat().st_size}]
     for bad, field in (({"trace": "../slice.txt", "format": "ibm-cos"}, "trace"),
                        ({"trace": "missing.txt", "format": "ibm-cos"}, "trace"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -59,13 +58,12 @@ class DashboardStore(param.Parameterized):
     notice = param.String(default="", doc="The outcome of the last operator action")
     refreshed_at = param.Number(default=None, allow_None=True)
 
-    def __init__(self, api_url: str, *, token: str | None = None, traces_dir: Path | None = None,
+    def __init__(self, api_url: str, *, token: str | None = None,
                  transport: httpx.AsyncBaseTransport | None = None, **params):
         super().__init__(**params)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(base_url=api_url, headers=headers, timeout=15,
                                        transport=transport)
-        self.traces_dir = traces_dir
         self._history_since: float | None = None
         self._refreshing = asyncio.Lock()  # refreshes never overlap: history is appended to
 
@@ -207,11 +205,10 @@ class DashboardStore(param.Parameterized):
             await self.refresh()
 
     async def retrain(self, trace: str | None, fmt: str, time_scale: float) -> None:
-        """Train on a trace of the traces dir, or (``trace`` None) on the live log."""
+        """Train on a trace of the trace library, by name, or (``trace`` None) on the live log."""
         body: dict[str, Any] = {"time_scale": time_scale}
         if trace:
-            body.update(trace=str(self.traces_dir / trace) if self.traces_dir else trace,
-                        format=fmt)
+            body.update(trace=trace, format=fmt)
         started = await self._act("retrain", "POST", "/ml/retrain", json=body)
         if started is not None:
             job_id = started.get("job_id") or started["id"]

@@ -11,6 +11,7 @@ the set of prefixes changes (projections.scopes).
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +22,12 @@ from fastapi import APIRouter, Body, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from domain.policy_config import PolicyConfig
+from ingest.formats import TraceError
+from ingest.trace_library import TraceLibrary, TraceTooLarge
 from web.deps import ServicesDep, WriterDep
 
 router = APIRouter(tags=["ml"])
+log = logging.getLogger(__name__)
 
 
 class MlState:
@@ -49,9 +53,12 @@ def ml_state(request: Request, services) -> MlState:
     return state
 
 
+_TRACE_NAME = ("A file name in the trace library, data_dir/traces: GET /whatif/traces lists them, "
+               "PUT /whatif/traces/{name} uploads one. Never a path.")
+
+
 class RetrainRequest(BaseModel):
-    trace: str | None = Field(None, description="Trace file readable by the API process; "
-                                                "omit it to train on the live event log.")
+    trace: str | None = Field(None, description=_TRACE_NAME + " Omit it to train on the live event log.")
     format: str | None = Field(None, description="With a trace: ibm-cos, cloudphysics, msr, systor or csv.")
     time_scale: float = Field(720.0, gt=0, description="With a trace: billing seconds per trace second.")
     lbn_grain: int = Field(2048, ge=1)
@@ -59,11 +66,15 @@ class RetrainRequest(BaseModel):
 
 
 class WhatIfRequest(BaseModel):
-    trace: str = Field(description="A file name in data_dir/traces (GET /whatif/traces lists them).")
+    trace: str = Field(description=_TRACE_NAME)
     format: str = Field(description="ibm-cos, cloudphysics, msr, systor or csv.")
     time_scale: float = Field(720.0, gt=0, description="Billing seconds per trace second.")
     policies: list[str] | None = Field(None, description="Policies to compare (default: all).")
     mapping: str | None = Field(None, description="csv only: ts=COL,key=COL,op=COL,size=COL")
+
+
+class JobFailed(Exception):
+    """A job that cannot go on, in words safe to show any caller."""
 
 
 def _progress(state: MlState, job_id: str):
@@ -76,8 +87,15 @@ def _run_job(state: MlState, job_id: str, work) -> None:
     state.jobs[job_id]["status"] = "running"
     try:
         state.jobs[job_id].update(status="succeeded", progress=1.0, **work(_progress(state, job_id)))
-    except Exception as e:  # noqa: BLE001 - reported on the job
-        state.jobs[job_id].update(status="failed", error=f"{type(e).__name__}: {e}")
+    except (TraceError, JobFailed) as e:  # written for callers: never the file's contents
+        state.jobs[job_id].update(status="failed", error=str(e))
+    except Exception:  # noqa: BLE001 - reported on the job, details in the server log only
+        # Any other message may quote what the job read (a parser's or a
+        # library's), so the caller gets a reference, not the text.
+        log.exception("job %s (%s) failed", job_id, state.jobs[job_id]["kind"])
+        state.jobs[job_id].update(status="failed", error=(
+            f"{state.jobs[job_id]['kind']} failed on an internal error; "
+            f"the server log has the details under job {job_id}"))
 
 
 def _start(request: Request, services, kind: str, body: BaseModel, work) -> dict[str, Any]:
@@ -89,11 +107,39 @@ def _start(request: Request, services, kind: str, body: BaseModel, work) -> dict
     return {"id": job_id, "job_id": job_id, "status": "queued"}
 
 
-def _check_format(fmt: str | None, field: str = "format") -> None:
-    from ingest.traces import FORMATS
+def _invalid(field: str, reason: str) -> HTTPException:
+    return HTTPException(422, [{"field": field, "reason": reason}])
+
+
+def _check_trace_args(fmt: str | None, mapping: str | None):
+    """The format and the csv mapping, checked before a job starts: the csv
+    mapping parsed (its errors quote only what the caller sent)."""
+    from ingest.traces import FORMATS, parse_csv_mapping
 
     if fmt not in FORMATS:
-        raise HTTPException(422, [{"field": field, "reason": f"must be one of {', '.join(FORMATS)}"}])
+        raise _invalid("format", f"must be one of {', '.join(FORMATS)}")
+    if mapping is None:
+        if fmt == "csv":
+            raise _invalid("mapping", "format csv needs a mapping, e.g. ts=time,key=path,op=method")
+        return None
+    if fmt != "csv":
+        raise _invalid("mapping", "applies only to format csv")
+    try:
+        return parse_csv_mapping(mapping)
+    except ValueError as e:
+        raise _invalid("mapping", str(e)) from None
+
+
+def _library(services) -> TraceLibrary:
+    settings = services.settings
+    return TraceLibrary(Path(settings.data_dir) / "traces", settings.max_trace_bytes)
+
+
+def _resolve_trace(services, name: str) -> Path:
+    try:
+        return _library(services).resolve(name)
+    except TraceError as e:
+        raise _invalid("trace", str(e)) from None
 
 
 @router.post("/ml/retrain", status_code=status.HTTP_202_ACCEPTED, summary="Start a training job")
@@ -105,18 +151,12 @@ async def retrain(request: Request, services: ServicesDep, _: WriterDep,
     config = _load_config(state)
     opts = Options(scale=body.time_scale, lbn_grain=body.lbn_grain)
     if body.trace is not None:
-        _check_format(body.format)
-        # a server path first, then a bare name in the data dir, as /whatif takes it
-        path = Path(body.trace) if Path(body.trace).is_file() else _named_trace(services, body.trace)
-        if path is None:
-            raise HTTPException(422, [{"field": "trace", "reason": (
-                f"no such trace file: {body.trace} (nor in {_traces_dir(services)})")}])
+        mapping = _check_trace_args(body.format, body.mapping)
+        path = _resolve_trace(services, body.trace)
 
         def work(say):
-            from ingest.traces import parse_csv_mapping
             from ml.retrain import retrain_from_trace
 
-            mapping = parse_csv_mapping(body.mapping) if body.mapping else None
             return {"version": retrain_from_trace(state.registry, path, body.format, opts,
                                                   config.model_for("default", ""), mapping, say)}
     else:
@@ -132,7 +172,7 @@ def _retrain_from_store(services, state: MlState, opts, config: PolicyConfig, sa
     rm = services.read_models
     m = rm.metrics()
     if m["event_time"] is None:
-        raise ValueError("the event log is empty: nothing to learn from")
+        raise JobFailed("the event log is empty: nothing to learn from")
     say("listing objects", 0.02)
     keys, cursor = [], None
     while True:
@@ -156,50 +196,55 @@ async def job(job_id: str, request: Request, services: ServicesDep) -> dict[str,
     return found
 
 
-def _traces_dir(services) -> Path:
-    return Path(services.settings.data_dir) / "traces"
-
-
-def _named_trace(services, name: str) -> Path | None:
-    """The file ``name`` in the traces dir, if ``name`` is a bare file name
-    there: no paths, no way out of the dir."""
-    path = _traces_dir(services) / name
-    return path if Path(name).name == name and path.is_file() else None
-
-
-@router.get("/whatif/traces", summary="Trace files a what-if can run on (data_dir/traces)")
+@router.get("/whatif/traces", summary="Traces a what-if or retrain can run on (the trace library)")
 async def whatif_traces(services: ServicesDep) -> dict[str, Any]:
-    root = _traces_dir(services)
-    files = sorted(p for p in root.iterdir() if p.is_file()) if root.is_dir() else []
-    return {"dir": str(root), "traces": [{"name": p.name, "size": p.stat().st_size} for p in files]}
+    return {"dir": "data_dir/traces", "max_bytes": services.settings.max_trace_bytes,
+            "traces": _library(services).list()}
+
+
+@router.put("/whatif/traces/{name}", status_code=status.HTTP_201_CREATED,
+            summary="Upload a trace into the trace library (the request body is the file)")
+async def upload_trace(name: str, request: Request, services: ServicesDep,
+                       _: WriterDep) -> dict[str, Any]:
+    library = _library(services)
+    try:
+        library.check_name(name)
+        declared = int(request.headers.get("content-length") or 0)
+    except TraceError as e:
+        raise _invalid("name", str(e)) from None
+    except ValueError:
+        raise _invalid("content-length", "must be a whole number of bytes") from None
+    if declared > library.max_bytes:
+        raise HTTPException(413, f"the upload is over the limit of {library.max_bytes:,} bytes "
+                                 "(TIERING_MAX_TRACE_BYTES)")
+    try:
+        return await library.save(name, request.stream())
+    except TraceTooLarge as e:
+        raise HTTPException(413, str(e)) from None
+    except TraceError as e:
+        raise _invalid("name", str(e)) from None
 
 
 @router.post("/whatif", status_code=status.HTTP_202_ACCEPTED,
-             summary="Evaluate every policy on a trace from the data dir (a job)")
+             summary="Evaluate every policy on a trace from the trace library (a job)")
 async def whatif(request: Request, services: ServicesDep, _: WriterDep,
                  body: WhatIfRequest = Body()) -> dict[str, Any]:
     from ml.evaluate import POLICIES, Options
 
-    _check_format(body.format)
-    path = _named_trace(services, body.trace)
-    if path is None:
-        raise HTTPException(422, [{"field": "trace", "reason": (
-            f"no trace {body.trace!r} in {_traces_dir(services)}")}])
+    mapping = _check_trace_args(body.format, body.mapping)
+    path = _resolve_trace(services, body.trace)
     bad = [p for p in body.policies or () if p not in POLICIES]
     if bad:
-        raise HTTPException(422, [{"field": "policies",
-                                   "reason": f"unknown {bad[0]!r}; expected some of {', '.join(POLICIES)}"}])
+        raise _invalid("policies", f"unknown {bad[0]!r}; expected some of {', '.join(POLICIES)}")
     config = _load_config(ml_state(request, services))
 
     def work(say):
-        from ingest.traces import parse_csv_mapping
         from ml.evaluate import evaluate
 
-        mapping = parse_csv_mapping(body.mapping) if body.mapping else None
         report = evaluate(path, body.format, Options(scale=body.time_scale),
                           body.policies or POLICIES, config.model_for("default", ""), mapping,
                           progress=lambda stage, i, n: say(stage, i / max(n, 1)))
-        return {"result": report}
+        return {"result": {**report, "trace": body.trace}}
     return _start(request, services, "whatif", body, work)
 
 
