@@ -22,7 +22,7 @@ run: $(STAMP)
 services: $(STAMP)
 	$(BIN)/python -m tiering_app.services fetch-kafka
 
-# The dashboard's browser tests drive Debian's Chromium (issue 5); installed
+# The dashboard's browser tests drive Debian's Chromium; installed
 # only when missing, so a machine that has it is left alone. A failed install
 # fails `make test`: the browser tests never skip.
 CHROMIUM := /usr/bin/chromium

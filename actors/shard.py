@@ -84,7 +84,7 @@ class ShardWorker:
                 "rss_bytes": psutil.Process().memory_info().rss,
                 "cached_objects": len(getattr(cache, "cache", {})) if cache is not None else 0}
 
-    # ----- issue 3 (movement): steps that touch the object store ------------
+    # ----- movement: steps that touch the object store ------------
     def placement(self, op: str, *args: Any) -> Any:
         """Run one object-store step (``actors.placement``) in this shard's serial
         order, so its log check and its store write see no other write between."""
@@ -97,7 +97,7 @@ class ShardWorker:
 
         return placement.placement_of(self)
 
-    # ----- issue 4: decisions on a schedule of event time -------------------
+    # ----- decisions on a schedule of event time -------------------
     def decide(self, keys: Sequence[tuple[str, str]], now: float,
                spec: dict[str, Any]) -> dict[str, Any]:
         """Run the policy over ``keys`` at event time ``now`` and record each

@@ -8,7 +8,7 @@ rows in the same batches, and the labels must agree.
 
     .venv/bin/python bench/predict.py [--objects 1000000] [--actors 2] [--batch 50000] [--json out.json]
 
-Target (issue 4): <= 5 s for 1M objects on 2 cores with the pool.
+Target: <= 5 s for 1M objects on 2 cores with the pool.
 """
 
 from __future__ import annotations

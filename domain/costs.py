@@ -94,7 +94,7 @@ class CostModel:
         return self.storage_usd(tier, billable * self.early_deletion_seconds(tier, stored_s))
 
 
-# ----- issue 4: overrides and the S3 Intelligent-Tiering price book ----------
+# ----- overrides and the S3 Intelligent-Tiering price book ----------
 PRICE_FIELDS = tuple(TierPrices.__dataclass_fields__)
 
 

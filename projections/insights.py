@@ -1,4 +1,4 @@
-"""Read-side answers the dashboard needs beyond /metrics (issue 5).
+"""Read-side answers the dashboard needs beyond /metrics.
 
 Every query is bounded: aggregates over the per-tenant tables, or a range of
 an index with a LIMIT. None of them reads the event log, and none returns a

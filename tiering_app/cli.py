@@ -76,10 +76,10 @@ def _run_feed(batches, settings, stats, speed: float, total: int | None, label: 
 
     from tiering_app.client import ApiClient, ApiError
     from tiering_app.feeding import Pacer, feed
-    from tiering_app.movement_cli import materializing_post  # issue 3
+    from tiering_app.movement_cli import materializing_post
 
     client = ApiClient(settings.resolved_api_url, settings.api_token)
-    # issue 3: a replay writes bytes only when asked (--materialize); None is the server's default
+    # a replay writes bytes only when asked (--materialize); None is the server's default
     post = materializing_post(client) if materialize else (
         lambda records: client.post_batch(records, materialize=materialize))
     columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(),

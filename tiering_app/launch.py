@@ -59,7 +59,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     from actors.background import background_actor_classes
     from actors.ingest import RayIngest
     from tiering_app import cluster
-    from tiering_app.movement import MovementRuntime  # issue 3
+    from tiering_app.movement import MovementRuntime
     from tiering_app.wiring import build_services
     from web.app import create_app
 
@@ -69,7 +69,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     api_socket, dashboard_socket = reserve_server_ports(settings)
     relax_gc()  # the API parses and routes ingest batches here
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # issue 3: the object store first (an embedded SeaweedFS unless S3 is configured),
+    # the object store first (an embedded SeaweedFS unless S3 is configured),
     # so that every actor below gets its address in its settings.
     movement = MovementRuntime.prepare(settings)
     settings = movement.settings
@@ -84,9 +84,9 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     ray.get([runner.lag.remote(), snapshotter.snapshot_now.remote()])
     ingest = RayIngest(handles)
     services = build_services(settings, ingest, shard_handles=handles, runner=runner)
-    movement.start(handles)  # issue 3: movers, decision bus, reconciler, age rule
+    movement.start(handles)  # movers, decision bus, reconciler, age rule
     app = create_app(services)
-    movement.attach(app, services)  # issue 3: /objects/{key}/move, /content; /health
+    movement.attach(app, services)  # /objects/{key}/move, /content; /health
     console.print(f"movement: S3 at {settings.s3_endpoint}, {movement.bus.describe()['kind']} "
                   f"decision bus, {settings.movers} movers")
     server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host,
@@ -94,7 +94,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     stop = threading.Event()
     producer = None
     if produce:
-        # issue 3: produced PUTs get their bytes too, as POST /accesses does
+        # produced PUTs get their bytes too, as POST /accesses does
         send = (lambda records: movement.call(movement.ingest.aingest(records))) \
             if settings.ingest_materialize else ingest.ingest
         producer = threading.Thread(target=_producer_loop, args=(send, settings, stop),
@@ -102,7 +102,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
                                     name="producer", daemon=True)
         producer.start()
     dashboard = None
-    if dashboard_socket is not None:  # issue 5: Panel on its own port, reading the API
+    if dashboard_socket is not None:  # Panel on its own port, reading the API
         try:
             from web.dashboard.app import serve as serve_dashboard
         except ImportError as e:  # installed without the 'dashboard' extra
@@ -131,7 +131,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
             dashboard.join(timeout=10)
         if producer is not None:
             producer.join(timeout=30)
-        movement.stop()  # issue 3: before the shards it calls; stops our SeaweedFS too
+        movement.stop()  # before the shards it calls; stops our SeaweedFS too
         for actor in (runner, snapshotter):
             try:
                 ray.get(actor.stop.remote(), timeout=15)

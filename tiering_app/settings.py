@@ -36,14 +36,14 @@ class Settings(BaseSettings):
     projection_poll_s: float = Field(0.2, gt=0, description="Projection runner poll interval.")
     projection_page: int = Field(2_000, ge=1, description="Notifications applied per transaction.")
     snapshot_interval_s: float = Field(10.0, gt=0, description="Metric snapshot period (wall time).")
-    # ----- dashboard (issue 5): Panel, on its own port beside the API -----
+    # ----- dashboard: Panel, on its own port beside the API -----
     dashboard_port: int = Field(8050, ge=0, le=65535, description="Dashboard port; 0 turns it off.")
     dashboard_host: str | None = Field(None, description="Dashboard address; unset uses api_host.")
     dashboard_refresh_s: float = Field(2.0, gt=0, description="How often an open dashboard refreshes.")
     dashboard_origins: list[str] = Field(
         default_factory=list, description="Extra host:port names browsers may reach it by.")
 
-    # ----- movement (issue 3): object store, decision bus, movers, reconciler -----
+    # ----- movement: object store, decision bus, movers, reconciler -----
     s3_endpoint: str | None = Field(
         None, description="host:port or URL of the S3 server; unset starts an embedded SeaweedFS.")
     s3_access_key: str | None = None

@@ -42,7 +42,7 @@ def create_app(services: Services) -> FastAPI:
     async def unknown_key(_: Request, exc: KeyError) -> JSONResponse:
         return JSONResponse({"detail": f"not found: {exc.args[0]}"}, status_code=404)
 
-    # moves (issue 3) before objects: its /objects/{key}/content and /move routes
+    # moves before objects: its /objects/{key}/content and /move routes
     # would otherwise be swallowed by objects' greedy GET /objects/{key:path}.
     for module in (health, accesses, moves, objects, movements, metrics, ml, insights, autopilot):
         app.include_router(module.router)

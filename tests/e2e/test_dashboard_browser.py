@@ -1,4 +1,4 @@
-"""The dashboard in a real browser (issue 5): Debian's Chromium, headless, driven
+"""The dashboard in a real browser: Debian's Chromium, headless, driven
 by Playwright against `tiering launch` run as a subprocess after a replay of
 the IBM COS trace.
 

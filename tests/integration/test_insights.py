@@ -1,4 +1,4 @@
-"""Insights queries (issue 5) over real read-model rows on SQLite and PostgreSQL.
+"""Insights queries over real read-model rows on SQLite and PostgreSQL.
 
 The rows are written by the real Projector from events of a real (in-memory)
 object log, so the queries are checked against what production writes.

@@ -1,4 +1,4 @@
-"""DashboardStore (issue 5) against our own API in-process.
+"""DashboardStore against our own API in-process.
 
 The read side is real: the Projector writes SQLite read models from a real
 (in-memory) object log, and the store reads them through the real

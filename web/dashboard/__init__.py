@@ -1,1 +1,1 @@
-"""The Panel + hvplot operator dashboard (issue 5): store, views, controls, server."""
+"""The Panel + hvplot operator dashboard: store, views, controls, server."""
