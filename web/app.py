@@ -6,8 +6,8 @@ import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
+from web import errors
 from web.deps import Services
 from web.metrics import ApiMetrics
 from web.routers import (accesses, autopilot, health, insights, metrics, ml, movements, moves,
@@ -38,9 +38,7 @@ def create_app(services: Services) -> FastAPI:
             time.perf_counter() - started)
         return response
 
-    @app.exception_handler(KeyError)
-    async def unknown_key(_: Request, exc: KeyError) -> JSONResponse:
-        return JSONResponse({"detail": f"not found: {exc.args[0]}"}, status_code=404)
+    errors.install(app)
 
     # moves before objects: its /objects/{key}/content and /move routes
     # would otherwise be swallowed by objects' greedy GET /objects/{key:path}.

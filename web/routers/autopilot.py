@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from domain.model import DomainRuleError
 from web.deps import ServicesDep, WriterDep
+from web.errors import public_message
 from web.paging import keyset_page
 
 router = APIRouter(tags=["autopilot"])
@@ -87,7 +88,7 @@ async def _answer(request: Request, decision_id: str, outcome: str, by: str) -> 
     except KeyError:
         raise HTTPException(404, f"unknown decision {decision_id} (or not yet in the read model)") from None
     except DomainRuleError as e:
-        raise HTTPException(409, f"{type(e).__name__}: {e}") from None
+        raise HTTPException(409, public_message(e)) from None
 
 
 @router.post("/decisions/{decision_id}/approve", summary="Approve a pending decision: the move follows",

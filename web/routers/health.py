@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from web.deps import ServicesDep
+from web.errors import public_message
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_S = 5.0
@@ -21,7 +22,7 @@ async def _run(check) -> dict[str, Any]:
         detail = await asyncio.wait_for(asyncio.to_thread(check), CHECK_TIMEOUT_S)
         return {"ok": True, "detail": detail, "ms": round((time.perf_counter() - started) * 1e3, 1)}
     except Exception as e:  # report, never raise: health must always answer
-        return {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        return {"ok": False, "error": public_message(e)}
 
 
 @router.get("/health", summary="Checks each dependency; 503 if any fails")
