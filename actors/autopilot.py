@@ -170,7 +170,11 @@ class Autopilot:
         spec = {"disposition": _DISPOSITION[mode], "model_version": self.model_version,
                 "predictors": self.predictors, "policy_params": meta.get("policy_params") or {},
                 "importances": _ranked(importances), "promotions_only": promotions_only}
-        results = await asyncio.gather(*[self.shards[i].decide.remote(keys, now, spec)
+        # Each tenant decides at its own event time; a tenant the read model
+        # has no clock for yet (projection lag) decides at the estate's.
+        known = await asyncio.to_thread(self.read_models.tenant_clocks)
+        clocks = {t: known.get(t, now) for keys in per_shard.values() for t, _ in keys}
+        results = await asyncio.gather(*[self.shards[i].decide.remote(keys, clocks, spec)
                                          for i, keys in per_shard.items()])
         decisions = [Decision.decode(d) for r in results for d in r["decisions"]]
         published = 0
@@ -207,9 +211,11 @@ class Autopilot:
         if row is None:
             raise KeyError(decision_id)
         shard = self.shards[shard_of(row["tenant"], row["key"], len(self.shards))]
+        # Stamped at the tenant's event time now (the shard raises it to what it knows).
+        now = await asyncio.to_thread(self.read_models.event_time, row["tenant"])
         await shard.apply.remote(row["tenant"], row["key"], "resolve_recommendation",
                                  {"decision_id": decision_id, "outcome": outcome, "by": by,
-                                  "at": time.time()})
+                                  "at": now})
         out = {"decision_id": decision_id, "status": outcome}
         if outcome == "approved":
             # the move id is the decision id; a repeated approval is the same move

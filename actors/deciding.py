@@ -11,6 +11,7 @@ and what the decider will do with it) before anyone acts on it.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from typing import Any, Sequence
 
 import numpy as np
@@ -55,9 +56,10 @@ def build_policy(spec: dict[str, Any]):
     return Ours(clf=None, **params), "ours@rules"
 
 
-def decide_round(worker, keys: Sequence[tuple[str, str]], now: float,
+def decide_round(worker, keys: Sequence[tuple[str, str]], clocks: dict[str, float],
                  spec: dict[str, Any]) -> dict[str, Any]:
-    """Decide for ``keys`` (all owned by this shard) at event time ``now``.
+    """Decide for ``keys`` (all owned by this shard), each at its tenant's
+    event-time now (``clocks``), so that one tenant's replay ages nobody else.
 
     Returns ``{"decisions": [Decision dicts], "considered": n, "not_in_store": n,
     "unchanged": n}``.
@@ -67,17 +69,26 @@ def decide_round(worker, keys: Sequence[tuple[str, str]], now: float,
     """
     disposition = spec["disposition"]
     policy_id = build_policy(spec)[1]
+    by_tenant: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for tenant, key in keys:
+        by_tenant[tenant].append((tenant, key))
+    prices = _price_overrides(worker.settings)
     found = []
-    # Objects priced alike are decided together: each group gets its own
-    # cost model (tenant and key-prefix overrides), hence its own guard.
-    for model, group in _priced_groups(worker.settings, keys):
-        policy = build_policy(spec)[0]
-        found += decide_objects(worker.app, group, policy, now, model=model,
-                                importances=spec.get("importances") or (),
-                                promotions_only=bool(spec.get("promotions_only")))
+    for tenant, tenant_keys in by_tenant.items():
+        now = clocks[tenant]
+        # Objects priced alike are decided together: each group gets its own
+        # cost model (tenant and key-prefix overrides), hence its own guard.
+        for model, group in _priced_groups(prices, tenant_keys):
+            policy = build_policy(spec)[0]
+            found += [(d, now) for d in decide_objects(
+                worker.app, group, policy, now, model=model,
+                importances=spec.get("importances") or (),
+                promotions_only=bool(spec.get("promotions_only")))]
     decisions, objs, absent, unchanged = [], [], 0, 0
     placement = worker.placement_steps() if disposition in ("publish", "pending") else None
-    for d in found:
+    for d, now in found:
+        # Stamped at the tenant's now as this shard knows it, if it knows later.
+        now = worker.app.tenant_now(d.tenant, now)
         obj = worker.app.current(d.tenant, d.key)
         rec = obj.recommendation or {}
         if (rec.get("target") == d.target and rec.get("disposition") == disposition
@@ -100,20 +111,25 @@ def decide_round(worker, keys: Sequence[tuple[str, str]], now: float,
             "unchanged": unchanged}
 
 
-def _priced_groups(settings, keys: Sequence[tuple[str, str]]):
-    """(cost model, keys) per group of keys with the same price overrides."""
-    from collections import defaultdict
+def _price_overrides(settings):
+    """The policy file's price overrides, or None (default prices)."""
     from pathlib import Path
 
     path = Path(settings.data_dir) / "policy.yaml"
-    keys = [tuple(k) for k in keys]
     if not path.exists():
-        return [(CostModel(), keys)]
+        return None
     from tiering_app.policy_file import load_policy_file
     try:
-        config = load_policy_file(path)
+        return load_policy_file(path)
     except ValueError:
         log.warning("%s does not load; deciding at default prices", path)
+        return None
+
+
+def _priced_groups(config, keys: Sequence[tuple[str, str]]):
+    """(cost model, keys) per group of keys with the same price overrides."""
+    keys = [tuple(k) for k in keys]
+    if config is None:
         return [(CostModel(), keys)]
     groups: dict[tuple, list] = defaultdict(list)
     for k in keys:

@@ -46,9 +46,10 @@ def operator_decision(state: dict[str, Any] | None, tenant: str, key: str, targe
 class AgeRule:
     """The lifecycle rule of MinIO ILM or plain S3: idle long enough, go down.
 
-    Idle time is measured in event time, against the newest access in the
-    estate, because replayed traces and synthetic load do not live on the
-    wall clock. Hot objects idle past ``cold_after_s`` go straight to cold.
+    Idle time is measured in event time, against the object's tenant's
+    event-time now, because replayed traces and synthetic load do not live
+    on the wall clock, and one tenant's replay must not age another's
+    objects. Hot objects idle past ``cold_after_s`` go straight to cold.
     """
 
     warm_after_s: float
@@ -70,21 +71,28 @@ class AgeRule:
             return Tier.WARM
         return None
 
-    def decide(self, rows: list[dict[str, Any]], at: float) -> Iterator[Decision]:
-        if not rows:
-            return
-        now = max((r.get("last_access_at") or r["registered_at"]) for r in rows)
+    def decide(self, rows: list[dict[str, Any]],
+               clocks: dict[str, float] | None = None) -> Iterator[Decision]:
+        """Decisions for ``rows``; a tenant's now is ``clocks[tenant]``, else
+        the newest access among its rows."""
+        now = dict(clocks or {})
+        for r in rows:
+            if r["tenant"] not in (clocks or {}):
+                seen = r.get("last_access_at") or r["registered_at"]
+                now[r["tenant"]] = max(now.get(r["tenant"], seen), seen)
         for row in rows:
-            tier = self.target(row, now)
+            tenant_now = now[row["tenant"]]
+            tier = self.target(row, tenant_now)
             if tier is not None:
-                idle_days = (now - (row.get("last_access_at") or row["registered_at"])) / 86400
+                idle_days = (tenant_now - (row.get("last_access_at") or row["registered_at"])) / 86400
                 yield Decision.for_object(row, tier, f"idle {idle_days:.1f} days in event time "
                                           f"(rule: warm after {self.warm_after_s / 86400:g} d, cold "
-                                          f"after {self.cold_after_s / 86400:g} d)", self.policy, at)
+                                          f"after {self.cold_after_s / 86400:g} d)", self.policy,
+                                          tenant_now)
 
 
 def age_rule_decisions(rule: AgeRule, read_models, store, buckets: TierBuckets, limit: int,
-                       at: float) -> tuple[list[Decision], int]:
+                       clocks: dict[str, float] | None = None) -> tuple[list[Decision], int]:
     """Decisions for up to ``limit`` objects, from the read model (lag only
     delays a decision; the mover checks the live state). Objects with no
     bytes in the store (registered without materialising) are left alone."""
@@ -97,7 +105,7 @@ def age_rule_decisions(rule: AgeRule, read_models, store, buckets: TierBuckets, 
             if not cursor:
                 break
     decisions, absent = [], 0
-    for d in rule.decide(rows, at):
+    for d in rule.decide(rows, clocks):
         if len(decisions) >= limit:
             break
         if store.stat(buckets.of(d.source), object_name(d.tenant, d.key)) is None:

@@ -172,7 +172,9 @@ class MoverWorker:
     async def _attempt(self, d: Decision, attempt: int) -> dict[str, Any]:
         shard = self.shards[shard_of(d.tenant, d.key, len(self.shards))]
         try:
-            r = await shard.call("request", d.to_dict(), time.time())
+            # Every step is stamped in the tenant's event time: the decision's,
+            # raised by the shard to the newest it has seen for the tenant.
+            r = await shard.call("request", d.to_dict(), d.decided_at)
         except DomainRuleError as e:  # e.g. a decision to move to the tier it is in
             return self._outcome(d, "skipped", f"{type(e).__name__}: {e}", attempt)
         if r["outcome"] in SKIPPED:
@@ -204,7 +206,7 @@ class MoverWorker:
             await shard.call("discard", d.tenant, d.key, dst_b)
             return self._outcome(d, "aborted", "the log ended the move while it ran (a concurrent "
                                  "overwrite or delete; see the object's history)", attempt)
-        r = await shard.call("reclaim", d.tenant, d.key, d.move_id, time.time())
+        r = await shard.call("reclaim", d.tenant, d.key, d.move_id, d.decided_at)
         await self.failpoints.hit("reclaimed")
         if r["outcome"] == "not_committed":
             raise RuntimeError("reclaim found the move not committed")  # a race: retry from the log
@@ -247,14 +249,14 @@ class MoverWorker:
     async def _step(self, shard, d: Decision, command: str, **extra: Any) -> None:
         try:
             await shard.call("apply", d.tenant, d.key, command,
-                             {"move_id": d.move_id, "at": time.time(), **extra})
+                             {"move_id": d.move_id, "at": d.decided_at, **extra})
         except (UnknownMove, ObjectDeleted, KeyError) as e:
             raise _MoveGone(str(e)) from None
 
     async def _end(self, d: Decision, how: str, reason: str, attempts: int) -> dict[str, Any]:
         shard = self.shards[shard_of(d.tenant, d.key, len(self.shards))]
         r = await shard.call("end", d.tenant, d.key, d.move_id, d.target, how, reason, attempts,
-                             time.time())
+                             d.decided_at)
         if r["outcome"] == "committed":  # ended by nobody: it committed, finish it
             return self._outcome(d, "committed", "source reclaim pending: " + reason, attempts)
         failed = how == "fail"

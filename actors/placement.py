@@ -17,7 +17,6 @@ write to those objects in between. That is what makes these safe:
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -69,10 +68,11 @@ class Placement:
 
     def apply(self, tenant: str, key: str, command: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         """``ShardWorker.apply``, able to join a batch."""
-        from actors.shard import OBJECT_COMMANDS
+        from actors.shard import OBJECT_COMMANDS, stamped
 
         if command not in OBJECT_COMMANDS:
             raise ValueError(f"unknown command {command!r}; allowed: {sorted(OBJECT_COMMANDS)}")
+        kwargs = stamped(self.app, tenant, command, kwargs)
         outcome = self._command(tenant, key, lambda obj: getattr(obj, command)(**kwargs))
         return {"changed": outcome is not False, "object": self._state(tenant, key)}
 
@@ -172,11 +172,9 @@ class Placement:
             else:
                 continue
             if obj.move is not None and obj.move["step"] in PRE_COMMIT:
-                # A move's steps carry wall time; the overwrite's event time (a replayed
-                # trace's may be months old) goes in the reason.
                 self.end(tenant, key, obj.move["move_id"], obj.move["target"], "abort",
                          f"concurrent overwrite at ts={seed_ts}: the copy no longer matches", 0,
-                         time.time())
+                         seed_ts)
             bucket = self.buckets.of(obj.tier)
             source = (sources or {}).get(source_key(tenant, key))
             if source is not None:
@@ -198,10 +196,13 @@ class Placement:
         self.store.put(bucket, name, synthetic_content(seed, length))
 
     # ----- the move's log steps that need the store in the same breath --------
-    def request(self, d: dict[str, Any], at: float) -> dict[str, Any]:
+    def request(self, d: dict[str, Any], at: float | None = None) -> dict[str, Any]:
         """Record a decision's move once. Outcomes: requested, resume (this move
         is in flight), busy (another is), duplicate (this move id was requested
-        since the decision and has ended), stale (the object changed), unknown."""
+        since the decision and has ended), stale (the object changed), unknown.
+        ``at``, like every ``at`` here, is the caller's idea of the tenant's
+        event time (the decision's, by default); the shard raises it to its own."""
+        at = self.app.tenant_now(d["tenant"], d["decided_at"] if at is None else at)
         obj = self.app.current(d["tenant"], d["key"])
         if obj is None:
             return {"outcome": "unknown", "object": None}
@@ -224,8 +225,10 @@ class Placement:
         return any(type(e).__name__ == "MoveRequested" and e.move_id == d["move_id"]
                    for e in self.app.events.get(obj.id, gt=d["basis_version"]))
 
-    def reclaim(self, tenant: str, key: str, move_id: str, at: float) -> dict[str, Any]:
+    def reclaim(self, tenant: str, key: str, move_id: str,
+                at: float | None = None) -> dict[str, Any]:
         """Delete the source and record it, only while this move is committed."""
+        at = self.app.tenant_now(tenant, at)
         obj = self.app.current(tenant, key)
         if obj is None or obj.is_deleted:
             return self._out("gone", obj)
@@ -241,10 +244,11 @@ class Placement:
         return self._out("reclaimed", obj)
 
     def end(self, tenant: str, key: str, move_id: str, target: str, how: str, reason: str,
-            attempts: int, at: float) -> dict[str, Any]:
+            attempts: int, at: float | None = None) -> dict[str, Any]:
         """Abort or fail a move that has not committed, then remove its target
         copy unless the log names it; the record comes first, so a crash
         between leaves an orphan for the sweep, never a lost object."""
+        at = self.app.tenant_now(tenant, at)
         obj = self.app.current(tenant, key)
         outcome = "not_in_flight"
         if obj is not None and not obj.is_deleted and obj.move and obj.move["move_id"] == move_id:

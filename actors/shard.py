@@ -25,7 +25,7 @@ def describe_object(obj: StoredObject) -> dict[str, Any]:
         "etag": obj.etag, "origin": obj.origin, "registered_at": obj.registered_at,
         "last_access_at": obj.last_access_at, "accesses_total": obj.accesses_total,
         "deleted_at": obj.deleted_at, "move": obj.move, "recommendation": obj.recommendation,
-        "version": obj.version,
+        "version": obj.version, "log_time": obj.log_time,
     }
 
 
@@ -34,6 +34,21 @@ OBJECT_COMMANDS = frozenset({
     "record_copied", "record_verified", "commit_move", "record_source_reclaimed", "abort_move",
     "fail_move",
 })
+
+
+# Commands whose event is stamped with the tenant's event time when recorded:
+# a caller's ``at`` is what it knows of that time, raised to what the shard knows.
+STAMPED_COMMANDS = frozenset({
+    "recommend", "resolve_recommendation", "request_move", "record_copied", "record_verified",
+    "commit_move", "record_source_reclaimed", "abort_move", "fail_move",
+})
+
+
+def stamped(app: ObjectLogApplication, tenant: str, command: str,
+            kwargs: dict[str, Any]) -> dict[str, Any]:
+    if command not in STAMPED_COMMANDS:
+        return kwargs
+    return {**kwargs, "at": app.tenant_now(tenant, kwargs.get("at"))}
 
 
 def open_store(settings: Settings, *, create_tables: bool = True) -> ObjectLogApplication:
@@ -73,6 +88,7 @@ class ShardWorker:
         """
         if command not in OBJECT_COMMANDS:
             raise ValueError(f"unknown command {command!r}; allowed: {sorted(OBJECT_COMMANDS)}")
+        kwargs = stamped(self.app, tenant, command, kwargs)
         outcome = self.app.command(tenant, key, lambda obj: getattr(obj, command)(**kwargs))
         return {"changed": outcome is not False, "object": self.get_object(tenant, key)}
 
@@ -98,13 +114,14 @@ class ShardWorker:
         return placement.placement_of(self)
 
     # ----- decisions on a schedule of event time -------------------
-    def decide(self, keys: Sequence[tuple[str, str]], now: float,
+    def decide(self, keys: Sequence[tuple[str, str]], clocks: dict[str, float],
                spec: dict[str, Any]) -> dict[str, Any]:
-        """Run the policy over ``keys`` at event time ``now`` and record each
-        decision in its object's log (``actors.deciding``)."""
+        """Run the policy over ``keys``, each at its tenant's event time in
+        ``clocks``, and record each decision in its object's log
+        (``actors.deciding``)."""
         from actors.deciding import decide_round
 
-        return decide_round(self, keys, now, spec)
+        return decide_round(self, keys, clocks, spec)
 
     def ping(self) -> int:
         return self.index

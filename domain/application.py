@@ -102,6 +102,14 @@ class ObjectLogApplication(Application[UUID]):
         self.notify(batch.events)  # the library's deprecated hook, kept for parity
         return recordings
 
+    # The newest event time ingested per tenant through this application; a
+    # restarted shard learns it again from its next batch and from callers.
+    clocks: dict[str, float]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.clocks = {}
+
     # Set by the infrastructure: given ids, returns those with no stored
     # events, in one round trip; None means ask the repository one by one.
     existence_probe: Callable[[Iterable[UUID]], set[UUID]] | None = None
@@ -180,7 +188,20 @@ class ObjectLogApplication(Application[UUID]):
         except BaseException:
             self._evict(touched)
             raise
+        for r in records:
+            if r.ts > self.clocks.get(r.tenant, float("-inf")):
+                self.clocks[r.tenant] = r.ts
         return result
+
+    def tenant_now(self, tenant: str, known: float | None = None) -> float | None:
+        """The tenant's event-time now as this application knows it: the
+        newest record it has ingested for the tenant, or what the caller
+        knows (``known``), whichever is later. Wall time never enters: a
+        replay months in the past stamps its moves in those months."""
+        mine = self.clocks.get(tenant)
+        if known is None or (mine is not None and mine > known):
+            return mine
+        return float(known)
 
     def _known_absent(self, ids: Iterable[UUID]) -> set[UUID]:
         if self.existence_probe is None:

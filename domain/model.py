@@ -53,7 +53,42 @@ MOVE_STEPS = ("requested", "copied", "verified", "committed", "reclaimed")
 MOVE_ENDINGS = ("aborted", "failed")
 
 
+class _Stamped(Aggregate.Event):
+    """An event stamped with its tenant's event time when it was recorded.
+
+    Version 1 of these carried wall time in ``at`` (a second clock beside the
+    event time of accesses); that value is not an event time and is dropped:
+    ``at=None`` reads as "recorded after the event before it". Wall time stays
+    available as the stored event's own timestamp.
+    """
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["at"] = None
+
+
 class StoredObject(Aggregate):
+    """One object's log. Every event states the event time of what it records
+    (``at``; ``last_ts`` for folded accesses), on one clock: that of the
+    records ingested for its tenant. A log never goes back in event time for
+    what it stamps itself (moves, answers, decisions): ``log_time`` is the
+    newest event time in the log, and a stamp earlier than it is raised to it,
+    so reading a log up to event time T is reading a prefix of it."""
+
+    # v2 added ``log_time``; a v1 snapshot's is its newest event-time field.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        rec = state.get("recommendation") or {}
+        times = [state.get("registered_at"), state.get("last_access_at"), state.get("deleted_at"),
+                 rec.get("at")]
+        state["log_time"] = max(t for t in times if t is not None)
+        if state.get("move"):  # its request was stamped in wall time, as _Stamped drops
+            state["move"] = {**state["move"], "requested_at": None}
+
     class Registered(Aggregate.Created):
         # v2 added ``origin``; v1 events were only ever written by PUTs.
         class_version = 2
@@ -84,6 +119,7 @@ class StoredObject(Aggregate):
         self.etag = etag
         self._tier = Tier(tier).value  # a plain str keeps snapshots JSON-clean
         self.registered_at = at
+        self.log_time = at
         self.origin = origin
         self.deleted_at: float | None = None
         self.last_access_at: float | None = None
@@ -96,6 +132,15 @@ class StoredObject(Aggregate):
     @property
     def tier(self) -> Tier:
         return Tier(self._tier)
+
+    def _advance(self, at: float | None) -> None:
+        if at is not None and at > self.log_time:
+            self.log_time = at
+
+    def stamp(self, at: float | None) -> float:
+        """The event time to record a stamped event at: ``at`` (the tenant's
+        event-time now, as the caller knows it), never before the log's newest."""
+        return self.log_time if at is None or at < self.log_time else float(at)
 
     # ----- rules ---------------------------------------------------------
     @property
@@ -147,6 +192,7 @@ class StoredObject(Aggregate):
         self.accesses_total += sum(counts.values())
         if self.last_access_at is None or last_ts > self.last_access_at:
             self.last_access_at = last_ts
+        self._advance(last_ts)
 
     def overwrite(self, size: int, etag: str | None, at: float) -> None:
         self.check_not_deleted()
@@ -156,6 +202,7 @@ class StoredObject(Aggregate):
     def _overwritten(self, size: int, etag: str | None, at: float) -> None:
         self.size = size
         self.etag = etag
+        self._advance(at)
 
     def delete(self, at: float) -> None:
         self.check_not_deleted()
@@ -167,6 +214,7 @@ class StoredObject(Aggregate):
         # copy it left in the target tier.
         self.deleted_at = at
         self.move = None
+        self._advance(at)
 
     # ----- decisions -----------------------------------------------------
     def recommend(self, target: Tier, policy_id: str, score: float,
@@ -178,8 +226,8 @@ class StoredObject(Aggregate):
         self.check_not_deleted()
         if disposition not in DISPOSITIONS:
             raise ValueError(f"disposition must be one of {DISPOSITIONS}")
-        self._tier_recommended(Tier(target).value, policy_id, float(score), list(reasons), at,
-                               decision_id, disposition, self.tier.value)
+        self._tier_recommended(Tier(target).value, policy_id, float(score), list(reasons),
+                               self.stamp(at), decision_id, disposition, self.tier.value)
 
     # decision_id, disposition and source came with the decision loop; events
     # written before them apply with these defaults.
@@ -190,6 +238,7 @@ class StoredObject(Aggregate):
         self.recommendation = {"target": target, "policy_id": policy_id, "score": score,
                                "reasons": reasons, "at": at, "decision_id": decision_id,
                                "disposition": disposition}
+        self._advance(at)
 
     def resolve_recommendation(self, decision_id: str, outcome: str, by: str, at: float) -> bool:
         """An operator's answer to a pending decision. False if already answered
@@ -205,15 +254,25 @@ class StoredObject(Aggregate):
             return False
         if answered is not None or rec.get("disposition") != "pending":
             raise DecisionNotPending(f"decision {decision_id} is {answered or rec.get('disposition')}")
-        self._recommendation_resolved(decision_id, outcome, by, at)
+        self._recommendation_resolved(decision_id, outcome, by, self.stamp(at))
         return True
 
-    @event("RecommendationResolved")
-    def _recommendation_resolved(self, decision_id: str, outcome: str, by: str, at: float) -> None:
+    class RecommendationResolved(_Stamped):
+        decision_id: str
+        outcome: str
+        by: str
+        at: float | None
+
+    @event(RecommendationResolved)
+    def _recommendation_resolved(self, decision_id: str, outcome: str, by: str,
+                                 at: float | None) -> None:
         self.recommendation = {**self.recommendation, "outcome": outcome}
+        self._advance(at)
 
     # ----- the move lifecycle --------------------------------------------
-    def request_move(self, move_id: str, target: Tier, reason: str, at: float) -> bool:
+    # Every step is stamped (``stamp``) with the tenant's event time when it
+    # is recorded, so a move's commit bills the new tier from that event time.
+    def request_move(self, move_id: str, target: Tier, reason: str, at: float | None) -> bool:
         """Returns False for a duplicate request of the move in flight."""
         self.check_not_deleted()
         target = Tier(target)
@@ -223,58 +282,90 @@ class StoredObject(Aggregate):
             raise MoveInFlight(f"move {self.move['move_id']} is still in flight")
         if target is self.tier:
             raise AlreadyInTier(f"{self.tenant}/{self.key} is already in {target.value}")
-        self._move_requested(move_id, self.tier.value, target.value, reason, at,
+        self._move_requested(move_id, self.tier.value, target.value, reason, self.stamp(at),
                              self.etag, self.size)
         return True
 
-    @event("MoveRequested")
+    class MoveRequested(_Stamped):
+        move_id: str
+        source: str
+        target: str
+        reason: str
+        at: float | None
+        source_etag: str | None
+        source_size: int
+
+    @event(MoveRequested)
     def _move_requested(self, move_id: str, source: str, target: str, reason: str,
-                        at: float, source_etag: str | None, source_size: int) -> None:
+                        at: float | None, source_etag: str | None, source_size: int) -> None:
         self.move = {"move_id": move_id, "source": source, "target": target,
                      "step": "requested", "source_etag": source_etag,
                      "source_size": source_size, "requested_at": at}
+        self._advance(at)
 
-    def record_copied(self, move_id: str, at: float) -> bool:
+    def record_copied(self, move_id: str, at: float | None) -> bool:
         if not self._step_is_new(move_id, "copied"):
             return False
-        self._move_copied(move_id, at)
+        self._move_copied(move_id, self.stamp(at))
         return True
 
-    @event("MoveCopied")
-    def _move_copied(self, move_id: str, at: float) -> None:
-        self.move = {**self.move, "step": "copied"}
+    class MoveCopied(_Stamped):
+        move_id: str
+        at: float | None
 
-    def record_verified(self, move_id: str, checksum: str, at: float) -> bool:
+    @event(MoveCopied)
+    def _move_copied(self, move_id: str, at: float | None) -> None:
+        self.move = {**self.move, "step": "copied"}
+        self._advance(at)
+
+    def record_verified(self, move_id: str, checksum: str, at: float | None) -> bool:
         if not self._step_is_new(move_id, "verified"):
             return False
-        self._move_verified(move_id, checksum, at)
+        self._move_verified(move_id, checksum, self.stamp(at))
         return True
 
-    @event("MoveVerified")
-    def _move_verified(self, move_id: str, checksum: str, at: float) -> None:
-        self.move = {**self.move, "step": "verified", "checksum": checksum}
+    class MoveVerified(_Stamped):
+        move_id: str
+        checksum: str
+        at: float | None
 
-    def commit_move(self, move_id: str, at: float) -> bool:
+    @event(MoveVerified)
+    def _move_verified(self, move_id: str, checksum: str, at: float | None) -> None:
+        self.move = {**self.move, "step": "verified", "checksum": checksum}
+        self._advance(at)
+
+    def commit_move(self, move_id: str, at: float | None) -> bool:
         if not self._step_is_new(move_id, "committed"):
             return False
-        self._move_committed(move_id, self.move["target"], at)
+        self._move_committed(move_id, self.move["target"], self.stamp(at))
         return True
 
-    @event("MoveCommitted")
-    def _move_committed(self, move_id: str, tier: str, at: float) -> None:
+    class MoveCommitted(_Stamped):
+        move_id: str
+        tier: str
+        at: float | None
+
+    @event(MoveCommitted)
+    def _move_committed(self, move_id: str, tier: str, at: float | None) -> None:
         self._tier = tier
         self.move = {**self.move, "step": "committed"}
+        self._advance(at)
 
-    def record_source_reclaimed(self, move_id: str, at: float) -> bool:
+    def record_source_reclaimed(self, move_id: str, at: float | None) -> bool:
         if not self._step_is_new(move_id, "reclaimed"):
             return False
-        self._source_reclaimed(move_id, at)
+        self._source_reclaimed(move_id, self.stamp(at))
         return True
 
-    @event("MoveSourceReclaimed")
-    def _source_reclaimed(self, move_id: str, at: float) -> None:
+    class MoveSourceReclaimed(_Stamped):
+        move_id: str
+        at: float | None
+
+    @event(MoveSourceReclaimed)
+    def _source_reclaimed(self, move_id: str, at: float | None) -> None:
         self.move = None
         self.moves_completed += 1
+        self._advance(at)
 
     def _check_can_end(self, move_id: str) -> bool:
         self.check_not_deleted()
@@ -285,22 +376,35 @@ class StoredObject(Aggregate):
             raise IllegalMoveStep(f"move {move_id} is committed; only reclaiming may follow")
         return True
 
-    def abort_move(self, move_id: str, reason: str, at: float) -> bool:
+    def abort_move(self, move_id: str, reason: str, at: float | None) -> bool:
         if not self._check_can_end(move_id):
             return False
-        self._move_aborted(move_id, reason, at)
+        self._move_aborted(move_id, reason, self.stamp(at))
         return True
 
-    @event("MoveAborted")
-    def _move_aborted(self, move_id: str, reason: str, at: float) -> None:
-        self.move = None
+    class MoveAborted(_Stamped):
+        move_id: str
+        reason: str
+        at: float | None
 
-    def fail_move(self, move_id: str, reason: str, attempts: int, at: float) -> bool:
+    @event(MoveAborted)
+    def _move_aborted(self, move_id: str, reason: str, at: float | None) -> None:
+        self.move = None
+        self._advance(at)
+
+    def fail_move(self, move_id: str, reason: str, attempts: int, at: float | None) -> bool:
         if not self._check_can_end(move_id):
             return False
-        self._move_failed(move_id, reason, attempts, at)
+        self._move_failed(move_id, reason, attempts, self.stamp(at))
         return True
 
-    @event("MoveFailed")
-    def _move_failed(self, move_id: str, reason: str, attempts: int, at: float) -> None:
+    class MoveFailed(_Stamped):
+        move_id: str
+        reason: str
+        attempts: int
+        at: float | None
+
+    @event(MoveFailed)
+    def _move_failed(self, move_id: str, reason: str, attempts: int, at: float | None) -> None:
         self.move = None
+        self._advance(at)

@@ -124,9 +124,9 @@ def _tier_entry(evs: Sequence, registered_at: float) -> tuple:
     pass over the log. Unlike the simulator, which decides at a day's first
     access, the live system counts the accesses that ask for the promotion.
 
-    A commit is stamped with wall time, which a replayed trace does not share,
-    so a move counts from the decision that asked for it (event time), or else
-    from the newest access before it."""
+    A move counts from its commit's event time. A commit recorded before
+    steps were stamped in event time has none: it counts from the decision
+    that asked for it, or else from the newest access before it."""
     entered = seen = registered_at
     asked: dict[str, float] = {}
     promoted_at = -np.inf
@@ -148,7 +148,7 @@ def _tier_entry(evs: Sequence, registered_at: float) -> tuple:
             if e.target == TIERS[HOT].value:
                 promoted_at = max(promoted_at, e.at)
         elif kind == "MoveCommitted":
-            entered = asked.get(e.tier, seen)
+            entered = e.at if e.at is not None else asked.get(e.tier, seen)
     since = max(entered, promoted_at)
     used_since = np.sum([u for at, u in windows if at > since] or [(0, 0, 0)], axis=0)
     typical = np.sum([u for _, u in windows] or [(0, 0, 0)], axis=0) / max(1, len(days))

@@ -75,6 +75,7 @@ class Page:
         self.counters: dict[tuple[str, str], int] = defaultdict(int)
         self.newest: float | None = None
         self.earliest: float | None = None
+        self.tenant_newest: dict[str, float] = {}  # per tenant, from this page's events
         self.meta: dict[str, float] = {}  # rm_meta as it was before this page
 
     @property
@@ -82,6 +83,24 @@ class Page:
         """The estate's event time so far: rm_meta's, then this page's events."""
         known = [t for t in (self.meta.get("event_time"), self.newest) if t is not None]
         return max(known) if known else None
+
+    def tenant_clock(self, tenant: str) -> float | None:
+        """A tenant's event time so far: the newest it has ingested."""
+        known = [t for t in (self.meta.get(tenant_clock_name(tenant)), self.tenant_newest.get(tenant))
+                 if t is not None]
+        return max(known) if known else None
+
+    def saw(self, tenant: str, at: float, first: float) -> None:
+        """An ingested event of ``tenant`` at event time ``at`` (its window from ``first``)."""
+        self.newest = at if self.newest is None else max(self.newest, at)
+        self.earliest = first if self.earliest is None else min(self.earliest, first)
+        if at > self.tenant_newest.get(tenant, float("-inf")):
+            self.tenant_newest[tenant] = at
+
+
+def tenant_clock_name(tenant: str) -> str:
+    """rm_meta's row for a tenant's event time."""
+    return f"event_time:{tenant}"
 
 
 def write_page(db: ReadModelDB, page: Page, costs: CostModel) -> None:
@@ -191,4 +210,5 @@ def _write_meta(db: ReadModelDB, page: Page) -> None:
     first = page.meta.get("first_event_time")
     earliest = page.earliest if first is None else min(page.earliest, first)
     db.executemany(schema.upsert_sql("rm_meta", ("name", "value"), ("name",)),
-                   [("event_time", page.clock), ("first_event_time", earliest)])
+                   [("event_time", page.clock), ("first_event_time", earliest)]
+                   + [(tenant_clock_name(t), page.tenant_clock(t)) for t in page.tenant_newest])

@@ -70,14 +70,16 @@ class Projector:
             if row is None and entry.kind != "Registered":
                 raise ProjectionError(f"{entry.kind} v{entry.version} for unknown object {p.oid}")
             at = entry.at
+            if at is None:
+                # A step recorded before steps were stamped in event time: it
+                # happened after the event before it, at the tenant's time now.
+                at = page.tenant_clock(row["tenant"]) or page.clock
             handler(page, row, e, at)
             row = page.objects[p.oid]
             row["version"], row["updated_at"] = entry.version, at
-            # Moves are stamped with wall time; only what ingest recorded is event time.
-            if at is not None and entry.kind in _EVENT_TIME_KINDS:
-                page.newest = at if page.newest is None else max(page.newest, at)
-                first = getattr(e, "first_ts", at)
-                page.earliest = first if page.earliest is None else min(page.earliest, first)
+            # Ingest sets the clocks; every other event is stamped from them.
+            if entry.at is not None and entry.kind in _EVENT_TIME_KINDS:
+                page.saw(row["tenant"], at, getattr(e, "first_ts", at))
         write_page(db, page, self.costs)
 
     def _load(self, db: ReadModelDB, page: Page, prepared: Sequence[Prepared]) -> None:
@@ -188,11 +190,7 @@ class Projector:
         self._leave_tier(page, row, at)
         row["deleted_at"] = at
         if e.abandoned_move_id:
-            # The move's other steps carry wall time, and ``at`` is the delete's
-            # event time (a replayed trace's may be months old): the move was
-            # given up when the delete was recorded.
-            self._move_status(page, row, e.abandoned_move_id, "abandoned", e.timestamp.timestamp(),
-                              "object deleted")
+            self._move_status(page, row, e.abandoned_move_id, "abandoned", at, "object deleted")
 
     def _recommended(self, page: Page, row: dict, e: Any, at: float) -> None:
         reasons = to_json(list(e.reasons))
@@ -227,11 +225,10 @@ class Projector:
         self._move_status(page, row, e.move_id, status, at, getattr(e, "checksum", None))
 
     def _move_committed(self, page: Page, row: dict, e: Any, at: float) -> None:
-        # A commit is stamped with wall time, which a replayed trace does not
-        # share: it left one tier and entered the next at the estate's event
-        # time (what the autopilot calls now), so minimum durations are billed
-        # on the same clock as the accesses and deletions around them.
-        when = page.clock if page.clock is not None else at
+        # The commit's event time is when the object left one tier and
+        # entered the next: minimum durations are billed from it, on the same
+        # clock as the accesses and deletions around it.
+        when = at
         source = row["tier"]
         self._leave_tier(page, row, when)
         for cost in self._charges(page, row, source):

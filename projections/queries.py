@@ -16,7 +16,7 @@ from domain.tiers import Tier
 from projections import schema
 from projections.cursors import clamp_limit, prefix_end, decode_cursor, encode_cursor
 from projections.db import ReadModelDB
-from projections.page import HOUR_S, cost_usd
+from projections.page import HOUR_S, cost_usd, tenant_clock_name
 from projections.scopes import PolicyFile, priced_rows
 from tiering_app.settings import Settings
 
@@ -69,10 +69,20 @@ class ReadModels:
     def _meta(self) -> dict[str, float]:
         return dict(self.db.fetchall("SELECT name, value FROM rm_meta"))
 
-    def event_time(self) -> float | None:
-        """The newest event time the read models have folded in (None: no events)."""
-        row = self.db.fetchone("SELECT value FROM rm_meta WHERE name = 'event_time'")
+    def event_time(self, tenant: str | None = None) -> float | None:
+        """The newest event time the read models have folded in, of the estate
+        or of one tenant (None: no events)."""
+        name = "event_time" if tenant is None else tenant_clock_name(tenant)
+        row = self.db.fetchone("SELECT value FROM rm_meta WHERE name = ?", (name,))
         return row[0] if row else None
+
+    def tenant_clocks(self) -> dict[str, float]:
+        """Each tenant's event-time now: the newest record ingested for it."""
+        prefix = tenant_clock_name("")
+        # ';' follows ':' in every collation used here: a range over the prefix, no LIKE escaping
+        return {name[len(prefix):]: value for name, value in self.db.fetchall(
+            "SELECT name, value FROM rm_meta WHERE name >= ? AND name < ?",
+            (prefix, prefix[:-1] + ";"))}
 
     def _page(self, table: str, conds: list[tuple[str, list]], keys: tuple[str, ...],
               descending: bool, cursor: str | None, limit: int

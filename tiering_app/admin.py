@@ -41,9 +41,11 @@ def audit_object(settings: Settings, tenant: str, key: str, at: float | None,
     table = Table(title=f"log of {tenant}/{key}", show_lines=False)
     for col in ("v", "event", "event time", "recorded", "details"):
         table.add_column(col, overflow="fold")
+    later = False  # the log is read as a prefix, as state_at reads it
     for h in history:
         details = {k: v for k, v in h.data.items() if k not in ("at",)}
-        marker = "" if at is None or h.at is None or h.at <= at else "[dim]"
+        later = later or (at is not None and h.at is not None and h.at > at)
+        marker = "[dim]" if later else ""
         table.add_row(f"{marker}{h.version}", f"{marker}{h.kind}", f"{marker}{iso(h.at)}",
                       f"{marker}{h.recorded_at[:23]}", f"{marker}{json.dumps(details, default=str)}")
     console.print(table)

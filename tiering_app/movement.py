@@ -160,9 +160,10 @@ class MovementRuntime:
         rule, read_models = AgeRule.from_settings(s), ReadModels.from_settings(s)
         while not self._stop.is_set():
             try:
+                clocks = await asyncio.to_thread(read_models.tenant_clocks)
                 decisions, absent = await asyncio.to_thread(
                     age_rule_decisions, rule, read_models, self.store, self.buckets,
-                    s.age_rule_max_moves, time.time())
+                    s.age_rule_max_moves, clocks)
                 if self.autopilot is not None and self.autopilot.mode != "auto":
                     decisions = []  # paused or awaiting approval: the age rule waits too
                 for d in decisions:
@@ -198,7 +199,7 @@ class MovementRuntime:
         the caller learns at once whether it was taken."""
         from domain.ids import shard_of
         shard = self.shards[shard_of(decision.tenant, decision.key, len(self.shards))]
-        return await shard.placement.remote("request", decision.to_dict(), time.time())
+        return await shard.placement.remote("request", decision.to_dict(), decision.decided_at)
 
     @property
     def ingest(self):

@@ -80,7 +80,8 @@ class MoveStack:
         return ray.get(self.shards[shard_of(tenant, key, len(self.shards))].history.remote(tenant, key))
 
     def decide(self, key: str, target: str, tenant: str = "acme") -> Decision:
-        d = Decision.for_object(self.state(key, tenant), target, "test", "test", time.time())
+        state = self.state(key, tenant)  # decided at the object's newest event time
+        d = Decision.for_object(state, target, "test", "test", state["log_time"])
         self.runtime.call(self.runtime.bus.publish(d))
         return d
 

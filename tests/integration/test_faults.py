@@ -185,9 +185,14 @@ def test_an_overwrite_during_a_move_aborts_it_and_the_newer_bytes_survive(ray_cl
             assert not [e for e in history if e["kind"] == "MoveCommitted"]
             aborted = [e for e in history if e["kind"] == "MoveAborted"]
             assert len(aborted) == 1 and "concurrent overwrite" in aborted[0]["data"]["reason"]
-            # On the move's own clock, after it was requested, though "doc"'s overwrite
-            # carries event time 2,000.
+            # On the tenant's event time, never before the request: "doc"'s at its
+            # overwrite (event time 2,000), "ext"'s (changed behind the log's back)
+            # at the tenant's time when it was found.
             requested = [e for e in history if e["kind"] == "MoveRequested"]
-            assert aborted[0]["data"]["at"] >= requested[-1]["data"]["at"] > 2_000.0
+            assert requested[-1]["data"]["at"] == 1_000.0
+            if key == "doc":
+                assert aborted[0]["data"]["at"] == 2_000.0
+            assert aborted[0]["data"]["at"] >= requested[-1]["data"]["at"]
+            assert [e["at"] for e in history] == sorted(e["at"] for e in history)
     finally:
         stack.close()

@@ -3,7 +3,6 @@ in the store (replay --materialize, import-bucket), on real SeaweedFS and Ray.""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -38,7 +37,7 @@ def test_the_age_rule_moves_idle_objects_that_have_bytes(stack):
     keys = ["ancient", "old", "fresh", ghost]
     rule = AgeRule(warm_after_s=30 * DAY, cold_after_s=90 * DAY)
     decisions, absent = age_rule_decisions(rule, LiveRows(stack, keys), stack.store,
-                                           stack.buckets, limit=10, at=time.time())
+                                           stack.buckets, limit=10)
     assert {d.key: d.target for d in decisions} == {"ancient": "cold", "old": "warm"}
     assert absent == 1
     for d in decisions:
@@ -46,8 +45,7 @@ def test_the_age_rule_moves_idle_objects_that_have_bytes(stack):
     stack.wait_settled(keys, moved={"ancient": "cold", "old": "warm", "fresh": "hot", ghost: "hot"})
     reason = [e for e in stack.history("old") if e["kind"] == "MoveRequested"][0]["data"]["reason"]
     assert reason.startswith("idle 40.0 days")
-    again, _ = age_rule_decisions(rule, LiveRows(stack, keys), stack.store, stack.buckets, 10,
-                                  time.time())
+    again, _ = age_rule_decisions(rule, LiveRows(stack, keys), stack.store, stack.buckets, 10)
     assert again == []  # "old" is warm and 40 days idle; "ancient" is cold
 
 

@@ -88,10 +88,22 @@ def test_the_age_rule_measures_idle_time_against_the_newest_access():
             state(key="never-accessed", registered_at=150 * DAY),
             state(key="moving", last_access_at=0.0, move={"move_id": "m"}),
             state(key="gone", last_access_at=0.0, deleted_at=1.0)]
-    got = {d.key: d.target for d in rule.decide(rows, at=0.0)}
+    got = {d.key: d.target for d in rule.decide(rows)}
     assert got == {"idle-40d": "warm", "idle-100d": "cold", "warm-100d": "cold",
                    "never-accessed": "warm"}
-    assert "idle 40.0 days" in next(d.reason for d in rule.decide(rows, 0.0) if d.key == "idle-40d")
+    idle40 = next(d for d in rule.decide(rows) if d.key == "idle-40d")
+    assert "idle 40.0 days" in idle40.reason and idle40.decided_at == 200 * DAY  # stamped in event time
+
+
+def test_the_age_rule_ages_each_tenant_on_its_own_clock():
+    """Another tenant's replay, far ahead in event time, ages nobody else."""
+    rule = AgeRule(warm_after_s=30 * DAY, cold_after_s=90 * DAY)
+    rows = [state(key="quiet", last_access_at=100 * DAY),
+            state(key="replayed", tenant="replay", last_access_at=5000 * DAY)]
+    assert list(rule.decide(rows)) == []
+    assert list(rule.decide(rows, {"acme": 110 * DAY, "replay": 5000 * DAY})) == []
+    (d,) = rule.decide(rows, {"acme": 140 * DAY, "replay": 5000 * DAY})
+    assert (d.key, d.target, d.decided_at) == ("quiet", "warm", 140 * DAY)
 
 
 def test_synthetic_content_is_deterministic_per_seed_and_sized():

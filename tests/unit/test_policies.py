@@ -225,12 +225,13 @@ def test_live_decision_is_recorded_in_the_objects_log():
     assert app.current("t1", "busy").recommendation is None
 
 
-def _move(app, key, target, decided_at, wall):
+def _move(app, key, target, decided_at):
+    """A decision and its move, every step stamped at the tenant's event time."""
     app.command("t1", key, lambda o: o.recommend(target, "ours@rules", 1.0, ["idle"], decided_at))
-    mid = f"m-{key}-{target}"
-    for step in (lambda o: o.request_move(mid, target, "idle", wall),
-                 lambda o: o.record_copied(mid, wall), lambda o: o.record_verified(mid, "c", wall),
-                 lambda o: o.commit_move(mid, wall), lambda o: o.record_source_reclaimed(mid, wall)):
+    mid, at = f"m-{key}-{target}", decided_at
+    for step in (lambda o: o.request_move(mid, target, "idle", at),
+                 lambda o: o.record_copied(mid, at), lambda o: o.record_verified(mid, "c", at),
+                 lambda o: o.commit_move(mid, at), lambda o: o.record_source_reclaimed(mid, at)):
         app.command("t1", key, step)
 
 
@@ -244,7 +245,7 @@ def test_live_promotion_follows_a_get_or_put_after_the_move_once():
     # a GET just before the decision that sent it down does not bring it back
     app.ingest([AccessRecord(decided - 60, "t1", "early", Op.GET, None)], "early")
     for key in ("read", "headed", "early"):
-        _move(app, key, "cold", decided, wall=1.9e9)  # moves commit on the wall clock
+        _move(app, key, "cold", decided)
     app.ingest([AccessRecord(decided + 3600, "t1", "read", Op.GET, None),
                 AccessRecord(decided + 3600, "t1", "headed", Op.HEAD, None)], "after")
     now, keys = decided + 7200, [("t1", k) for k in ("read", "headed", "early")]
@@ -277,7 +278,7 @@ def test_live_promotion_of_a_large_object_waits_until_its_reads_pay_for_leaving_
     t0 = 1_767_225_600.0
     app = _app_with([(t0, "big", "PUT", 2 ** 26)])  # 64 MiB, then read 4 KB at a time
     decided = t0 + 100 * DAY
-    _move(app, "big", "cold", decided, wall=1.9e9)
+    _move(app, "big", "cold", decided)
     keys = [("t1", "big")]
     app.ingest([AccessRecord(decided + 3600, "t1", "big", Op.GET, 4096)], "one")
     # one 4 KB GET in cold costs ~$0.00001 more than in hot; leaving owes ~$0.00075

@@ -123,26 +123,52 @@ def test_tenant_price_overrides_apply_to_the_figures_without_a_rebuild(tmp_path,
         hot_before["monthly_storage_usd"])
 
 
+def as_version_1(app, event, wall: float):
+    """``event`` as a version 1 log stored it: ``at`` in wall time, no class_version."""
+    import json
+
+    from eventsourcing.persistence import StoredEvent
+
+    stored = app.mapper.to_stored_event(event)
+    state = json.loads(stored.state)
+    state.pop("class_version", None)
+    state["at"] = wall
+    return app.mapper.to_domain_event(StoredEvent(stored.originator_id, stored.originator_version,
+                                                  stored.topic, json.dumps(state).encode()))
+
+
 @pytest.mark.parametrize("deleted_after_days, owed_days", [(40, 0), (12, 18)])
+@pytest.mark.parametrize("stored_as", ["stamped", "version 1"])
 def test_a_replayed_trace_bills_early_deletion_in_its_own_event_time(
-        tmp_path, deleted_after_days, owed_days):
-    """A replayed trace runs on its own clock (here 2008) while movers stamp
-    moves with the wall clock (here 2027). The read model must bill the
-    minimum duration of the tier a move entered on the trace's clock."""
+        tmp_path, deleted_after_days, owed_days, stored_as):
+    """A replayed trace runs on its own clock (here 2008). A move is stamped
+    with its tenant's event time, so the tier it entered is billed on the
+    trace's clock. Logs written when moves carried wall time (here 2027) are
+    upcast: the step reads as recorded at the tenant's time, and bills alike."""
     day, past, wall = 86_400.0, 1_200_000_000.0, H
     app = ObjectLogApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     app.ingest(parse_batch([rec(past, "k", "PUT", 2 ** 30)]), "b1")
     app.ingest(parse_batch([rec(past + 2 * day, "other", "PUT", 10)]), "b2")
-    app.command("acme", "k", lambda o: o.request_move("mv", Tier.WARM, "idle", wall))
-    app.command("acme", "k", lambda o: o.record_copied("mv", wall + 1))
-    app.command("acme", "k", lambda o: o.record_verified("mv", "c", wall + 2))
-    app.command("acme", "k", lambda o: o.commit_move("mv", wall + 3))
+    now = app.tenant_now("acme")
+    assert now == past + 2 * day
+    app.command("acme", "k", lambda o: o.request_move("mv", Tier.WARM, "idle", now))
+    app.command("acme", "k", lambda o: o.record_copied("mv", now))
+    app.command("acme", "k", lambda o: o.record_verified("mv", "c", now))
+    app.command("acme", "k", lambda o: o.commit_move("mv", now))
     app.ingest(parse_batch([rec(past + (2 + deleted_after_days) * day, "k", "DELETE")]), "b3")
     events = [app.mapper.to_domain_event(n)
               for n in app.recorder.select_notifications(start=1, limit=100)]
+    if stored_as == "version 1":
+        events = [as_version_1(app, e, wall) if type(e).__name__.startswith("Move") else e
+                  for e in events]
+        assert [e.at for e in events if type(e).__name__.startswith("Move")] == [None] * 4
     rm = build(tmp_path, "replayed", events, 2)
     # the move entered warm at the trace's time (day 2), not at the wall clock
     assert rm.get_object("acme", "other")["registered_at"] == past + 2 * day
+    (move,) = rm.list_movements()[0]
+    assert move["requested_at"] == past + 2 * day  # and abandoned when the delete came
+    assert [h["at"] for h in move["history"]] == [past + 2 * day] * 4 + [
+        past + (2 + deleted_after_days) * day]
     expected = CostModel().early_deletion_usd("warm", 2 ** 30, deleted_after_days * day)
     assert expected == pytest.approx(0.0125 * owed_days / 30)
     assert rm.metrics()["cost"]["early_delete_usd"] == pytest.approx(expected)

@@ -7,7 +7,6 @@ a move just requested is seen at once (409) and content is found mid-move.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Request, status
@@ -17,6 +16,7 @@ from pydantic import BaseModel, Field
 from actors.decisions import DecisionRefused, operator_decision
 from domain.records import DEFAULT_TENANT
 from web.deps import ServicesDep, WriterDep
+from web.errors import public_message
 from web.routers import accesses
 from web.routers.objects import TenantQ
 
@@ -42,11 +42,15 @@ class MoveRequest(BaseModel):
                         409: {"description": "A move is in flight, or the object is in that tier"},
                         422: {"description": "Bad target tier"}})
 async def request_move(key: str, request: Request, body: Annotated[MoveRequest, Body()],
-                       _: WriterDep, tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
+                       services: ServicesDep, _: WriterDep,
+                       tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
     runtime = movement(request)
     state = await runtime.live(tenant, key)
+    # The tenant's event-time now as the read model knows it; the owning shard
+    # raises it to the newest it has recorded.
+    now = await asyncio.to_thread(services.read_models.event_time, tenant)
     try:
-        decision = operator_decision(state, tenant, key, body.target, body.reason, time.time())
+        decision = operator_decision(state, tenant, key, body.target, body.reason, now or 0.0)
     except DecisionRefused as e:
         detail = [{"field": e.field, "reason": e.reason}] if e.status == 422 else e.reason
         raise HTTPException(e.status, detail) from None
@@ -63,7 +67,7 @@ async def request_move(key: str, request: Request, body: Annotated[MoveRequest, 
     except Exception as e:  # noqa: BLE001 - the reconciler will drive it
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             f"move {decision.move_id} is recorded but the decision bus did not "
-                            f"take it ({e}); the reconciler will carry it out") from None
+                            f"take it ({public_message(e)}); the reconciler will carry it out") from None
     return {"move_id": decision.move_id, "tenant": tenant, "key": key,
             "source": decision.source, "target": decision.target, "status": "requested",
             "target_bucket": runtime.buckets.of(decision.target)}
