@@ -11,7 +11,7 @@ and what the decider will do with it) before anyone acts on it.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any, Sequence
 
 import numpy as np
@@ -84,31 +84,39 @@ def decide_round(worker, keys: Sequence[tuple[str, str]], clocks: dict[str, floa
                 worker.app, group, policy, now, model=model,
                 importances=spec.get("importances") or (),
                 promotions_only=bool(spec.get("promotions_only")))]
-    decisions, objs, absent, unchanged = [], [], 0, 0
+    decisions, skipped = [], Counter()
     placement = worker.placement_steps() if disposition in ("publish", "pending") else None
-    for d, now in found:
-        # Stamped at the tenant's now as this shard knows it, if it knows later.
-        now = worker.app.tenant_now(d.tenant, now)
-        obj = worker.app.current(d.tenant, d.key)
-        rec = obj.recommendation or {}
-        if (rec.get("target") == d.target and rec.get("disposition") == disposition
-                and disposition in ("dry", "pending") and not rec.get("outcome")):
-            unchanged += 1  # said already, and still unanswered: no new event each round
-            continue
-        if placement is not None and not _has_bytes(placement, d.tenant, d.key, d.current):
-            absent += 1
-            continue
-        state = {"object_id": str(obj.id), "tenant": obj.tenant, "key": obj.key,
-                 "tier": obj.tier.value, "version": obj.version}
-        decision = Decision.for_object(state, d.target, "; ".join(d.reasons), policy_id, now)
-        obj.recommend(d.target, policy_id, d.score, d.reasons, now,
-                      decision_id=decision.move_id, disposition=disposition)
-        objs.append(obj)
-        decisions.append(decision.to_dict())
-    if objs:
-        worker.app.save(*objs)  # one commit for the round's decisions in this shard
-    return {"decisions": decisions, "considered": len(keys), "not_in_store": absent,
-            "unchanged": unchanged}
+    # One commit for the round's decisions in this shard; if it fails, nothing
+    # of the round stays in the cache, and the next round decides them again.
+    with worker.app.unit_of_work() as uow:
+        for d, now in found:
+            got = _record(worker, uow, d, now, policy_id, disposition, placement)
+            if isinstance(got, str):
+                skipped[got] += 1
+            else:
+                decisions.append(got)
+    return {"decisions": decisions, "considered": len(keys), "not_in_store": skipped["absent"],
+            "unchanged": skipped["unchanged"]}
+
+
+def _record(worker, uow, d, now: float, policy_id: str, disposition: str, placement):
+    """Record one decision in its object's log (in ``uow``); "unchanged" when
+    said already and unanswered, "absent" when its bytes are not in its tier."""
+    # Stamped at the tenant's now as this shard knows it, if it knows later.
+    now = worker.app.tenant_now(d.tenant, now)
+    obj = worker.app.current(d.tenant, d.key)
+    rec = obj.recommendation or {}
+    if (rec.get("target") == d.target and rec.get("disposition") == disposition
+            and disposition in ("dry", "pending") and not rec.get("outcome")):
+        return "unchanged"  # said already, and still unanswered: no new event each round
+    if placement is not None and not _has_bytes(placement, d.tenant, d.key, d.current):
+        return "absent"
+    state = {"object_id": str(obj.id), "tenant": obj.tenant, "key": obj.key,
+             "tier": obj.tier.value, "version": obj.version}
+    decision = Decision.for_object(state, d.target, "; ".join(d.reasons), policy_id, now)
+    uow.touch(obj).recommend(d.target, policy_id, d.score, d.reasons, now,
+                             decision_id=decision.move_id, disposition=disposition)
+    return decision.to_dict()
 
 
 def _price_overrides(settings):

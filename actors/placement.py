@@ -16,7 +16,6 @@ write to those objects in between. That is what makes these safe:
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -25,6 +24,7 @@ from actors.materialized_bytes import run_all, source_key, synthetic_content
 from actors.routing import RecordColumns, to_records
 from adapters.objectstore import (ObjectStore, StoreUnavailable, TierBuckets, object_name,
                                   open_store)
+from domain.application import UnitOfWork
 from domain.model import StoredObject
 from domain.records import Op
 from domain.tiers import Tier
@@ -41,7 +41,7 @@ class Placement:
         self.settings = worker.settings
         self.buckets = TierBuckets.from_settings(self.settings)
         self._store: ObjectStore | None = None
-        self._batch: dict | None = None  # aggregates to save at the end of a batch
+        self._batch: UnitOfWork | None = None  # the batch's objects, saved at its end
         self._removed: set[tuple[str, str]] = set()  # sources a batch has already deleted
 
     @property
@@ -62,9 +62,7 @@ class Placement:
         obj = self.app.current(tenant, key)
         if obj is None:
             raise KeyError(f"{tenant}/{key}")
-        outcome = action(obj)  # a rule violation raises before any event is pending
-        self._batch[obj.id] = obj
-        return outcome
+        return action(self._batch.touch(obj))
 
     def apply(self, tenant: str, key: str, command: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         """``ShardWorker.apply``, able to join a batch."""
@@ -82,25 +80,17 @@ class Placement:
         if the transaction fails, the whole call raises and nothing was recorded."""
         if self._batch is not None:
             raise RuntimeError("batches do not nest")
-        self._batch, results = {}, []
+        results: list[Any] = []
         try:
-            self._remove_sources_together(items)
-            for op, args in items:
-                if op not in BATCHABLE:
-                    raise ValueError(f"op {op!r} cannot join a batch")
-                try:
-                    results.append(getattr(self, op)(*args))
-                except Exception as e:  # noqa: BLE001 - the caller re-raises it
-                    results.append(e)
-            pending = list(self._batch.values())
-            try:
-                self.app.save(*pending)
-            except BaseException:
-                cache = self.app.repository.cache  # reload what was recorded
-                for o in pending if cache is not None else ():
-                    with contextlib.suppress(KeyError):
-                        cache.get(o.id, evict=True)
-                raise
+            with self.app.unit_of_work() as self._batch:
+                self._remove_sources_together(items)
+                for op, args in items:
+                    if op not in BATCHABLE:
+                        raise ValueError(f"op {op!r} cannot join a batch")
+                    try:
+                        results.append(getattr(self, op)(*args))
+                    except Exception as e:  # noqa: BLE001 - the caller re-raises it
+                        results.append(e)
             return results
         finally:
             self._batch, self._removed = None, set()

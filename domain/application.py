@@ -7,6 +7,7 @@ that is what lets the aggregate cache skip fast-forwarding on every read.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 from uuid import UUID
@@ -38,6 +39,20 @@ class IngestResult:
         self.ignored += other.ignored
         self.duplicate = self.duplicate or other.duplicate
         return self
+
+
+@dataclass
+class UnitOfWork:
+    """The objects one piece of work has touched (``ObjectLogApplication.unit_of_work``)."""
+
+    touched: dict[UUID, StoredObject] = field(default_factory=dict)
+
+    def touch(self, obj: StoredObject) -> StoredObject:
+        self.touched[obj.id] = obj
+        return obj
+
+    def pending(self) -> list[StoredObject]:
+        return [o for o in self.touched.values() if o.pending_events]
 
 
 @dataclass(frozen=True)
@@ -169,8 +184,7 @@ class ObjectLogApplication(Application[UUID]):
         """Fold and record one batch in a single transaction."""
         records = list(records)
         result = IngestResult(accepted=len(records))
-        touched: dict[UUID, StoredObject] = {}
-        try:
+        with self.unit_of_work() as uow:
             folded = fold(records)
             # uuid5 is a SHA-1 per call: derive each key's id once per batch.
             ids = {tk: object_id(*tk) for tk in folded}
@@ -179,15 +193,11 @@ class ObjectLogApplication(Application[UUID]):
                 oid = ids[(tenant, key)]
                 obj = None if oid in absent else self.current(tenant, key, oid)
                 for seg in segments:
-                    obj = self._apply_segment(obj, seg, batch_id, result, touched)
-            pending = [o for o in touched.values() if o.pending_events]
-            if not pending and touched:
+                    obj = self._apply_segment(obj, seg, batch_id, result, uow.touched)
+            pending = uow.pending()
+            if not pending and uow.touched:
                 result.duplicate = True
             result.events = sum(len(o.pending_events) for o in pending)
-            self.save(*pending)
-        except BaseException:
-            self._evict(touched)
-            raise
         for r in records:
             if r.ts > self.clocks.get(r.tenant, float("-inf")):
                 self.clocks[r.tenant] = r.ts
@@ -244,9 +254,27 @@ class ObjectLogApplication(Application[UUID]):
         result.ignored += seg.ignored
         return obj
 
+    @contextmanager
+    def unit_of_work(self) -> Iterator["UnitOfWork"]:
+        """Commands on several objects, recorded in one transaction at the end.
+
+        Every path that changes objects goes through here. Cached aggregates
+        are changed in place before their events are stored, so if anything
+        fails (a rule, the save itself) every object the work touched is
+        evicted: the next read reloads what was actually recorded, and a
+        retry sees the object as it is, not ahead of the store.
+        """
+        uow = UnitOfWork()
+        try:
+            yield uow
+            pending = uow.pending()
+            if pending:
+                self.save(*pending)
+        except BaseException:
+            self._evict(uow.touched)
+            raise
+
     def _evict(self, touched: dict[UUID, StoredObject]) -> None:
-        # A failed batch may have mutated cached aggregates; drop them so the
-        # next read reloads what was actually recorded.
         cache = self.repository.cache
         if cache is None:
             return
@@ -262,13 +290,8 @@ class ObjectLogApplication(Application[UUID]):
         obj = self.current(tenant, key)
         if obj is None:
             raise KeyError(f"{tenant}/{key}")
-        try:
-            outcome = action(obj)
-            self.save(obj)
-        except BaseException:
-            self._evict({obj.id: obj})
-            raise
-        return outcome
+        with self.unit_of_work() as uow:
+            return action(uow.touch(obj))
 
     def iter_objects(self, ids: Iterable[UUID]) -> Iterator[StoredObject]:
         for oid in ids:
