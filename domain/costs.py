@@ -17,6 +17,13 @@ DAY_S = 86_400
 MONTH_S = 30 * DAY_S  # billing month used to turn GB-months into seconds
 SMALL_OBJECT_BYTES = 128 * 1024  # the minimum billable size of IA-like tiers
 
+
+def is_small_object(size):
+    """Objects of 128 KiB or less: billed as 128 KiB in IA-like tiers, and
+    never tiered nor monitored by S3 Intelligent-Tiering. One rule for the
+    simulator, the evaluator and the read models (scalars or numpy arrays)."""
+    return size <= SMALL_OBJECT_BYTES
+
 # S3 bills HEAD like GET and COPY like PUT; DELETE is free.
 _OP_CLASS = {"GET": "get", "HEAD": "get", "PUT": "put", "COPY": "put", "DELETE": None}
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from domain.costs import (IT_PRICES, SMALL_OBJECT_BYTES, CostModel, monitoring_fee_usd)
+from domain.costs import IT_PRICES, CostModel, is_small_object, monitoring_fee_usd
 from ingest.traces import iter_records
 from ml.features import FeatureBuilder, group_hash
 from ml.history import DAY_S, replay, usage_from_logs
@@ -126,6 +126,6 @@ def _row(c: ScheduleCost) -> dict[str, Any]:
 def it_bill(u, x, promo, split: int) -> dict[str, Any]:
     """S3 Intelligent-Tiering at its own prices, plus its monitoring fee."""
     c = schedule_cost(u, x, CostModel(dict(IT_PRICES)), split, promo=promo)
-    alive_steps = sum(int((u.alive(t) & (u.size > SMALL_OBJECT_BYTES)).sum()) for t in range(split, u.t))
+    alive_steps = sum(int((u.alive(t) & ~is_small_object(u.size)).sum()) for t in range(split, u.t))
     fee = monitoring_fee_usd(alive_steps, u.step_s)
     return {"total_usd": c.total + fee, "monitoring_fee_usd": fee, "breakdown_usd": dict(c.components)}

@@ -13,7 +13,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from domain.costs import SMALL_OBJECT_BYTES, CostModel
+from domain.costs import CostModel, is_small_object
+
+AUTOCLASS_MIN_BYTES = 128 * 1024  # GCS Autoclass keeps objects under 128 KiB in Standard
 from ml.features import FeatureBuilder
 from ml.usage import COLD, HOT, WARM, Prices, Usage
 
@@ -61,7 +63,7 @@ class IntelligentTiering(Policy):
 
     def decide(self, t, cur, resid):
         tier = idle_rule(self.fb.idle_days(t, "touch"))
-        return np.where(self.u.size <= SMALL_OBJECT_BYTES, HOT, tier)
+        return np.where(is_small_object(self.u.size), HOT, tier)
 
 
 class Autoclass(Policy):
@@ -73,7 +75,7 @@ class Autoclass(Policy):
 
     def decide(self, t, cur, resid):
         tier = idle_rule(self.fb.idle_days(t, "read"))
-        return np.where(self.u.size < SMALL_OBJECT_BYTES, HOT, tier)
+        return np.where(self.u.size < AUTOCLASS_MIN_BYTES, HOT, tier)
 
 
 # ----- the seed system ---------------------------------------------------------

@@ -109,8 +109,8 @@ class Insights:
         Intelligent-Tiering is estimated by placing each tier's objects in its
         matching access tier (hot: frequent, warm: infrequent, cold: archive
         instant): both it and we move objects down as they go idle. Objects
-        under 128 KB always stay in its frequent tier and pay no monitoring
-        fee. Requests are billed at Standard prices; there are no retrieval,
+        of 128 KiB or less (``is_small_object``) always stay in its frequent
+        tier and pay no monitoring fee. Requests are billed at Standard prices; there are no retrieval,
         transition or early-deletion charges. Request counts become a monthly
         rate over the event time seen, as /metrics does.
         """

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from domain.application import ObjectLogApplication
-from domain.costs import SMALL_OBJECT_BYTES, CostModel
+from domain.costs import CostModel, is_small_object
 from projections import schema
 from projections.db import ReadModelDB
 from projections.page import Page, Prepared, bucket_cut, spread_hours, to_json, write_page
@@ -105,7 +105,7 @@ class Projector:
 
     def _place(self, page: Page, row: dict, sign: int) -> None:
         """Add (+1) or remove (-1) the object's weight in its current tier."""
-        small = row["size"] < SMALL_OBJECT_BYTES
+        small = is_small_object(row["size"])
         for d in self._targets(page.tiers, page.scope_tiers, row, row["tier"]):
             d[0] += sign
             d[1] += sign * row["size"]

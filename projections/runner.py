@@ -41,8 +41,16 @@ class ProjectionRunner:
 
     def _ensure(self) -> None:
         schema.ensure(self.db)
+        built = schema.built_version(self.db)
+        if built != schema.READ_MODEL_VERSION and self.position > 0:
+            log.warning("read models were built by projector version %s, this is version %d: "
+                        "rebuilding them from the event log", built, schema.READ_MODEL_VERSION)
+            schema.drop_derived(self.db)
+            schema.ensure(self.db)
         self.db.execute("INSERT INTO rm_tracking (name, position) VALUES (?, 0)"
                         " ON CONFLICT (name) DO NOTHING", (self.name,))
+        self.db.execute(schema.upsert_sql("rm_meta", ("name", "value"), ("name",)),
+                        ("read_model_version", schema.READ_MODEL_VERSION))
 
     @property
     def position(self) -> int:

@@ -17,6 +17,9 @@ OBJECT_COLUMNS = (
     "copies", "bytes_read", "deleted_at", "move_id", "move_target", "move_step", "rec_target",
     "rec_policy", "rec_score", "rec_reasons", "rec_at", "moves_completed", "version", "updated_at",
 )
+# Bumped whenever the projector derives something differently from the same
+# events; read models built by another version are rebuilt from the log.
+READ_MODEL_VERSION = 2
 TRACKING_NAME = "read_models"  # the rm_tracking row of the one runner that builds these tables
 OP_COLUMNS = {"GET": "gets", "PUT": "puts", "HEAD": "heads", "DELETE": "deletes", "COPY": "copies"}
 OBJECT_INDEXED = ("tenant", "key", "object_id", "tier")  # see INDEXES
@@ -123,6 +126,12 @@ def drop_derived(db: ReadModelDB) -> None:
         for table in TABLES:
             if table not in KEPT_ON_REBUILD:
                 db.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def built_version(db: ReadModelDB) -> int | None:
+    """The projector version that built these tables (None: built before versions were kept)."""
+    row = db.fetchone("SELECT value FROM rm_meta WHERE name = 'read_model_version'")
+    return None if row is None else int(row[0])
 
 
 def tracked_position(db: ReadModelDB, name: str = TRACKING_NAME) -> int:

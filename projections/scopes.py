@@ -42,7 +42,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
-from domain.costs import SMALL_OBJECT_BYTES, CostModel
+from domain.costs import CostModel, is_small_object
 from domain.policy_config import PolicyConfig, PrefixRule
 from projections import schema
 from projections.db import ReadModelDB
@@ -160,7 +160,7 @@ def rebucket(db: ReadModelDB, old: Rules, new: Rules) -> None:
                 d = stats[(tenant, scope, tier)]
                 d[0] += 1
                 d[1] += size
-                if size < SMALL_OBJECT_BYTES:
+                if is_small_object(size):
                     d[2] += 1
                     d[3] += size
         if len(rows) < _SCAN_PAGE:

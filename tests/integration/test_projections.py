@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from domain.tiers import Tier
+from projections import schema
 from projections.queries import ReadModels
 from tests.integration.projection_kit import T0, expected_ops, ingest, rec, run_move, workload
 
@@ -217,3 +218,20 @@ def test_rebuild_reproduces_the_incremental_tables(store_settings, app, runner):
     assert fresh.rebuild(on_progress=seen.append) == fresh.lag()[1]
     assert seen == [fresh.lag()[1]] and rm.position() == fresh.lag()[1]
     assert ReadModels(fresh.db).dump() == incremental
+
+
+def test_read_models_built_by_another_projector_version_are_rebuilt(app, runner, caplog):
+    ingest(app, [rec(T0, "v", "PUT", 10), rec(T0 + 1, "v", "GET", 10)], "a")
+    r = runner()
+    r.catch_up()
+    before = ReadModels(r.db).get_object("acme", "v")
+    # as a projector of another version left them: a different version row, a stale figure
+    r.db.execute("UPDATE rm_meta SET value = 1 WHERE name = 'read_model_version'")
+    r.db.execute("UPDATE rm_objects SET accesses_total = 999")
+    again = runner()
+    assert "rebuilding them from the event log" in caplog.text
+    assert again.position == 0 and schema.built_version(again.db) == schema.READ_MODEL_VERSION
+    again.catch_up()
+    assert ReadModels(again.db).get_object("acme", "v") == before
+    third = runner()  # the same version: nothing is rebuilt
+    assert third.position == again.position
