@@ -11,6 +11,7 @@ from typing import Any, Iterator
 
 from adapters.bus import Decision
 from adapters.objectstore import TierBuckets, object_name
+from domain.clock import DAY_S
 from domain.tiers import Tier
 
 log = logging.getLogger(__name__)
@@ -84,10 +85,10 @@ class AgeRule:
             tenant_now = now[row["tenant"]]
             tier = self.target(row, tenant_now)
             if tier is not None:
-                idle_days = (tenant_now - (row.get("last_access_at") or row["registered_at"])) / 86400
+                idle_days = (tenant_now - (row.get("last_access_at") or row["registered_at"])) / DAY_S
                 yield Decision.for_object(row, tier, f"idle {idle_days:.1f} days in event time "
-                                          f"(rule: warm after {self.warm_after_s / 86400:g} d, cold "
-                                          f"after {self.cold_after_s / 86400:g} d)", self.policy,
+                                          f"(rule: warm after {self.warm_after_s / DAY_S:g} d, cold "
+                                          f"after {self.cold_after_s / DAY_S:g} d)", self.policy,
                                           tenant_now)
 
 

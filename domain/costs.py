@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from domain.clock import DAY_S
 from domain.tiers import Tier
 
 GB = 1024 ** 3  # AWS bills "GB" as GiB
-DAY_S = 86_400
 MONTH_S = 30 * DAY_S  # billing month used to turn GB-months into seconds
 SMALL_OBJECT_BYTES = 128 * 1024  # the minimum billable size of IA-like tiers
 

@@ -30,11 +30,11 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
+from domain.clock import DAY_S
 from domain.records import DEFAULT_TENANT, AccessRecord, Op
 
 from .traces import DEFAULT_BASE
 
-DAY_S = 86_400.0
 OP_ORDER = (Op.GET, Op.HEAD, Op.PUT, Op.COPY, Op.DELETE)
 DEFAULT_OP_MIX = {"GET": 0.55, "HEAD": 0.35, "PUT": 0.08, "COPY": 0.015, "DELETE": 0.005}
 _PUT, _DEL = OP_ORDER.index(Op.PUT), OP_ORDER.index(Op.DELETE)

@@ -19,7 +19,8 @@ import numpy as np
 from domain.costs import IT_PRICES, CostModel, is_small_object, monitoring_fee_usd
 from ingest.traces import iter_records
 from ml.features import FeatureBuilder, group_hash
-from ml.history import DAY_S, replay, usage_from_logs
+from domain.clock import DAY_S
+from ml.history import replay, usage_from_logs
 from ml.learn import NEWCOMERS, build_ours, choose_ours
 from ml.oracle import ScheduleCost, oracle, schedule_cost
 from ml.usage import COLD, WARM

@@ -10,9 +10,9 @@ import zlib
 
 import numpy as np
 
+from domain.clock import DAY_S
 from ml.usage import Usage
 
-DAY_S = 86_400.0
 WINDOWS_DAYS = (1, 7, 30)
 FEATURES = (
     "gets_1d", "gets_7d", "gets_30d", "puts_30d", "log_bytes_7d", "log_bytes_30d",

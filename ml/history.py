@@ -19,12 +19,12 @@ import numpy as np
 from actors.ingest import LocalIngest
 from actors.shard import ShardWorker
 from domain.application import ObjectLogApplication
+from domain.clock import DAY_S, stretch
 from domain.ids import object_id, shard_of
 from domain.records import AccessRecord
 from ml.usage import Usage
 from tiering_app.settings import Settings
 
-DAY_S = 86_400.0
 
 
 def memory_workers(n: int) -> list[ShardWorker]:
@@ -59,7 +59,7 @@ def replay(records: Iterable[AccessRecord], scale: float, step_s: float = DAY_S,
     current, events = 0, 0
     keys: dict[tuple[str, str], None] = {}
     for r in recs:
-        bts = t_start + (r.ts - t_start) * scale
+        bts = stretch(r.ts, t_start, scale)
         s = min(steps - 1, int((bts - t_start) // step_s))
         if s != current and batch:
             events += ingest.ingest(batch).events

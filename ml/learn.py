@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
+from domain.clock import DAY_S
 from domain.costs import CostModel
 from ml.features import FEATURES, FeatureBuilder
 from ml.oracle import oracle, schedule_cost
@@ -77,7 +78,7 @@ def train(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, spl
     pr = Prices.of(model, u.size)
     if labels == "oracle":
         _, xo, _ = oracle(u.head(split), model)
-    spd = 86_400.0 / u.step_s
+    spd = DAY_S / u.step_s
     h = _steps(u, horizon_days)
     fallback, promo = run_policy(Ours(), u.subset(slice(None)), FeatureBuilder(u, groups, reads), model)
     fb = FeatureBuilder(u, groups, reads)
@@ -104,7 +105,7 @@ def train(u: Usage, groups: np.ndarray, reads: np.ndarray, model: CostModel, spl
 
 
 def _steps(u: Usage, days: float) -> int:
-    return max(1, round(days * 86_400.0 / u.step_s))
+    return max(1, round(days * DAY_S / u.step_s))
 
 
 def _fit(xs, ys, ws, max_rows, seed, weighted) -> TrainResult:

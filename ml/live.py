@@ -19,7 +19,8 @@ from domain.application import ObjectLogApplication
 from domain.costs import CostModel
 from domain.model import StoredObject
 from ml.features import FEATURES, FeatureBuilder, group_hash
-from ml.history import DAY_S, _fold_events, window_requests
+from domain.clock import DAY_S
+from ml.history import _fold_events, window_requests
 from ml.usage import HOT, TIERS, Prices, Usage, access_premium, promotion_pays, promotion_price
 from ml.policies import Ours, Policy
 

@@ -15,7 +15,8 @@ import numpy as np
 from domain.costs import CostModel
 from ml.evaluate import BLOCK_FORMATS, Options
 from ml.features import FEATURES, FeatureBuilder, group_hash
-from ml.history import DAY_S, Replay, replay, usage_from_logs
+from domain.clock import DAY_S
+from ml.history import Replay, replay, usage_from_logs
 from ml.learn import NEWCOMERS, build_ours, choose_ours, horizon_labels
 from ml.registry import ModelRegistry
 
@@ -95,7 +96,7 @@ def _holdout(clf, u, groups, reads, model, split, horizon_days) -> dict[str, Any
     from ml.usage import Prices
 
     pr = Prices.of(model, u.size)
-    h = round(horizon_days * 86_400 / u.step_s)
+    h = round(horizon_days * DAY_S / u.step_s)
     fb = FeatureBuilder(u, groups, reads)
     hits = total = 0
     for t in range(split, u.t - 7, 7):

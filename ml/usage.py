@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from domain.clock import DAY_S
 from domain.costs import GB, MONTH_S, CostModel
 from domain.tiers import Tier
 
@@ -86,7 +87,7 @@ class Prices:
         floors = np.array([x.min_billable_bytes for x in p], dtype=float)
         return cls(arr(lambda x: x.storage_gb_month / GB / MONTH_S), arr(lambda x: x.get_per_1k / 1000),
                    arr(lambda x: x.put_per_1k / 1000), arr(lambda x: x.retrieval_gb / GB),
-                   arr(lambda x: x.transition_per_1k / 1000), arr(lambda x: x.min_storage_days * 86_400),
+                   arr(lambda x: x.transition_per_1k / 1000), arr(lambda x: x.min_storage_days * DAY_S),
                    np.maximum(size.astype(float)[:, None], floors[None, :]))
 
     def cap(self, step_s: float) -> int:

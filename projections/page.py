@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.application import HistoryEntry
+from domain.clock import HOUR_S
 from domain.costs import CostModel
 from projections import schema
 from projections.db import ReadModelDB
 
-HOUR_S = 3600
 BUCKET_RETENTION_H = 7 * 24 + 1  # the widest recent window, plus the hour in progress
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from domain.costs import DAY_S, MONTH_S, CostModel
+from domain.clock import DAY_S, HOUR_S
+from domain.costs import MONTH_S, CostModel
 from domain.ids import object_id
 from domain.tiers import Tier
 from projections import schema
 from projections.cursors import clamp_limit, prefix_end, decode_cursor, encode_cursor
 from projections.db import ReadModelDB
-from projections.page import HOUR_S, cost_usd, tenant_clock_name
+from projections.page import cost_usd, tenant_clock_name
 from projections.scopes import PolicyFile, priced_rows
 from tiering_app.settings import Settings
 

@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from domain.clock import stretch
 from domain.records import DEFAULT_TENANT, AccessRecord, RecordError, parse_ts
 
 app = typer.Typer(help="Event-sourced, ML-assisted storage tiering.", no_args_is_help=True,
@@ -114,7 +115,7 @@ def _stretched(records, scale: float):
     t0 = None
     for r in records:
         t0 = r.ts if t0 is None else t0
-        yield replace(r, ts=t0 + (r.ts - t0) * scale)
+        yield replace(r, ts=stretch(r.ts, t0, scale))
 
 
 @app.command("replay-trace")

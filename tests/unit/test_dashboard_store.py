@@ -24,7 +24,7 @@ from domain.records import parse_batch
 from domain.tiers import Tier
 from projections import schema
 from projections.db import ReadModelDB
-from projections.page import HOUR_S
+from domain.clock import HOUR_S
 from projections.projector import Projector
 from projections.queries import ReadModels
 from tiering_app.settings import Settings

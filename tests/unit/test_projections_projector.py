@@ -10,7 +10,8 @@ from domain.costs import CostModel
 from domain.records import parse_batch
 from domain.tiers import Tier
 from projections.db import ReadModelDB
-from projections.page import BUCKET_RETENTION_H, HOUR_S, spread_hours
+from domain.clock import HOUR_S
+from projections.page import BUCKET_RETENTION_H, spread_hours
 from projections.projector import ProjectionError, Projector
 from projections.cursors import prefix_end, decode_cursor, encode_cursor
 from projections.queries import ReadModels

@@ -15,7 +15,7 @@ from domain.tiers import Tier
 from projections import schema
 from projections.db import ReadModelDB
 from projections.insights import Insights
-from projections.page import HOUR_S
+from domain.clock import HOUR_S
 from projections.projector import Projector
 from projections.queries import ReadModels
 
