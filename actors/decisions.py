@@ -1,4 +1,4 @@
-"""Where decisions come from until the ML policy lands: the operator and an age rule.
+"""Decisions besides the autopilot's: an operator's, and the plain age rule's.
 
 Both produce ``Decision``s on an object's state; the movers do the rest.
 """
@@ -9,10 +9,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+import numpy as np
+
 from adapters.bus import Decision
 from adapters.objectstore import TierBuckets, object_name
 from domain.clock import DAY_S
 from domain.tiers import Tier
+from ml.policies import idle_rule
+from ml.usage import TIERS
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +66,14 @@ class AgeRule:
         return cls(settings.age_warm_after_s, settings.age_cold_after_s)
 
     def target(self, row: dict[str, Any], now: float) -> Tier | None:
+        """The tier the idle rule (``ml.policies.idle_rule``, the same rule the
+        simulator's baselines use) puts the object in, if deeper than its own."""
         if row.get("deleted_at") is not None or row.get("move") is not None:
             return None
-        idle = now - (row.get("last_access_at") or row["registered_at"])
-        tier = Tier(row["tier"])
-        if tier is not Tier.COLD and idle >= self.cold_after_s:
-            return Tier.COLD
-        if tier is Tier.HOT and idle >= self.warm_after_s:
-            return Tier.WARM
-        return None
+        idle_days = (now - (row.get("last_access_at") or row["registered_at"])) / DAY_S
+        deeper = int(idle_rule(np.asarray(idle_days), self.warm_after_s / DAY_S,
+                               self.cold_after_s / DAY_S))
+        return TIERS[deeper] if deeper > TIERS.index(Tier(row["tier"])) else None
 
     def decide(self, rows: list[dict[str, Any]],
                clocks: dict[str, float] | None = None) -> Iterator[Decision]:
