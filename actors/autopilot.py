@@ -27,11 +27,12 @@ from typing import Any, Awaitable, Callable
 
 from adapters.bus import Decision
 from domain.ids import shard_of
+from domain.vocabulary import MODE_DISPOSITION, AutopilotMode
 from tiering_app.settings import Settings
 
 log = logging.getLogger(__name__)
-MODES = ("auto", "paused", "approval")
-_DISPOSITION = {"auto": "publish", "paused": "dry", "approval": "pending"}
+MODES = tuple(m.value for m in AutopilotMode)
+_DISPOSITION = {m.value: d.value for m, d in MODE_DISPOSITION.items()}
 
 
 class Autopilot:

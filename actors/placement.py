@@ -28,8 +28,8 @@ from domain.application import UnitOfWork
 from domain.model import StoredObject
 from domain.records import Op
 from domain.tiers import Tier
+from domain.vocabulary import PRE_COMMIT
 
-PRE_COMMIT = ("requested", "copied", "verified")
 
 
 class Placement:

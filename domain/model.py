@@ -9,6 +9,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.ids import object_id
 from domain.tiers import Tier
+from domain.vocabulary import MOVE_ENDINGS, MOVE_STEPS, Disposition  # noqa: F401 - MOVE_ENDINGS re-exported
 from domain.windows import AccessWindow
 
 
@@ -44,13 +45,7 @@ class DecisionNotPending(DomainRuleError):
     pass
 
 
-DISPOSITIONS = ("publish", "dry", "pending", "advice")
-
-
-# The order every move walks; ABORTED and FAILED may follow any step before
-# COMMITTED, and nothing but RECLAIMED may follow COMMITTED.
-MOVE_STEPS = ("requested", "copied", "verified", "committed", "reclaimed")
-MOVE_ENDINGS = ("aborted", "failed")
+DISPOSITIONS = tuple(Disposition)
 
 
 class _Stamped(Aggregate.Event):

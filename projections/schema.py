@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from domain.vocabulary import DISPOSITION_STATUS
 from projections.db import ReadModelDB
 
 OBJECT_COLUMNS = (
@@ -33,7 +34,7 @@ DECISION_COLUMNS = ("decision_id", "object_id", "tenant", "key", "basis_version"
                     "policy", "score", "reasons", "decided_at", "status", "resolved_at",
                     "resolved_by")
 # What the decider did with a recommendation, as GET /decisions names it.
-DECISION_STATUS = {"publish": "published", "dry": "dry", "pending": "pending", "advice": "advice"}
+DECISION_STATUS = {str(k): str(v) for k, v in DISPOSITION_STATUS.items()}
 
 _B, _F, _T = "BIGINT", "DOUBLE PRECISION", "TEXT"
 _OBJECT_TYPES = {"object_id": _T, "tier": _T, "etag": _T, "origin": _T, "move_id": _T,

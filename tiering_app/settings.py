@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import Field, field_validator, model_validator
@@ -70,7 +71,8 @@ class Settings(BaseSettings):
     move_backoff_max_s: float = Field(10.0, gt=0, description="Longest retry delay.")
     reconcile_interval_s: float = Field(30.0, gt=0, description="Reconciler period (it also runs on start).")
     autopilot: bool = Field(True, description="Run the decision loop (policy 'ours': the newest registered model, else its rule fallback).")
-    autopilot_mode: str = Field("auto", pattern="^(auto|paused|approval)$",
+    # domain.vocabulary.AutopilotMode, restated: settings sit below the domain (a test keeps them equal)
+    autopilot_mode: Literal["auto", "paused", "approval"] = Field("auto",
                                 description="Mode at first start (auto, paused = dry run, approval); PUT /autopilot changes it and it is kept in data_dir/autopilot.json.")
     decide_every_s: float = Field(86_400.0, gt=0, description="Event time between decision rounds.")
     autopilot_poll_s: float = Field(5.0, gt=0, description="How often (wall time) the loop checks event time and sweeps for promotions on access.")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import panel as pn
 
+from domain.vocabulary import AutopilotMode
 from ingest.traces import FORMATS
 from web.dashboard.store import DashboardStore
 
-MODES = ["auto", "paused", "approval"]
+MODES = [m.value for m in AutopilotMode]
 ALL_TENANTS = "(all tenants)"
 
 

@@ -8,19 +8,18 @@ owning shard, so the answer lands in the object's log before any move).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
 from domain.model import DomainRuleError
+from domain.vocabulary import AutopilotMode, DecisionStatus
 from web.deps import ServicesDep, WriterDep
 from web.errors import public_message
 from web.paging import keyset_page
 
 router = APIRouter(tags=["autopilot"])
-Mode = Literal["auto", "paused", "approval"]
-DecisionStatus = Literal["pending", "published", "dry", "approved", "rejected", "advice"]
 
 
 def autopilot(request: Request):
@@ -33,7 +32,7 @@ def autopilot(request: Request):
 
 
 class ModeChange(BaseModel):
-    mode: Mode = Field(description="auto: decisions move objects; paused: decisions are "
+    mode: AutopilotMode = Field(description="auto: decisions move objects; paused: decisions are "
                                    "recorded, nothing moves; approval: decisions wait for an operator.")
 
 
@@ -48,7 +47,7 @@ async def get_autopilot(request: Request) -> dict[str, Any]:
 
 @router.put("/autopilot", summary="Set the mode: auto, paused (dry run) or approval")
 async def set_mode(request: Request, body: Annotated[ModeChange, Body()], _: WriterDep) -> dict[str, Any]:
-    return autopilot(request)[1].set_mode(body.mode)
+    return autopilot(request)[1].set_mode(body.mode.value)
 
 
 @router.post("/autopilot/run", summary="Run one decision round now, at the newest event time")
@@ -69,7 +68,7 @@ def list_decisions(services: ServicesDep, tenant: str | None = None,
                    status_: Annotated[DecisionStatus | None, Query(alias="status")] = None,
                    key: str | None = None, cursor: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    return keyset_page(services.read_models.list_decisions, tenant=tenant, status=status_, key=key,
+    return keyset_page(services.read_models.list_decisions, tenant=tenant, status=status_ and status_.value, key=key,
                        cursor=cursor, limit=limit)
 
 

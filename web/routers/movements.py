@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from domain.vocabulary import MoveStatus
 from web.deps import ServicesDep
 from web.paging import keyset_page
 
 router = APIRouter(prefix="/movements", tags=["movements"])
-Status = Literal["requested", "copied", "verified", "committed", "reclaimed", "aborted", "failed",
-                 "abandoned"]
 
 
 @router.get("", summary="List moves, filtered, with cursor pagination")
-def list_movements(services: ServicesDep, tenant: str | None = None, status: Status | None = None,
+def list_movements(services: ServicesDep, tenant: str | None = None, status: MoveStatus | None = None,
                    key: str | None = None, cursor: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    return keyset_page(services.read_models.list_movements, tenant=tenant, status=status, key=key,
+    return keyset_page(services.read_models.list_movements, tenant=tenant, status=status and status.value, key=key,
                        cursor=cursor, limit=limit)
 
 
