@@ -8,12 +8,12 @@ adapter fans a batch out to shard actors, the local one to in-process shards
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from typing import Any, Protocol, Sequence
 
 from actors.routing import partition
 from actors.shard import ShardWorker
+from adapters.retrying import retrying
 from domain.application import IngestResult
 from domain.records import AccessRecord
 
@@ -77,15 +77,12 @@ class RayIngest:
         refs = {i: self.handles[i].ingest.remote(rows, ids[i]) for i, rows in parts.items()}
         results = []
         for i, ref in refs.items():  # all shards work in parallel meanwhile
-            for attempt in range(self.ATTEMPTS):
-                try:
+            for attempt in retrying(ray.exceptions.RayTaskError, attempts=self.ATTEMPTS,
+                                    first_s=0.5, max_s=2.0):
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        ref = self.handles[i].ingest.remote(parts[i], ids[i])
                     results.append(ray.get(ref))
-                    break
-                except ray.exceptions.RayTaskError:
-                    if attempt == self.ATTEMPTS - 1:
-                        raise
-                    time.sleep(0.5 * (attempt + 1))
-                    ref = self.handles[i].ingest.remote(parts[i], ids[i])
         return _sum(results)
 
     async def aingest(self, records: Sequence[AccessRecord]) -> IngestResult:

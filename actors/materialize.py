@@ -11,6 +11,7 @@ from typing import Any
 from actors.materialized_bytes import source_key
 from actors.routing import RecordColumns, keys_in, partition
 from adapters.objectstore import StoreUnavailable, object_name
+from adapters.retrying import aretrying
 from domain.application import IngestResult
 from domain.records import RecordError
 
@@ -43,17 +44,14 @@ class MaterializingIngest:
         return total
 
     async def _one(self, i: int, rows: RecordColumns, batch_id: str, sources) -> dict[str, Any]:
-        s, attempt = self.settings, 0
+        s = self.settings
         mine = None
         if sources is not None:
             names = {source_key(t, key) for t, key in keys_in(rows)}
             mine = {k: v for k, v in sources.items() if k in names}
-        while True:
-            attempt += 1
-            try:
+        async for attempt in aretrying(StoreUnavailable, attempts=s.move_attempts,
+                                       first_s=s.move_backoff_s, max_s=s.move_backoff_max_s):
+            with attempt:
                 return await self.handles[i].placement.remote("ingest_materialized", rows,
                                                               batch_id, mine)
-            except StoreUnavailable:
-                if attempt >= s.move_attempts:
-                    raise
-                await asyncio.sleep(min(s.move_backoff_s * 2 ** (attempt - 1), s.move_backoff_max_s))
+        raise AssertionError("unreachable: the last failure is re-raised")

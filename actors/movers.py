@@ -25,6 +25,7 @@ from uuid import UUID
 
 from actors.flow import ByteBudget, ShardLink
 from adapters.bus import Decision
+from adapters.retrying import aretrying
 from adapters.objectstore import (ObjectMissing, StoreError, StoreUnavailable, TierBuckets,
                                   object_name, open_store)
 from domain.ids import shard_of
@@ -41,6 +42,15 @@ class _Permanent(Exception):
 
 class _MoveGone(Exception):
     """The log ended the move under us (a concurrent overwrite, a delete)."""
+
+
+def _transient(e: BaseException) -> bool:
+    """Worth another attempt: anything but a fault no retry mends (the source
+    is gone; the store refuses our credentials or lacks a bucket). A shard
+    restarting or a rule race clears on its own."""
+    if isinstance(e, _Permanent):
+        return False
+    return not isinstance(e, StoreError) or isinstance(e, StoreUnavailable)
 
 
 def mover_for(object_id: str, movers: int) -> int:
@@ -150,24 +160,18 @@ class MoverWorker:
                 del self._locks[object_id]
 
     async def _with_retries(self, d: Decision) -> dict[str, Any]:
-        s = self.settings
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._attempt(d, attempt)
-            except _Permanent as e:
-                return await self._give_up(d, str(e), attempt)
-            except StoreError as e:
-                if not isinstance(e, StoreUnavailable):  # credentials, a missing bucket
-                    return await self._give_up(d, f"{type(e).__name__}: {e}", attempt)
-                error = e
-            except Exception as e:  # noqa: BLE001 - a shard restarting, a rule race: retry
-                error = e
-            if attempt >= s.move_attempts:
-                return await self._give_up(d, f"{type(error).__name__}: {error}", attempt)
-            log.warning("move %s attempt %d: %r", d.move_id, attempt, error)
-            await asyncio.sleep(min(s.move_backoff_s * 2 ** (attempt - 1), s.move_backoff_max_s))
+        s, attempt_no = self.settings, 0
+        try:
+            async for attempt in aretrying(_transient, attempts=s.move_attempts,
+                                           first_s=s.move_backoff_s, max_s=s.move_backoff_max_s):
+                with attempt:
+                    attempt_no = attempt.retry_state.attempt_number
+                    return await self._attempt(d, attempt_no)
+        except _Permanent as e:
+            return await self._give_up(d, str(e), attempt_no)
+        except Exception as e:  # noqa: BLE001 - out of attempts, or a fault no retry mends
+            return await self._give_up(d, f"{type(e).__name__}: {e}", attempt_no)
+        raise AssertionError("unreachable: the last failure is re-raised")
 
     async def _attempt(self, d: Decision, attempt: int) -> dict[str, Any]:
         shard = self.shards[shard_of(d.tenant, d.key, len(self.shards))]

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from adapters.bus import Decision
 from adapters.objectstore import TierBuckets, open_store, parse_object_name
-from domain.application import ObjectLogApplication
+from adapters.eventstore import open_object_logs
 from domain.ids import shard_of
 from domain.model import StoredObject
 from eventsourcing.utils import get_topic
@@ -38,7 +38,7 @@ class Reconciler:
     def __init__(self, settings, shards: list[Any], movers: list[Any], store=None):
         self.settings = settings
         self.shards, self.movers = list(shards), list(movers)
-        self.app = ObjectLogApplication.open(settings.eventstore_env())  # read only; retries a schema race with peers
+        self.app = open_object_logs(settings.eventstore_env())  # read only; retries a schema race with peers
         self.store = store or open_store(settings)
         self.buckets = TierBuckets.from_settings(settings)
         self.position = 0

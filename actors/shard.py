@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from actors.existence import existence_probe
 from actors.routing import RecordColumns, to_records
+from adapters.eventstore import open_object_logs
 from domain.application import ObjectLogApplication
 from domain.model import StoredObject
 from tiering_app.settings import Settings
@@ -52,7 +53,7 @@ def stamped(app: ObjectLogApplication, tenant: str, command: str,
 
 
 def open_store(settings: Settings, *, create_tables: bool = True) -> ObjectLogApplication:
-    return ObjectLogApplication.open(settings.eventstore_env(), create_tables=create_tables)
+    return open_object_logs(settings.eventstore_env(), create_tables=create_tables)
 
 
 class ShardWorker:

@@ -24,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from adapters.bus import Decision, topic_names
+from adapters.retrying import aretrying
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Decision], Awaitable[dict[str, Any]]]
@@ -58,17 +59,12 @@ async def send_retrying(producer: AIOKafkaProducer, topic: str, value: bytes, ke
                         deadline_s: float) -> None:
     """Retry through broker restarts until ``deadline_s``; a resend after an
     unacknowledged send may duplicate a record, which consumers absorb."""
-    loop = asyncio.get_running_loop()
-    end, delay = loop.time() + deadline_s, 0.25
-    while True:
-        try:
-            await producer.send_and_wait(topic, value, key=key)
-            return
-        except KafkaError as e:
-            if loop.time() + delay > end:
-                raise BusUnavailable(f"Kafka did not accept a record for {topic}: {e!r}") from e
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    try:
+        async for attempt in aretrying(KafkaError, deadline_s=deadline_s, first_s=0.25, max_s=5.0):
+            with attempt:
+                await producer.send_and_wait(topic, value, key=key)
+    except KafkaError as e:
+        raise BusUnavailable(f"Kafka did not accept a record for {topic}: {e!r}") from e
 
 
 class KafkaDecisionBus:

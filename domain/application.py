@@ -6,7 +6,6 @@ that is what lets the aggregate cache skip fast-forwarding on every read.
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -14,12 +13,10 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol
-from eventsourcing.persistence import ApplicationRecorder, PersistenceError
 
 from domain.ids import object_id
 from domain.model import StoredObject
 from domain.records import AccessRecord
-from domain.recorders import adapt_recorder
 from domain.tiers import Tier
 from domain.windows import Segment, fold
 
@@ -77,28 +74,6 @@ class ObjectLogApplication(Application[UUID]):
         "AGGREGATE_CACHE_FASTFORWARD": "n",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
-
-    @classmethod
-    def open(cls, env: dict[str, str], *, create_tables: bool = True,
-             attempts: int = 5) -> "ObjectLogApplication":
-        """Open the store. Processes started together pass ``create_tables=False``
-        once one of them has made the schema: PostgreSQL DDL, even with IF NOT
-        EXISTS, fails when run concurrently. A race that still happens (peers
-        starting on a fresh database) is retried."""
-        env = dict(env)
-        if not create_tables:
-            env["CREATE_TABLE"] = "false"
-        for attempt in range(attempts):
-            try:
-                return cls(env=env)
-            except PersistenceError:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-    def construct_recorder(self) -> ApplicationRecorder:
-        return adapt_recorder(super().construct_recorder(), self.env)
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """``Application.save`` without its two runtime-Protocol ``isinstance``

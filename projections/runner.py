@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
-from domain.application import ObjectLogApplication
+from adapters.eventstore import open_object_logs
 from domain.costs import CostModel
 from projections import schema
 from projections.db import ReadModelDB
@@ -30,7 +30,7 @@ class ProjectionRunner:
                  name: str = schema.TRACKING_NAME, db: ReadModelDB | None = None):
         self.settings = settings
         self.name = name
-        self.app = ObjectLogApplication.open(settings.eventstore_env())  # retries a schema race with the shards
+        self.app = open_object_logs(settings.eventstore_env())  # retries a schema race with the shards
         self.db = db or ReadModelDB.from_settings(settings)
         self.projector = Projector(cost_model, Path(settings.data_dir) / "policy.yaml")
         # Reading and decoding the next page overlaps the current commit,

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from rich.console import Console
 from rich.table import Table
 
-from domain.application import ObjectLogApplication
+from adapters.eventstore import open_object_logs
 from tiering_app.settings import Settings
 
 
@@ -34,7 +34,7 @@ def rebuild_projections(settings: Settings, console: Console) -> None:
 
 def audit_object(settings: Settings, tenant: str, key: str, at: float | None,
                  incarnation: int | None, console: Console) -> bool:
-    app = ObjectLogApplication(env=settings.eventstore_env())
+    app = open_object_logs(settings.eventstore_env())
     history = app.history(tenant, key, incarnation)
     if not history:
         return False

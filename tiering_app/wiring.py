@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from domain.application import ObjectLogApplication
+from adapters.eventstore import open_object_logs
 from projections.db import ReadModelDB
 from projections.queries import ReadModels
 from tiering_app.settings import Settings
@@ -13,7 +13,7 @@ from web.deps import Services
 
 def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[Any] = (),
                    runner: Any = None) -> Services:
-    store = ObjectLogApplication(env=settings.eventstore_env())
+    store = open_object_logs(settings.eventstore_env())
     db = ReadModelDB.from_settings(settings)
     read_models = ReadModels(db, policy_path=settings.data_dir / "policy.yaml")
 

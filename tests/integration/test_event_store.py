@@ -58,11 +58,12 @@ def test_snapshots_keep_a_long_log_cheap_to_load_and_equal(store_settings):
 
 
 def test_sqlite_connections_get_the_configured_page_cache(tmp_path):
+    from adapters.eventstore import open_object_logs
     from tiering_app.settings import Settings
 
     settings = Settings(data_dir=tmp_path, sqlite_cache_mb=32)
-    first = ObjectLogApplication.open(settings.eventstore_env())  # makes the tables
-    joining = ObjectLogApplication.open(settings.eventstore_env(), create_tables=False)
+    first = open_object_logs(settings.eventstore_env())  # makes the tables
+    joining = open_object_logs(settings.eventstore_env(), create_tables=False)
     try:
         for app in (first, joining):
             pool = app.recorder.datastore.pool

@@ -166,7 +166,7 @@ async def retrain(request: Request, services: ServicesDep, _: WriterDep,
 
 
 def _retrain_from_store(services, state: MlState, opts, config: PolicyConfig, say) -> str:
-    from domain.application import ObjectLogApplication
+    from adapters.eventstore import open_object_logs
     from ml.retrain import retrain_from_store
 
     rm = services.read_models
@@ -180,7 +180,7 @@ def _retrain_from_store(services, state: MlState, opts, config: PolicyConfig, sa
         keys.extend((r["tenant"], r["key"]) for r in rows)
         if not cursor:
             break
-    app = ObjectLogApplication.open(services.settings.eventstore_env(), create_tables=False)
+    app = open_object_logs(services.settings.eventstore_env(), create_tables=False)
     try:
         return retrain_from_store(state.registry, app, keys, m["first_event_time"], m["event_time"],
                                   opts, config.model_for("default", ""), say)

@@ -1,14 +1,45 @@
-"""Adjustments to eventsourcing's recorders, applied as the application
-builds its recorder: the library's classes stay (callers recognise the store
-by them), and only the behaviour named below changes."""
+"""The event store adapter: the object logs on SQLite or PostgreSQL, opened
+with this product's adjustments to eventsourcing's recorders.
+
+The adjustments are applied as the application builds its recorder: the
+library's classes stay (callers recognise the store by them), and only the
+behaviour named below changes. The domain's ``ObjectLogApplication`` knows
+none of this; every process that opens the store does it here.
+"""
 
 from __future__ import annotations
 
 import sys
 from typing import Any, Callable, Mapping
 
-from eventsourcing.persistence import ApplicationRecorder, InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (ApplicationRecorder, InterfaceError, OperationalError,
+                                       PersistenceError, StoredEvent)
 from eventsourcing.utils import retry
+
+from adapters.retrying import retrying
+from domain.application import ObjectLogApplication
+
+
+class ObjectLogStore(ObjectLogApplication):
+    """``ObjectLogApplication`` on a real event store, with the recorder adjusted."""
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        return adapt_recorder(super().construct_recorder(), self.env)
+
+
+def open_object_logs(env: Mapping[str, str], *, create_tables: bool = True,
+                     attempts: int = 5) -> ObjectLogStore:
+    """Open the store. Processes started together pass ``create_tables=False``
+    once one of them has made the schema: PostgreSQL DDL, even with IF NOT
+    EXISTS, fails when run concurrently. A race that still happens (peers
+    starting on a fresh database) is retried."""
+    env = dict(env)
+    if not create_tables:
+        env["CREATE_TABLE"] = "false"
+    for attempt in retrying(PersistenceError, attempts=attempts, first_s=0.2, max_s=2.0):
+        with attempt:
+            return ObjectLogStore(env=env)
+    raise AssertionError("unreachable: the last failure is re-raised")
 
 
 def adapt_recorder(recorder: ApplicationRecorder, env: Mapping[str, str]) -> ApplicationRecorder:
