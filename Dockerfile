@@ -10,6 +10,7 @@ COPY web web
 COPY ml ml
 COPY ingest ingest
 COPY tiering_app tiering_app
+COPY tiering tiering
 RUN pip install --no-cache-dir ".[dashboard]" && useradd --create-home tiering \
     && mkdir -p /var/lib/tiering && chown tiering /var/lib/tiering
 USER tiering

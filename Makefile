@@ -20,7 +20,7 @@ run: $(STAMP)
 # Services the tests need: Kafka jars (fetched once by Maven). PostgreSQL,
 # SeaweedFS and Ray are started by the test fixtures from the installed wheels.
 services: $(STAMP)
-	$(BIN)/python -m tiering_app.services fetch-kafka
+	$(BIN)/python -m tiering.app.services fetch-kafka
 
 # The dashboard's browser tests drive Debian's Chromium; installed
 # only when missing, so a machine that has it is left alone. A failed install

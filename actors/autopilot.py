@@ -25,10 +25,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from adapters.bus import Decision
-from domain.ids import shard_of
-from domain.vocabulary import MODE_DISPOSITION, AutopilotMode
-from tiering_app.settings import Settings
+from tiering.adapters.bus import Decision
+from tiering.domain.ids import shard_of
+from tiering.domain.vocabulary import MODE_DISPOSITION, AutopilotMode
+from tiering.app.settings import Settings
 
 log = logging.getLogger(__name__)
 MODES = tuple(m.value for m in AutopilotMode)
@@ -81,8 +81,8 @@ class Autopilot:
         """The newest model's meta, with a pool of predictors loaded with it."""
         import ray
 
-        from actors.predictors import PredictorWorker
-        from ml.registry import ModelRegistry
+        from tiering.actors.predictors import PredictorWorker
+        from tiering.ml.registry import ModelRegistry
 
         registry = ModelRegistry(Path(self.settings.data_dir) / "models")
         latest = registry.latest()

@@ -11,14 +11,14 @@ import threading
 import time
 from typing import Any
 
-from tiering_app.settings import Settings
+from tiering.app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class ProjectionRunnerWorker:
     def __init__(self, settings: dict[str, Any] | Settings):
-        from projections.runner import ProjectionRunner
+        from tiering.projections.runner import ProjectionRunner
 
         self.settings = settings if isinstance(settings, Settings) else Settings(**settings)
         self.runner = ProjectionRunner(self.settings)
@@ -48,7 +48,7 @@ class SnapshotterWorker:
     """Writes metric snapshots on a wall-clock schedule, never on user reads."""
 
     def __init__(self, settings: dict[str, Any] | Settings):
-        from projections.queries import ReadModels
+        from tiering.projections.queries import ReadModels
 
         self.settings = settings if isinstance(settings, Settings) else Settings(**settings)
         self.read_models = ReadModels.from_settings(self.settings)  # with the price overrides

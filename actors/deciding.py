@@ -16,10 +16,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from adapters.bus import Decision
-from adapters.objectstore import StoreError, object_name
-from domain.costs import CostModel
-from ml.live import decide_objects
+from tiering.adapters.bus import Decision
+from tiering.adapters.objectstore import StoreError, object_name
+from tiering.domain.costs import CostModel
+from tiering.ml.live import decide_objects
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def pool_scorer(predictors: Sequence[Any], batch: int = 50_000):
 def build_policy(spec: dict[str, Any]):
     """``ours`` with the pool as its model when a model is registered, else
     ``ours`` on its rule fallback; both behind the same cost guard."""
-    from ml.policies import Ours
+    from tiering.ml.policies import Ours
 
     params = dict(spec.get("policy_params") or {})
     predictors = spec.get("predictors") or []
@@ -126,7 +126,7 @@ def _price_overrides(settings):
     path = Path(settings.data_dir) / "policy.yaml"
     if not path.exists():
         return None
-    from tiering_app.policy_file import load_policy_file
+    from tiering.app.policy_file import load_policy_file
     try:
         return load_policy_file(path)
     except ValueError:

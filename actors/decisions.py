@@ -11,12 +11,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from adapters.bus import Decision
-from adapters.objectstore import TierBuckets, object_name
-from domain.clock import DAY_S
-from domain.tiers import Tier
-from ml.policies import idle_rule
-from ml.usage import TIERS
+from tiering.adapters.bus import Decision
+from tiering.adapters.objectstore import TierBuckets, object_name
+from tiering.domain.clock import DAY_S
+from tiering.domain.tiers import Tier
+from tiering.ml.policies import idle_rule
+from tiering.ml.usage import TIERS
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ import asyncio
 import uuid
 from typing import Any, Protocol, Sequence
 
-from actors.routing import partition
-from actors.shard import ShardWorker
-from adapters.retrying import retrying
-from domain.application import IngestResult
-from domain.records import AccessRecord
+from tiering.actors.routing import partition
+from tiering.actors.shard import ShardWorker
+from tiering.adapters.retrying import retrying
+from tiering.domain.application import IngestResult
+from tiering.domain.records import AccessRecord
 
 
 class IngestPort(Protocol):

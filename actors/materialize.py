@@ -8,12 +8,12 @@ import asyncio
 import uuid
 from typing import Any
 
-from actors.materialized_bytes import source_key
-from actors.routing import RecordColumns, keys_in, partition
-from adapters.objectstore import StoreUnavailable, object_name
-from adapters.retrying import aretrying
-from domain.application import IngestResult
-from domain.records import RecordError
+from tiering.actors.materialized_bytes import source_key
+from tiering.actors.routing import RecordColumns, keys_in, partition
+from tiering.adapters.objectstore import StoreUnavailable, object_name
+from tiering.adapters.retrying import aretrying
+from tiering.domain.application import IngestResult
+from tiering.domain.records import RecordError
 
 
 class MaterializingIngest:

@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from actors.flow import ByteBudget, ShardLink
-from adapters.bus import Decision
-from adapters.retrying import aretrying
-from adapters.objectstore import (ObjectMissing, StoreError, StoreUnavailable, TierBuckets,
+from tiering.actors.flow import ByteBudget, ShardLink
+from tiering.adapters.bus import Decision
+from tiering.adapters.retrying import aretrying
+from tiering.adapters.objectstore import (ObjectMissing, StoreError, StoreUnavailable, TierBuckets,
                                   object_name, open_store)
-from domain.ids import shard_of
-from domain.model import DomainRuleError, ObjectDeleted, UnknownMove
-from tiering_app.settings import Settings
+from tiering.domain.ids import shard_of
+from tiering.domain.model import DomainRuleError, ObjectDeleted, UnknownMove
+from tiering.app.settings import Settings
 
 log = logging.getLogger(__name__)
 SKIPPED = ("unknown", "stale", "busy", "duplicate")
@@ -107,7 +107,7 @@ class MoverWorker:
         self.started_at = time.time()
         self.consumer = None
         if consume and self.settings.kafka_bootstrap:
-            from adapters.bus_kafka import KafkaDecisionConsumer
+            from tiering.adapters.bus_kafka import KafkaDecisionConsumer
 
             self.consumer = KafkaDecisionConsumer(
                 self.settings.kafka_bootstrap, self.drive, prefix=self.settings.kafka_topic_prefix,

@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from actors.materialized_bytes import run_all, source_key, synthetic_content
-from actors.routing import RecordColumns, to_records
-from adapters.objectstore import (ObjectStore, StoreUnavailable, TierBuckets, object_name,
+from tiering.actors.materialized_bytes import run_all, source_key, synthetic_content
+from tiering.actors.routing import RecordColumns, to_records
+from tiering.adapters.objectstore import (ObjectStore, StoreUnavailable, TierBuckets, object_name,
                                   open_store)
-from domain.application import UnitOfWork
-from domain.model import StoredObject
-from domain.records import Op
-from domain.tiers import Tier
-from domain.vocabulary import PRE_COMMIT
+from tiering.domain.application import UnitOfWork
+from tiering.domain.model import StoredObject
+from tiering.domain.records import Op
+from tiering.domain.tiers import Tier
+from tiering.domain.vocabulary import PRE_COMMIT
 
 
 
@@ -66,7 +66,7 @@ class Placement:
 
     def apply(self, tenant: str, key: str, command: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         """``ShardWorker.apply``, able to join a batch."""
-        from actors.shard import OBJECT_COMMANDS, stamped
+        from tiering.actors.shard import OBJECT_COMMANDS, stamped
 
         if command not in OBJECT_COMMANDS:
             raise ValueError(f"unknown command {command!r}; allowed: {sorted(OBJECT_COMMANDS)}")

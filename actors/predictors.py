@@ -15,7 +15,7 @@ import numpy as np
 class PredictorWorker:
     def __init__(self, registry_root: str | None = None, version: str | None = None, model: Any = None):
         if model is None:
-            from ml.registry import ModelRegistry
+            from tiering.ml.registry import ModelRegistry
 
             model, meta = ModelRegistry(registry_root).load(version)
             version = meta["version"]

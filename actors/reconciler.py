@@ -20,11 +20,11 @@ from collections import defaultdict
 from typing import Any
 from uuid import UUID
 
-from adapters.bus import Decision
-from adapters.objectstore import TierBuckets, open_store, parse_object_name
-from adapters.eventstore import open_object_logs
-from domain.ids import shard_of
-from domain.model import StoredObject
+from tiering.adapters.bus import Decision
+from tiering.adapters.objectstore import TierBuckets, open_store, parse_object_name
+from tiering.adapters.eventstore import open_object_logs
+from tiering.domain.ids import shard_of
+from tiering.domain.model import StoredObject
 from eventsourcing.utils import get_topic
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class Reconciler:
                 continue
             if state["move"]["move_id"] in busy:
                 continue
-            from actors.movers import mover_for
+            from tiering.actors.movers import mover_for
 
             mover = self.movers[mover_for(str(oid), len(self.movers))]
             resumed.append(mover.handle.remote(Decision.resuming(state).to_dict()))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from domain.ids import shard_of
-from domain.records import OP_BY_NAME, OP_NAME, AccessRecord
+from tiering.domain.ids import shard_of
+from tiering.domain.records import OP_BY_NAME, OP_NAME, AccessRecord
 
 RecordColumns = tuple[list, list, list, list, list, list]
 

@@ -11,12 +11,12 @@ import os
 from dataclasses import asdict
 from typing import Any, Sequence
 
-from actors.existence import existence_probe
-from actors.routing import RecordColumns, to_records
-from adapters.eventstore import open_object_logs
-from domain.application import ObjectLogApplication
-from domain.model import StoredObject
-from tiering_app.settings import Settings
+from tiering.actors.existence import existence_probe
+from tiering.actors.routing import RecordColumns, to_records
+from tiering.adapters.eventstore import open_object_logs
+from tiering.domain.application import ObjectLogApplication
+from tiering.domain.model import StoredObject
+from tiering.app.settings import Settings
 
 
 def describe_object(obj: StoredObject) -> dict[str, Any]:
@@ -105,12 +105,12 @@ class ShardWorker:
     def placement(self, op: str, *args: Any) -> Any:
         """Run one object-store step (``actors.placement``) in this shard's serial
         order, so its log check and its store write see no other write between."""
-        from actors import placement
+        from tiering.actors import placement
 
         return placement.run(self, op, *args)
 
     def placement_steps(self):
-        from actors import placement
+        from tiering.actors import placement
 
         return placement.placement_of(self)
 
@@ -120,7 +120,7 @@ class ShardWorker:
         """Run the policy over ``keys``, each at its tenant's event time in
         ``clocks``, and record each decision in its object's log
         (``actors.deciding``)."""
-        from actors.deciding import decide_round
+        from tiering.actors.deciding import decide_round
 
         return decide_round(self, keys, clocks, spec)
 

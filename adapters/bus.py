@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 from uuid import UUID, uuid5
 
-from domain.tiers import Tier
+from tiering.domain.tiers import Tier
 
 MOVE_NAMESPACE = UUID("2b0f6a52-8d8e-5f0c-b3a1-7c4e9d2f6a10")
 DECISIONS = "tiering.decisions"

@@ -13,7 +13,7 @@ import collections
 import logging
 from typing import Any, Awaitable, Callable
 
-from adapters.bus import Decision
+from tiering.adapters.bus import Decision
 
 log = logging.getLogger(__name__)
 Deliver = Callable[[Decision], Awaitable[dict[str, Any]]]

@@ -23,8 +23,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from adapters.bus import Decision, topic_names
-from adapters.retrying import aretrying
+from tiering.adapters.bus import Decision, topic_names
+from tiering.adapters.retrying import aretrying
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Decision], Awaitable[dict[str, Any]]]

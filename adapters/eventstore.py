@@ -16,8 +16,8 @@ from eventsourcing.persistence import (ApplicationRecorder, InterfaceError, Oper
                                        PersistenceError, StoredEvent)
 from eventsourcing.utils import retry
 
-from adapters.retrying import retrying
-from domain.application import ObjectLogApplication
+from tiering.adapters.retrying import retrying
+from tiering.domain.application import ObjectLogApplication
 
 
 class ObjectLogStore(ObjectLogApplication):

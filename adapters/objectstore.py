@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterator, Protocol
 from urllib.parse import quote, unquote
 
-from domain.tiers import Tier
+from tiering.domain.tiers import Tier
 
 MAX_NAME_BYTES = 1024  # S3's limit on an object name
 
@@ -135,6 +135,6 @@ def open_store(settings) -> ObjectStore:
     if not settings.s3_endpoint:
         raise StoreError("no object store configured: set TIERING_S3_ENDPOINT (or run "
                          "`tiering launch`, which starts an embedded SeaweedFS)")
-    from adapters.s3 import S3Store
+    from tiering.adapters.s3 import S3Store
 
     return S3Store.from_settings(settings)

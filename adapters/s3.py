@@ -17,7 +17,7 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.datatypes import parse_copy_object
 from minio.deleteobjects import DeleteObject
 
-from adapters.objectstore import (ObjectInfo, ObjectMissing, SourceChanged, StoreError,
+from tiering.adapters.objectstore import (ObjectInfo, ObjectMissing, SourceChanged, StoreError,
                                   StoreUnavailable)
 
 T = TypeVar("T")

@@ -82,15 +82,15 @@ def main() -> int:
 
     import ray
 
-    from actors.shard import shard_actor_class
-    from tiering_app.cluster import ensure_schema
-    from adapters.bus import Decision
-    from domain.ids import shard_of
-    from domain.records import AccessRecord, Op
-    from tiering_app.cluster import ensure_auth_token
-    from tiering_app.movement import MovementRuntime
-    from tiering_app.services import KafkaBroker, SeaweedFS
-    from tiering_app.settings import Settings
+    from tiering.actors.shard import shard_actor_class
+    from tiering.app.cluster import ensure_schema
+    from tiering.adapters.bus import Decision
+    from tiering.domain.ids import shard_of
+    from tiering.domain.records import AccessRecord, Op
+    from tiering.app.cluster import ensure_auth_token
+    from tiering.app.movement import MovementRuntime
+    from tiering.app.services import KafkaBroker, SeaweedFS
+    from tiering.app.settings import Settings
 
     root = Path(tempfile.mkdtemp(prefix="bench-mover-"))
     seaweed = SeaweedFS(root / "seaweed").start()

@@ -28,11 +28,11 @@ TRACE = Path(__file__).resolve().parents[2] / "shared" / "traces" / "ibm-cos-000
 
 
 def real_model_and_rows():
-    from domain.costs import CostModel
-    from ingest.traces import iter_records
-    from ml.features import FeatureBuilder, group_hash
-    from ml.history import replay, usage_from_logs
-    from ml.learn import build_ours, choose_ours
+    from tiering.domain.costs import CostModel
+    from tiering.ingest.traces import iter_records
+    from tiering.ml.features import FeatureBuilder, group_hash
+    from tiering.ml.history import replay, usage_from_logs
+    from tiering.ml.learn import build_ours, choose_ours
 
     rp = replay(list(iter_records(TRACE, "ibm-cos")), 4800)
     u, refs, reads = usage_from_logs(rp)
@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
 
-    from actors.predictors import PredictorWorker, predictor_pool, score_batches, score_with_pool
+    from tiering.actors.predictors import PredictorWorker, predictor_pool, score_batches, score_with_pool
 
     clf, rows, config = real_model_and_rows()
     x = np.ascontiguousarray(np.resize(rows, (a.objects, rows.shape[1])))

@@ -30,17 +30,17 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from domain.records import AccessRecord, Op  # noqa: E402
-from tiering_app.settings import Settings  # noqa: E402
+from tiering.domain.records import AccessRecord, Op  # noqa: E402
+from tiering.app.settings import Settings  # noqa: E402
 
 T0 = 1_767_225_600.0
 BATCH = 5_000
 
 
 def populate(settings: Settings, n: int) -> list[str]:
-    from actors.ingest import LocalIngest
-    from actors.shard import ShardWorker
-    from projections.runner import ProjectionRunner
+    from tiering.actors.ingest import LocalIngest
+    from tiering.actors.shard import ShardWorker
+    from tiering.projections.runner import ProjectionRunner
 
     workers = [ShardWorker(i, settings) for i in range(settings.shards)]
     ingest = LocalIngest(workers)
@@ -63,9 +63,9 @@ def populate(settings: Settings, n: int) -> list[str]:
 def serve(settings: Settings):
     import uvicorn
 
-    from actors.ingest import LocalIngest
-    from tiering_app.wiring import build_services
-    from web.app import create_app
+    from tiering.actors.ingest import LocalIngest
+    from tiering.app.wiring import build_services
+    from tiering.web.app import create_app
 
     app = create_app(build_services(settings, LocalIngest([])))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.api_port,

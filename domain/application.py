@@ -14,11 +14,11 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 
-from domain.ids import object_id
-from domain.model import StoredObject
-from domain.records import AccessRecord
-from domain.tiers import Tier
-from domain.windows import Segment, fold
+from tiering.domain.ids import object_id
+from tiering.domain.model import StoredObject
+from tiering.domain.records import AccessRecord
+from tiering.domain.tiers import Tier
+from tiering.domain.windows import Segment, fold
 
 
 @dataclass

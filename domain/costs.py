@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from domain.clock import DAY_S
-from domain.tiers import Tier
+from tiering.domain.clock import DAY_S
+from tiering.domain.tiers import Tier
 
 GB = 1024 ** 3  # AWS bills "GB" as GiB
 MONTH_S = 30 * DAY_S  # billing month used to turn GB-months into seconds

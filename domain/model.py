@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import register_topic
 
-from domain.ids import object_id
-from domain.tiers import Tier
-from domain.vocabulary import MOVE_ENDINGS, MOVE_STEPS, Disposition  # noqa: F401 - MOVE_ENDINGS re-exported
-from domain.windows import AccessWindow
+from tiering.domain.ids import object_id
+from tiering.domain.tiers import Tier
+from tiering.domain.vocabulary import MOVE_ENDINGS, MOVE_STEPS, Disposition  # noqa: F401 - MOVE_ENDINGS re-exported
+from tiering.domain.windows import AccessWindow
 
 
 class DomainRuleError(Exception):
@@ -403,3 +405,8 @@ class StoredObject(Aggregate):
     def _move_failed(self, move_id: str, reason: str, attempts: int, at: float | None) -> None:
         self.move = None
         self._advance(at)
+
+
+# Logs written before the packages moved under ``tiering`` name this module
+# "domain.model" in their events' and snapshots' topics.
+register_topic("domain.model", sys.modules[__name__])

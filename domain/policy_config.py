@@ -1,7 +1,7 @@
 """Per-tenant and per-key-prefix price overrides: the parsed policy file.
 
 Pure: built from a plain dict (what YAML or a PUT /policies body decodes to);
-reading files is the caller's business (tiering_app.policy_file).
+reading files is the caller's business (tiering.app.policy_file).
 
 Shape::
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from domain.costs import DEFAULT_PRICES, CostModel, override_prices
+from tiering.domain.costs import DEFAULT_PRICES, CostModel, override_prices
 
 Overrides = Mapping[str, Mapping[str, float]]
 _TIER_KEYS = ("hot", "warm", "cold")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from domain.records import OP_NAME, AccessRecord, Op
+from tiering.domain.records import OP_NAME, AccessRecord, Op
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ import csv
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
-from domain.records import Op, RecordError, parse_record, parse_ts
+from tiering.domain.records import Op, RecordError, parse_record, parse_ts
 
 from .formats import BadLine, Context, Item, TraceError, bad
 

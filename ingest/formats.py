@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from domain.records import MAX_KEY_BYTES, AccessRecord, Op
+from tiering.domain.records import MAX_KEY_BYTES, AccessRecord, Op
 
 # Windows FILETIME counts 100 ns ticks since 1601-01-01; this many to 1970.
 FILETIME_UNIX_EPOCH = 116_444_736_000_000_000

@@ -30,8 +30,8 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from domain.clock import DAY_S
-from domain.records import DEFAULT_TENANT, AccessRecord, Op
+from tiering.domain.clock import DAY_S
+from tiering.domain.records import DEFAULT_TENANT, AccessRecord, Op
 
 from .traces import DEFAULT_BASE
 

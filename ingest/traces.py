@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
-from domain.records import DEFAULT_TENANT, AccessRecord, RecordError, parse_record
+from tiering.domain.records import DEFAULT_TENANT, AccessRecord, RecordError, parse_record
 
 from .csvmap import CsvMapping, parse_csv, parse_csv_mapping, read_csv_header, validate_csv_mapping
 from .formats import BadLine, Context, Item, parse_cloudphysics, parse_ibm_cos, parse_msr, parse_systor

@@ -16,16 +16,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from domain.costs import IT_PRICES, CostModel, is_small_object, monitoring_fee_usd
-from ingest.traces import iter_records
-from ml.features import FeatureBuilder, group_hash
-from domain.clock import DAY_S
-from ml.history import replay, usage_from_logs
-from ml.learn import NEWCOMERS, build_ours, choose_ours
-from ml.oracle import ScheduleCost, oracle, schedule_cost
-from ml.usage import COLD, WARM
-from ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Seed
-from ml.simulate import run_policy
+from tiering.domain.costs import IT_PRICES, CostModel, is_small_object, monitoring_fee_usd
+from tiering.ingest.traces import iter_records
+from tiering.ml.features import FeatureBuilder, group_hash
+from tiering.domain.clock import DAY_S
+from tiering.ml.history import replay, usage_from_logs
+from tiering.ml.learn import NEWCOMERS, build_ours, choose_ours
+from tiering.ml.oracle import ScheduleCost, oracle, schedule_cost
+from tiering.ml.usage import COLD, WARM
+from tiering.ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Seed
+from tiering.ml.simulate import run_policy
 
 POLICIES = ("always-hot", "lifecycle-30-90", "s3-intelligent-tiering", "gcs-autoclass",
             "seed-rf", "ours", "oracle")

@@ -8,14 +8,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
-from ml.evaluate import POLICIES, Options, evaluate
+from tiering.ml.evaluate import POLICIES, Options, evaluate
 
 
 def run_evaluate(trace: Path, fmt: str, scale: float, policies: str | None, json_out: Path | None,
                  mapping: str | None, lbn_grain: int, train_frac: float, policy_file: Path | None,
                  out: Console, err: Console, tenant: str = "default") -> dict:
     """ValueError for bad input (the CLI turns it into exit 2)."""
-    from ingest.traces import FORMATS, parse_csv_mapping
+    from tiering.ingest.traces import FORMATS, parse_csv_mapping
 
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -31,7 +31,7 @@ def run_evaluate(trace: Path, fmt: str, scale: float, policies: str | None, json
     csv_mapping = parse_csv_mapping(mapping) if mapping else None
     model = None
     if policy_file is not None:
-        from tiering_app.policy_file import load_policy_file
+        from tiering.app.policy_file import load_policy_file
 
         model = load_policy_file(policy_file).model_for(tenant, "")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -10,8 +10,8 @@ import zlib
 
 import numpy as np
 
-from domain.clock import DAY_S
-from ml.usage import Usage
+from tiering.domain.clock import DAY_S
+from tiering.ml.usage import Usage
 
 WINDOWS_DAYS = (1, 7, 30)
 FEATURES = (

@@ -16,14 +16,14 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from actors.ingest import LocalIngest
-from actors.shard import ShardWorker
-from domain.application import ObjectLogApplication
-from domain.clock import DAY_S, stretch
-from domain.ids import object_id, shard_of
-from domain.records import AccessRecord
-from ml.usage import Usage
-from tiering_app.settings import Settings
+from tiering.actors.ingest import LocalIngest
+from tiering.actors.shard import ShardWorker
+from tiering.domain.application import ObjectLogApplication
+from tiering.domain.clock import DAY_S, stretch
+from tiering.domain.ids import object_id, shard_of
+from tiering.domain.records import AccessRecord
+from tiering.ml.usage import Usage
+from tiering.app.settings import Settings
 
 
 

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from domain.clock import DAY_S
-from domain.costs import CostModel
-from ml.features import FEATURES, FeatureBuilder
-from ml.oracle import oracle, schedule_cost
-from ml.usage import HOT, Prices, Usage, step_components
-from ml.policies import RATE_MODES, Ours
-from ml.simulate import run_policy
+from tiering.domain.clock import DAY_S
+from tiering.domain.costs import CostModel
+from tiering.ml.features import FEATURES, FeatureBuilder
+from tiering.ml.oracle import oracle, schedule_cost
+from tiering.ml.usage import HOT, Prices, Usage, step_components
+from tiering.ml.policies import RATE_MODES, Ours
+from tiering.ml.simulate import run_policy
 
 
 def horizon_labels(u: Usage, pr: Prices, t: int, h: int, end: int) -> tuple[np.ndarray, np.ndarray]:

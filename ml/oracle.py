@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from domain.costs import CostModel
-from ml.usage import HOT, TIERS, Prices, Usage, promoted_step, step_components, touches
+from tiering.domain.costs import CostModel
+from tiering.ml.usage import HOT, TIERS, Prices, Usage, promoted_step, step_components, touches
 
 COMPONENTS = ("storage", "requests", "retrieval", "transition", "early_deletion")
 

@@ -13,11 +13,11 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from domain.costs import CostModel, is_small_object
+from tiering.domain.costs import CostModel, is_small_object
 
 AUTOCLASS_MIN_BYTES = 128 * 1024  # GCS Autoclass keeps objects under 128 KiB in Standard
-from ml.features import FeatureBuilder
-from ml.usage import COLD, HOT, WARM, Prices, Usage
+from tiering.ml.features import FeatureBuilder
+from tiering.ml.usage import COLD, HOT, WARM, Prices, Usage
 
 
 class Policy:

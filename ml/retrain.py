@@ -12,13 +12,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from domain.costs import CostModel
-from ml.evaluate import BLOCK_FORMATS, Options
-from ml.features import FEATURES, FeatureBuilder, group_hash
-from domain.clock import DAY_S
-from ml.history import Replay, replay, usage_from_logs
-from ml.learn import NEWCOMERS, build_ours, choose_ours, horizon_labels
-from ml.registry import ModelRegistry
+from tiering.domain.costs import CostModel
+from tiering.ml.evaluate import BLOCK_FORMATS, Options
+from tiering.ml.features import FEATURES, FeatureBuilder, group_hash
+from tiering.domain.clock import DAY_S
+from tiering.ml.history import Replay, replay, usage_from_logs
+from tiering.ml.learn import NEWCOMERS, build_ours, choose_ours, horizon_labels
+from tiering.ml.registry import ModelRegistry
 
 Progress = Callable[[str, float], None]
 
@@ -26,7 +26,7 @@ Progress = Callable[[str, float], None]
 def retrain_from_trace(registry: ModelRegistry, trace: str | Path, fmt: str, opts: Options,
                        model: CostModel | None = None, csv_mapping: Any = None,
                        progress: Progress | None = None) -> str:
-    from ingest.traces import iter_records
+    from tiering.ingest.traces import iter_records
 
     say = progress or (lambda *_: None)
     kwargs: dict[str, Any] = {"csv_mapping": csv_mapping}
@@ -93,7 +93,7 @@ def _train_and_register(registry: ModelRegistry, rp: Replay, min_size: int, opts
 def _holdout(clf, u, groups, reads, model, split, horizon_days) -> dict[str, Any]:
     """Accuracy against the oracle-horizon labels on the steps after the split
     (features computed as if everything stayed hot)."""
-    from ml.usage import Prices
+    from tiering.ml.usage import Prices
 
     pr = Prices.of(model, u.size)
     h = round(horizon_days * DAY_S / u.step_s)

@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from domain.costs import CostModel
-from ml.features import FeatureBuilder
-from ml.usage import HOT, Prices, Usage, access_premium, promotion_pays, promotion_price
+from tiering.domain.costs import CostModel
+from tiering.ml.features import FeatureBuilder
+from tiering.ml.usage import HOT, Prices, Usage, access_premium, promotion_pays, promotion_price
 
 
 class Schedule(NamedTuple):

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from domain.clock import DAY_S
-from domain.costs import GB, MONTH_S, CostModel
-from domain.tiers import Tier
+from tiering.domain.clock import DAY_S
+from tiering.domain.costs import GB, MONTH_S, CostModel
+from tiering.domain.tiers import Tier
 
 TIERS = (Tier.HOT, Tier.WARM, Tier.COLD)
 HOT, WARM, COLD = 0, 1, 2

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.clock import DAY_S, HOUR_S
-from domain.costs import IT_PRICES, MONTH_S, SMALL_OBJECT_BYTES, CostModel, monitoring_fee_usd
-from domain.tiers import Tier
-from projections import schema
-from projections.queries import ReadModels
+from tiering.domain.clock import DAY_S, HOUR_S
+from tiering.domain.costs import IT_PRICES, MONTH_S, SMALL_OBJECT_BYTES, CostModel, monitoring_fee_usd
+from tiering.domain.tiers import Tier
+from tiering.projections import schema
+from tiering.projections.queries import ReadModels
 
 MAX_HOURS = 14 * 24  # two weeks of hourly bars is the widest chart we draw
 MAX_TOP = 100

@@ -12,11 +12,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from domain.application import HistoryEntry
-from domain.clock import HOUR_S
-from domain.costs import CostModel
-from projections import schema
-from projections.db import ReadModelDB
+from tiering.domain.application import HistoryEntry
+from tiering.domain.clock import HOUR_S
+from tiering.domain.costs import CostModel
+from tiering.projections import schema
+from tiering.projections.db import ReadModelDB
 
 BUCKET_RETENTION_H = 7 * 24 + 1  # the widest recent window, plus the hour in progress
 

@@ -11,12 +11,12 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from domain.application import ObjectLogApplication
-from domain.costs import CostModel, is_small_object
-from projections import schema
-from projections.db import ReadModelDB
-from projections.page import Page, Prepared, bucket_cut, spread_hours, to_json, write_page
-from projections.scopes import PolicyFile, ScopeBuckets
+from tiering.domain.application import ObjectLogApplication
+from tiering.domain.costs import CostModel, is_small_object
+from tiering.projections import schema
+from tiering.projections.db import ReadModelDB
+from tiering.projections.page import Page, Prepared, bucket_cut, spread_hours, to_json, write_page
+from tiering.projections.scopes import PolicyFile, ScopeBuckets
 
 _ENDINGS = {"MoveAborted": "aborted", "MoveFailed": "failed"}
 _EVENT_TIME_KINDS = frozenset({"Registered", "AccessesRecorded", "Overwritten", "Deleted"})

@@ -14,13 +14,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
-from adapters.eventstore import open_object_logs
-from domain.costs import CostModel
-from projections import schema
-from projections.db import ReadModelDB
-from projections.page import Prepared
-from projections.projector import Projector
-from tiering_app.settings import Settings
+from tiering.adapters.eventstore import open_object_logs
+from tiering.domain.costs import CostModel
+from tiering.projections import schema
+from tiering.projections.db import ReadModelDB
+from tiering.projections.page import Prepared
+from tiering.projections.projector import Projector
+from tiering.app.settings import Settings
 
 log = logging.getLogger(__name__)
 

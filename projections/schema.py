@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from domain.vocabulary import DISPOSITION_STATUS
-from projections.db import ReadModelDB
+from tiering.domain.vocabulary import DISPOSITION_STATUS
+from tiering.projections.db import ReadModelDB
 
 OBJECT_COLUMNS = (
     "tenant", "key", "object_id", "incarnation", "tier", "tier_since", "size", "etag", "origin",

@@ -42,10 +42,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
-from domain.costs import CostModel, is_small_object
-from domain.policy_config import PolicyConfig, PrefixRule
-from projections import schema
-from projections.db import ReadModelDB
+from tiering.domain.costs import CostModel, is_small_object
+from tiering.domain.policy_config import PolicyConfig, PrefixRule
+from tiering.projections import schema
+from tiering.projections.db import ReadModelDB
 
 Rules = list[tuple[str, "str | None"]]  # PolicyConfig.scope_rules()
 SCOPED = {"rm_tier_stats": ("rm_scope_stats", schema.TIER_COUNTS),
@@ -72,7 +72,7 @@ class PolicyFile:
             return None, True
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)  # PUT replaces the file: new inode
         if self._cached is None or self._cached[0] != stamp:
-            from tiering_app.policy_file import load_policy_file
+            from tiering.app.policy_file import load_policy_file
             try:
                 self._cached = (stamp, load_policy_file(self.path), True)
             except ValueError:

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from rich.console import Console
 from rich.table import Table
 
-from adapters.eventstore import open_object_logs
-from tiering_app.settings import Settings
+from tiering.adapters.eventstore import open_object_logs
+from tiering.app.settings import Settings
 
 
 def iso(ts: float | None) -> str:
@@ -21,7 +21,7 @@ def iso(ts: float | None) -> str:
 def rebuild_projections(settings: Settings, console: Console) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from projections.runner import ProjectionRunner
+    from tiering.projections.runner import ProjectionRunner
 
     runner = ProjectionRunner(settings)
     head = runner.lag()[1] or 0

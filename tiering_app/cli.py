@@ -10,8 +10,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from domain.clock import stretch
-from domain.records import DEFAULT_TENANT, AccessRecord, RecordError, parse_ts
+from tiering.domain.clock import stretch
+from tiering.domain.records import DEFAULT_TENANT, AccessRecord, RecordError, parse_ts
 
 app = typer.Typer(help="Event-sourced, ML-assisted storage tiering.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -27,7 +27,7 @@ def fail(message: str) -> typer.Exit:
 
 
 def load_settings(**overrides):
-    from tiering_app.settings import Settings
+    from tiering.app.settings import Settings
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -50,8 +50,8 @@ def launch(
     Joins a cluster started with `ray start --head` if one is running,
     otherwise starts a local Ray. Ctrl-C shuts everything down cleanly.
     """
-    from tiering_app.launch import run
-    from tiering_app.services._proc import PortInUse
+    from tiering.app.launch import run
+    from tiering.app.services._proc import PortInUse
 
     try:
         run(load_settings(api_port=port), produce=produce, objects=objects, rate=rate, seed=seed)
@@ -60,7 +60,7 @@ def launch(
 
 
 def _good_records(items: Iterable, stats, bad_limit: int = 5) -> Iterator[AccessRecord]:
-    from ingest.traces import BadLine
+    from tiering.ingest.traces import BadLine
 
     for item in items:
         if isinstance(item, BadLine):
@@ -75,9 +75,9 @@ def _run_feed(batches, settings, stats, speed: float, total: int | None, label: 
               materialize: bool | None = False) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from tiering_app.client import ApiClient, ApiError
-    from tiering_app.feeding import Pacer, feed
-    from tiering_app.movement_cli import materializing_post
+    from tiering.app.client import ApiClient, ApiError
+    from tiering.app.feeding import Pacer, feed
+    from tiering.app.movement_cli import materializing_post
 
     client = ApiClient(settings.resolved_api_url, settings.api_token)
     # a replay writes bytes only when asked (--materialize); None is the server's default
@@ -131,8 +131,8 @@ def replay_trace(
     time_scale: Annotated[float, typer.Option(min=0, help="Stretch event time: seconds of event time per trace second, from the first record (as tiering evaluate --time-scale).")] = 1.0,
 ) -> None:
     """Feed a real trace through the REST ingest path; bad lines are counted, not fatal."""
-    from ingest.traces import FORMATS, iter_trace, parse_csv_mapping
-    from tiering_app.feeding import FeedStats, batched
+    from tiering.ingest.traces import FORMATS, iter_trace, parse_csv_mapping
+    from tiering.app.feeding import FeedStats, batched
 
     if format not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
@@ -177,8 +177,8 @@ def produce(
              "when it has an object store). Writing bytes is far slower than logging accesses.")] = None,
 ) -> None:
     """Send seeded synthetic load through the REST ingest path."""
-    from ingest.producer import SyntheticProducer
-    from tiering_app.feeding import FeedStats
+    from tiering.ingest.producer import SyntheticProducer
+    from tiering.app.feeding import FeedStats
 
     settings = load_settings()
     producer = SyntheticProducer(objects=objects, seed=seed, tenants=tenants)
@@ -196,8 +196,8 @@ def import_bucket(
     page: Annotated[int, typer.Option(min=1, max=10_000, help="Objects per API call.")] = 1000,
 ) -> None:
     """Register objects already in a bucket; their bytes are copied to the tier the log names (hot when new)."""
-    from tiering_app.client import ApiClient, ApiError
-    from tiering_app.movement_cli import import_bucket as run_import
+    from tiering.app.client import ApiClient, ApiError
+    from tiering.app.movement_cli import import_bucket as run_import
 
     settings = load_settings()
     client = ApiClient(settings.resolved_api_url, settings.api_token)
@@ -217,7 +217,7 @@ def import_bucket(
 @projections_app.command("rebuild")
 def projections_rebuild() -> None:
     """Drop every read model and rebuild it from the event log."""
-    from tiering_app.admin import rebuild_projections
+    from tiering.app.admin import rebuild_projections
 
     rebuild_projections(load_settings(), err)
 
@@ -230,7 +230,7 @@ def audit(
     incarnation: Annotated[Optional[int], typer.Option(min=0, help="Which incarnation (default: the latest).")] = None,
 ) -> None:
     """Replay one object's log: its whole history, and its state as of --at."""
-    from tiering_app.admin import audit_object
+    from tiering.app.admin import audit_object
 
     when = _parse_time("--at", at)
     if not audit_object(load_settings(), tenant, key, when, incarnation, out):
@@ -250,7 +250,7 @@ def evaluate(
     policy_file: Annotated[Optional[Path], typer.Option(help="YAML price overrides (defaults and tenant layers apply).")] = None,
 ) -> None:
     """Replay a trace through the domain and compare tiering policies by cost."""
-    from ml.evaluate_cli import run_evaluate
+    from tiering.ml.evaluate_cli import run_evaluate
 
     try:
         run_evaluate(trace, format, time_scale, policies, json_out, mapping, lbn_grain, train_frac,
@@ -262,7 +262,7 @@ def evaluate(
 def _local_error(e: ValueError) -> str:
     """A trace error as the local user may see it: with the file's header,
     which the API never shows."""
-    from ingest.csvmap import CsvHeaderError
+    from tiering.ingest.csvmap import CsvHeaderError
 
     return e.for_file_owner() if isinstance(e, CsvHeaderError) else str(e)
 

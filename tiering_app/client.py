@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import httpx
 
-from domain.records import AccessRecord
+from tiering.domain.records import AccessRecord
 
 
 class ApiError(RuntimeError):

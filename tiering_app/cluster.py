@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tiering_app.settings import Settings
+from tiering.app.settings import Settings
 
 NAMESPACE = "tiering"
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def connect(settings: Settings) -> str:
 
 def ensure_schema(settings: Settings) -> None:
     """Create the event store's tables once, here, before actors race to."""
-    from actors.shard import open_store
+    from tiering.actors.shard import open_store
 
     open_store(settings).close()
 
@@ -68,7 +68,7 @@ def ensure_schema(settings: Settings) -> None:
 def shard_handles(settings: Settings, create: bool = True) -> list[Any]:
     import ray
 
-    from actors.shard import shard_actor_class
+    from tiering.actors.shard import shard_actor_class
 
     cls = shard_actor_class()
     if create:

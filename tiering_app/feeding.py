@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-from domain.records import AccessRecord
+from tiering.domain.records import AccessRecord
 
 
 @dataclass

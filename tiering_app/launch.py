@@ -9,7 +9,7 @@ import time
 
 from rich.console import Console
 
-from tiering_app.settings import Settings
+from tiering.app.settings import Settings
 
 log = logging.getLogger("tiering.launch")
 console = Console(stderr=True)
@@ -17,7 +17,7 @@ console = Console(stderr=True)
 
 def _producer_loop(send, settings: Settings, stop: threading.Event, *, objects: int,
                    rate: float, seed: int) -> None:
-    from ingest.producer import SyntheticProducer
+    from tiering.ingest.producer import SyntheticProducer
 
     producer = SyntheticProducer(objects=objects, seed=seed)
     batch = max(1, min(settings.ingest_batch_size, int(rate) or settings.ingest_batch_size))
@@ -36,7 +36,7 @@ def _producer_loop(send, settings: Settings, stop: threading.Event, *, objects: 
 def reserve_server_ports(settings: Settings) -> tuple[socket.socket, socket.socket | None]:
     """The API's and the dashboard's ports, held from the first step (see ``reserve_port``);
     a taken one stops the launch before anything has started."""
-    from tiering_app.services._proc import PortInUse, reserve_port
+    from tiering.app.services._proc import PortInUse, reserve_port
 
     try:
         api = reserve_port(settings.api_host, settings.api_port)
@@ -56,15 +56,15 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     import ray
     import uvicorn
 
-    from actors.background import background_actor_classes
-    from actors.ingest import RayIngest
-    from tiering_app import cluster
-    from tiering_app.movement import MovementRuntime
-    from tiering_app.wiring import build_services
-    from web.app import create_app
+    from tiering.actors.background import background_actor_classes
+    from tiering.actors.ingest import RayIngest
+    from tiering.app import cluster
+    from tiering.app.movement import MovementRuntime
+    from tiering.app.wiring import build_services
+    from tiering.web.app import create_app
 
-    from actors.shard import relax_gc
-    from tiering_app.services._proc import wait_listening
+    from tiering.actors.shard import relax_gc
+    from tiering.app.services._proc import wait_listening
 
     api_socket, dashboard_socket = reserve_server_ports(settings)
     relax_gc()  # the API parses and routes ingest batches here
@@ -104,7 +104,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     dashboard = None
     if dashboard_socket is not None:  # Panel on its own port, reading the API
         try:
-            from web.dashboard.app import serve as serve_dashboard
+            from tiering.web.dashboard.app import serve as serve_dashboard
         except ImportError as e:  # installed without the 'dashboard' extra
             console.print(f"[yellow]no dashboard[/]: {e} (pip install '.[dashboard]')")
         else:

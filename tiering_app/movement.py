@@ -18,9 +18,9 @@ import threading
 import time
 from typing import Any
 
-from adapters.bus import Decision
-from adapters.objectstore import ObjectStore, TierBuckets, open_store
-from tiering_app.settings import Settings
+from tiering.adapters.bus import Decision
+from tiering.adapters.objectstore import ObjectStore, TierBuckets, open_store
+from tiering.app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def _join_embedded(data_dir) -> dict[str, str] | None:
     launch on this machine), if it answers with the keys kept there."""
     import psutil
 
-    from adapters.s3 import S3Store
+    from tiering.adapters.s3 import S3Store
     try:
         pid = int((data_dir / "weed.pid").read_text())
         ports = json.loads((data_dir / "ports.json").read_text())
@@ -70,7 +70,7 @@ class MovementRuntime:
         """Make the object store ready; ``runtime.settings`` then names it."""
         seaweed = None
         if not settings.s3_endpoint:
-            from tiering_app.services import SeaweedFS
+            from tiering.app.services import SeaweedFS
 
             data_dir = settings.data_dir / "seaweed"
             found = _join_embedded(data_dir)
@@ -92,7 +92,7 @@ class MovementRuntime:
         named actors (``shard-i`` by default, as ``cluster.shard_handles`` names them)."""
         import ray
 
-        from actors.movers import mover_actor_class
+        from tiering.actors.movers import mover_actor_class
 
         s = self.settings
         self.shards = list(shard_handles)
@@ -102,7 +102,7 @@ class MovementRuntime:
         self._thread = threading.Thread(target=self.loop.run_forever, name="movement", daemon=True)
         self._thread.start()
         if kafka:  # topics before consumers, or the broker auto-creates one partition
-            from adapters.bus_kafka import ensure_topics
+            from tiering.adapters.bus_kafka import ensure_topics
             self.call(ensure_topics(s.kafka_bootstrap, s.kafka_topic_prefix, s.kafka_partitions))
         for i in range(s.movers):
             opts = {} if name_prefix is None else {"name": f"{name_prefix}mover-{i}",
@@ -118,17 +118,17 @@ class MovementRuntime:
     def _make_bus(self):
         s = self.settings
         if s.kafka_bootstrap:
-            from adapters.bus_kafka import KafkaDecisionBus
+            from tiering.adapters.bus_kafka import KafkaDecisionBus
             return KafkaDecisionBus(s.kafka_bootstrap, s.kafka_topic_prefix, s.kafka_partitions)
-        from actors.movers import mover_for
-        from adapters.bus_inprocess import InProcessBus
+        from tiering.actors.movers import mover_for
+        from tiering.adapters.bus_inprocess import InProcessBus
 
         async def deliver(d: Decision) -> dict[str, Any]:
             return await self.movers[mover_for(d.object_id, len(self.movers))].handle.remote(d.to_dict())
         return InProcessBus(deliver)
 
     async def _begin(self, periodic: bool) -> None:
-        from actors.reconciler import Reconciler
+        from tiering.actors.reconciler import Reconciler
 
         self._stop = asyncio.Event()
         await self.bus.start()
@@ -144,8 +144,8 @@ class MovementRuntime:
             if s.age_rule:
                 self.loop.create_task(self._age_rule_forever())
         if self.settings.autopilot:
-            from actors.autopilot import Autopilot
-            from projections.queries import ReadModels
+            from tiering.actors.autopilot import Autopilot
+            from tiering.projections.queries import ReadModels
 
             self.autopilot = Autopilot(self.settings, self.shards,
                                        ReadModels.from_settings(self.settings), self.bus.publish)
@@ -153,8 +153,8 @@ class MovementRuntime:
                 self.loop.create_task(self.autopilot.run_forever(self._stop))
 
     async def _age_rule_forever(self) -> None:
-        from actors.decisions import AgeRule, age_rule_decisions
-        from projections.queries import ReadModels
+        from tiering.actors.decisions import AgeRule, age_rule_decisions
+        from tiering.projections.queries import ReadModels
 
         s = self.settings
         rule, read_models = AgeRule.from_settings(s), ReadModels.from_settings(s)
@@ -191,27 +191,27 @@ class MovementRuntime:
 
     async def live(self, tenant: str, key: str) -> dict[str, Any] | None:
         """The object's state as its shard holds it: the truth, no projection lag."""
-        from domain.ids import shard_of
+        from tiering.domain.ids import shard_of
         return await self.shards[shard_of(tenant, key, len(self.shards))].get_object.remote(tenant, key)
 
     async def record_request(self, decision: Decision) -> dict[str, Any]:
         """Record the move as requested now (the mover then resumes it), so
         the caller learns at once whether it was taken."""
-        from domain.ids import shard_of
+        from tiering.domain.ids import shard_of
         shard = self.shards[shard_of(decision.tenant, decision.key, len(self.shards))]
         return await shard.placement.remote("request", decision.to_dict(), decision.decided_at)
 
     @property
     def ingest(self):
         """The ingest port that also writes bytes (POST /accesses/materialize)."""
-        from actors.materialize import MaterializingIngest
+        from tiering.actors.materialize import MaterializingIngest
         return MaterializingIngest(self.shards, self.settings)
 
     async def open_content(self, tenant: str, key: str):
         """(state, bucket, chunks) from the bucket the live state names, else
         the move's other side: mid-move the bytes are in one or both. None if
         the object is unknown, deleted or has no bytes anywhere."""
-        from adapters.objectstore import ObjectMissing, object_name
+        from tiering.adapters.objectstore import ObjectMissing, object_name
         state = await self.live(tenant, key)
         if state is None or state["deleted_at"] is not None:
             return None
@@ -235,9 +235,9 @@ class MovementRuntime:
         """Register up to ``limit`` objects already in ``bucket`` (a PUT at
         their last-modified time and real size), their bytes placed in the tier
         the log names by a server-side copy. Our own names keep their tenant."""
-        from actors.materialized_bytes import source_key
-        from adapters.objectstore import object_name, parse_object_name
-        from domain.records import RecordError, parse_record
+        from tiering.actors.materialized_bytes import source_key
+        from tiering.adapters.objectstore import object_name, parse_object_name
+        from tiering.domain.records import RecordError, parse_record
         records, sources, skipped, seen, last = [], {}, [], 0, None
         for name, info in self.store.listing(bucket, prefix, start_after):
             last, seen = name, seen + 1

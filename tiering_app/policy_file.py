@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from domain.policy_config import PolicyConfig
+from tiering.domain.policy_config import PolicyConfig
 
 
 def load_policy_file(path: str | Path) -> PolicyConfig:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from adapters.eventstore import open_object_logs
-from projections.db import ReadModelDB
-from projections.queries import ReadModels
-from tiering_app.settings import Settings
-from web.deps import Services
+from tiering.adapters.eventstore import open_object_logs
+from tiering.projections.db import ReadModelDB
+from tiering.projections.queries import ReadModels
+from tiering.app.settings import Settings
+from tiering.web.deps import Services
 
 
 def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[Any] = (),

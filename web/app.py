@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 
-from web import errors
-from web.deps import Services
-from web.metrics import ApiMetrics
-from web.routers import (accesses, autopilot, health, insights, metrics, ml, movements, moves,
+from tiering.web import errors
+from tiering.web.deps import Services
+from tiering.web.metrics import ApiMetrics
+from tiering.web.routers import (accesses, autopilot, health, insights, metrics, ml, movements, moves,
                          objects)
 
 

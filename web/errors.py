@@ -14,7 +14,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from domain.model import DomainRuleError
+from tiering.domain.model import DomainRuleError
 
 log = logging.getLogger(__name__)
 

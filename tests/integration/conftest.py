@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from domain.application import ObjectLogApplication
-from projections.runner import ProjectionRunner
+from tiering.domain.application import ObjectLogApplication
+from tiering.projections.runner import ProjectionRunner
 
 
 @pytest.fixture(scope="session")
@@ -11,7 +11,7 @@ def ray_cluster():
     """A real local Ray for the session (2 cores: keep it small)."""
     import ray
 
-    from tiering_app.cluster import ensure_auth_token
+    from tiering.app.cluster import ensure_auth_token
 
     ensure_auth_token()
     ray.init(num_cpus=2, include_dashboard=False, namespace="tiering-tests",
@@ -44,7 +44,7 @@ def runner(store_settings):
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory):
     """One real SeaweedFS (auth on) for every movement test of the session."""
-    from tiering_app.services import SeaweedFS
+    from tiering.app.services import SeaweedFS
 
     server = SeaweedFS(tmp_path_factory.mktemp("moves-seaweed")).start()
     yield server
@@ -54,7 +54,7 @@ def seaweed(tmp_path_factory):
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory):
     """One real Kafka broker (KRaft) for the session."""
-    from tiering_app.services import KafkaBroker
+    from tiering.app.services import KafkaBroker
 
     broker = KafkaBroker(tmp_path_factory.mktemp("moves-kafka")).start()
     yield broker

@@ -12,21 +12,21 @@ import time
 import uuid
 from typing import Any
 
-from actors.shard import shard_actor_class
-from tiering_app.cluster import ensure_schema
-from adapters.bus import Decision
-from adapters.objectstore import object_name
-from domain.ids import shard_of
-from domain.records import AccessRecord, Op
-from tiering_app.movement import MovementRuntime
-from tiering_app.settings import Settings
+from tiering.actors.shard import shard_actor_class
+from tiering.app.cluster import ensure_schema
+from tiering.adapters.bus import Decision
+from tiering.adapters.objectstore import object_name
+from tiering.domain.ids import shard_of
+from tiering.domain.records import AccessRecord, Op
+from tiering.app.movement import MovementRuntime
+from tiering.app.settings import Settings
 
 def api_client(stack):
     from fastapi.testclient import TestClient
 
-    from actors.ingest import RayIngest
-    from web.app import create_app
-    from web.deps import Services
+    from tiering.actors.ingest import RayIngest
+    from tiering.web.app import create_app
+    from tiering.web.deps import Services
 
     services = Services(settings=stack.settings, ingest=RayIngest(stack.shards), read_models=None)
     app = create_app(services)

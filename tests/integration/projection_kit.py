@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from domain.records import parse_batch
-from domain.tiers import Tier
+from tiering.domain.records import parse_batch
+from tiering.domain.tiers import Tier
 
 T0 = 1_700_000_000.0 - 1_700_000_000.0 % 3600 + 1800  # half past an hour
 

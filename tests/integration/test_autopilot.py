@@ -17,11 +17,11 @@ MIB = 2 ** 20
 
 
 def _api(stack):
-    from actors.ingest import RayIngest
-    from projections.queries import ReadModels
-    from projections.runner import ProjectionRunner
-    from web.app import create_app
-    from web.deps import Services
+    from tiering.actors.ingest import RayIngest
+    from tiering.projections.queries import ReadModels
+    from tiering.projections.runner import ProjectionRunner
+    from tiering.web.app import create_app
+    from tiering.web.deps import Services
 
     runner = ProjectionRunner(stack.settings)
     services = Services(settings=stack.settings, ingest=RayIngest(stack.shards),
@@ -34,8 +34,8 @@ def _api(stack):
 def _estate(stack):
     """Two objects idle since T0, one read on day 99; the clock is day 100."""
     stack.put({"idle-a": 4 * MIB, "idle-b": 4 * MIB, "busy": 4 * MIB}, ts=T0)
-    from actors.ingest import RayIngest
-    from domain.records import AccessRecord, Op
+    from tiering.actors.ingest import RayIngest
+    from tiering.domain.records import AccessRecord, Op
     RayIngest(stack.shards).ingest([AccessRecord(T0 + 99 * DAY, "acme", "busy", Op.GET, None),
                                     AccessRecord(T0 + 100 * DAY, "acme", "clock", Op.PUT, 0)])
 
@@ -111,8 +111,8 @@ def test_paused_records_decisions_and_moves_nothing_then_approval_and_auto_move(
 def test_a_registered_model_scores_on_the_predictor_pool(stack):
     from sklearn.ensemble import RandomForestClassifier
 
-    from ml.features import FEATURES
-    from ml.registry import ModelRegistry
+    from tiering.ml.features import FEATURES
+    from tiering.ml.registry import ModelRegistry
 
     # a model that says "cold" for anything idle a week and "hot" otherwise
     rng = np.random.default_rng(0)
@@ -148,8 +148,8 @@ def test_price_overrides_reach_the_decisions(stack):
         "prefixes:\n  - prefix: keep/\n    warm: {storage_gb_month: 1.0}\n    cold: {storage_gb_month: 1.0}\n")
     client, runner = _api(stack)
     stack.put({"keep/x": 4 * MIB, "idle-c": 4 * MIB}, ts=T0)
-    from actors.ingest import RayIngest
-    from domain.records import AccessRecord, Op
+    from tiering.actors.ingest import RayIngest
+    from tiering.domain.records import AccessRecord, Op
     RayIngest(stack.shards).ingest([AccessRecord(T0 + 100 * DAY, "acme", "clock", Op.PUT, 0)])
     runner.catch_up()
     client.put("/autopilot", json={"mode": "paused"})
@@ -160,8 +160,8 @@ def test_price_overrides_reach_the_decisions(stack):
 def test_a_get_after_a_move_down_promotes_the_object_back_to_hot(stack):
     """Promotion on access: the sweep between rounds finds the object read
     since it went down, records why, and the movers bring its bytes back."""
-    from actors.ingest import RayIngest
-    from domain.records import AccessRecord, Op
+    from tiering.actors.ingest import RayIngest
+    from tiering.domain.records import AccessRecord, Op
 
     client, runner = _api(stack)
     _estate(stack)
@@ -210,12 +210,12 @@ def test_audit_at_an_event_time_shows_what_the_api_showed_then(stack):
     import ray
     from rich.console import Console
 
-    from actors.ingest import RayIngest
-    from adapters.bus import Decision
-    from domain.application import ObjectLogApplication
-    from domain.ids import shard_of
-    from domain.records import AccessRecord, Op
-    from tiering_app.admin import audit_object
+    from tiering.actors.ingest import RayIngest
+    from tiering.adapters.bus import Decision
+    from tiering.domain.application import ObjectLogApplication
+    from tiering.domain.ids import shard_of
+    from tiering.domain.records import AccessRecord, Op
+    from tiering.app.admin import audit_object
 
     client, runner = _api(stack)
     shown: dict[float, dict] = {}  # event time -> GET /objects/idle-a once settled there
@@ -223,7 +223,7 @@ def test_audit_at_an_event_time_shows_what_the_api_showed_then(stack):
     def settled_at(t: float) -> None:
         runner.catch_up()
         assert client.get("/metrics").status_code == 200
-        shown[t] = client.get("/objects/idle-a").json()
+        shown[t] = client.get("/objects/idle-a", params={"tenant": "acme"}).json()
 
     def ingest(*records) -> None:
         RayIngest(stack.shards).ingest(list(records))
@@ -255,7 +255,7 @@ def test_audit_at_an_event_time_shows_what_the_api_showed_then(stack):
     client.put("/autopilot", json={"mode": "paused"})
     ingest(AccessRecord(T0 + 101 * DAY, "acme", "busy", Op.GET, None))
     runner.catch_up()
-    now = client.get("/objects/busy").json()["last_access_at"]
+    now = client.get("/objects/busy", params={"tenant": "acme"}).json()["last_access_at"]
     assert now == T0 + 101 * DAY
     move = Decision.for_object(stack.state("idle-a"), "cold", "audit test", "operator", now)
     assert stack.runtime.call(stack.runtime.record_request(move))["outcome"] == "requested"

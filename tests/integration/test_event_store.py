@@ -7,9 +7,9 @@ import json
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from domain.application import ObjectLogApplication
-from domain.ids import object_id
-from domain.records import parse_batch
+from tiering.domain.application import ObjectLogApplication
+from tiering.domain.ids import object_id
+from tiering.domain.records import parse_batch
 
 pytestmark = pytest.mark.integration
 
@@ -58,8 +58,8 @@ def test_snapshots_keep_a_long_log_cheap_to_load_and_equal(store_settings):
 
 
 def test_sqlite_connections_get_the_configured_page_cache(tmp_path):
-    from adapters.eventstore import open_object_logs
-    from tiering_app.settings import Settings
+    from tiering.adapters.eventstore import open_object_logs
+    from tiering.app.settings import Settings
 
     settings = Settings(data_dir=tmp_path, sqlite_cache_mb=32)
     first = open_object_logs(settings.eventstore_env())  # makes the tables

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from adapters.objectstore import object_name
+from tiering.adapters.objectstore import object_name
 from tests.integration.moves_kit import MoveStack, md5
 
 pytestmark = pytest.mark.integration

@@ -12,18 +12,18 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from domain.application import ObjectLogApplication
-from domain.costs import GB, IT_MONITORING_PER_1K_MONTH, MONTH_S, SMALL_OBJECT_BYTES
-from domain.records import parse_batch
-from domain.tiers import Tier
-from projections import schema
-from projections.db import ReadModelDB
-from projections.insights import Insights
-from domain.clock import HOUR_S
-from projections.projector import Projector
-from projections.queries import ReadModels
-from web.app import create_app
-from web.deps import Services
+from tiering.domain.application import ObjectLogApplication
+from tiering.domain.costs import GB, IT_MONITORING_PER_1K_MONTH, MONTH_S, SMALL_OBJECT_BYTES
+from tiering.domain.records import parse_batch
+from tiering.domain.tiers import Tier
+from tiering.projections import schema
+from tiering.projections.db import ReadModelDB
+from tiering.projections.insights import Insights
+from tiering.domain.clock import HOUR_S
+from tiering.projections.projector import Projector
+from tiering.projections.queries import ReadModels
+from tiering.web.app import create_app
+from tiering.web.deps import Services
 
 H = 500_000 * HOUR_S  # an hour boundary
 
@@ -136,7 +136,7 @@ def test_insights_over_rest(insights):
 
 
 def test_the_top_objects_cache_answers_stale_and_refreshes_in_the_background():
-    from web.routers.insights import StaleWhileRevalidate
+    from tiering.web.routers.insights import StaleWhileRevalidate
 
     cache, calls, release = StaleWhileRevalidate(ttl_s=0.3), [], threading.Event()
 

@@ -59,7 +59,7 @@ def test_post_move_answers_202_409_404_and_422_naming_the_field(stack):
 
 
 def test_duplicate_decisions_make_one_move(stack):
-    from adapters.bus import Decision
+    from tiering.adapters.bus import Decision
 
     stack.put({"dup": 50_000})
     first = stack.decide("dup", "warm")
@@ -166,8 +166,8 @@ def test_import_registers_objects_already_in_a_bucket(stack):
 def test_without_a_movement_runtime_the_routes_say_503(sqlite_settings):
     from fastapi.testclient import TestClient
 
-    from web.app import create_app
-    from web.deps import Services
+    from tiering.web.app import create_app
+    from tiering.web.deps import Services
 
     client = TestClient(create_app(Services(settings=sqlite_settings, ingest=None,
                                             read_models=None)))
@@ -178,8 +178,8 @@ def test_without_a_movement_runtime_the_routes_say_503(sqlite_settings):
 def test_with_no_s3_endpoint_an_embedded_seaweedfs_is_started_joined_and_stopped(tmp_path):
     import psutil
 
-    from tiering_app.movement import MovementRuntime
-    from tiering_app.settings import Settings
+    from tiering.app.movement import MovementRuntime
+    from tiering.app.settings import Settings
 
     settings = Settings(data_dir=tmp_path / "var")
     first = MovementRuntime.prepare(settings)

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from actors.decisions import AgeRule, age_rule_decisions
-from adapters.objectstore import object_name
+from tiering.actors.decisions import AgeRule, age_rule_decisions
+from tiering.adapters.objectstore import object_name
 from tests.integration.moves_kit import api_client
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ def test_the_age_rule_moves_idle_objects_that_have_bytes(stack):
 
 def cli_client(stack):
     """The CLI's API client, talking to the app in-process."""
-    from tiering_app.client import ApiClient
+    from tiering.app.client import ApiClient
 
     client = ApiClient("http://testserver")
     client.http = api_client(stack)
@@ -59,9 +59,9 @@ def cli_client(stack):
 
 
 def test_replay_with_materialize_writes_bytes_and_without_it_only_the_log(stack):
-    from domain.records import AccessRecord, Op
-    from tiering_app.feeding import FeedStats, Pacer, feed
-    from tiering_app.movement_cli import materializing_post
+    from tiering.domain.records import AccessRecord, Op
+    from tiering.app.feeding import FeedStats, Pacer, feed
+    from tiering.app.movement_cli import materializing_post
 
     client = cli_client(stack)
     batches = [[AccessRecord(1.0, "acme", "trace/a", Op.PUT, 12_345),
@@ -75,7 +75,7 @@ def test_replay_with_materialize_writes_bytes_and_without_it_only_the_log(stack)
 
 
 def test_import_bucket_walks_every_page(stack):
-    from tiering_app.movement_cli import import_bucket
+    from tiering.app.movement_cli import import_bucket
 
     outside = f"legacy-{uuid.uuid4().hex[:8]}"
     stack.store.ensure_buckets([outside])

@@ -8,11 +8,11 @@ import time
 import pytest
 import ray
 
-from actors.routing import columns_of
-from adapters.bus import Decision
-from adapters.objectstore import object_name
-from domain.ids import shard_of
-from domain.records import AccessRecord, Op
+from tiering.actors.routing import columns_of
+from tiering.adapters.bus import Decision
+from tiering.adapters.objectstore import object_name
+from tiering.domain.ids import shard_of
+from tiering.domain.records import AccessRecord, Op
 from tests.integration.moves_kit import MoveStack
 
 pytestmark = pytest.mark.integration

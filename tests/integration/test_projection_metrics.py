@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from projections.queries import ReadModels
+from tiering.projections.queries import ReadModels
 from tests.integration.projection_kit import T0, ingest, rec, run_move, workload
 
 pytestmark = pytest.mark.integration

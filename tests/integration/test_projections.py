@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from domain.tiers import Tier
-from projections import schema
-from projections.queries import ReadModels
+from tiering.domain.tiers import Tier
+from tiering.projections import schema
+from tiering.projections.queries import ReadModels
 from tests.integration.projection_kit import T0, expected_ops, ingest, rec, run_move, workload
 
 pytestmark = pytest.mark.integration

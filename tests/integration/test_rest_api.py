@@ -7,11 +7,11 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from actors.ingest import LocalIngest
-from actors.shard import ShardWorker
-from projections.runner import ProjectionRunner
-from tiering_app.wiring import build_services
-from web.app import create_app
+from tiering.actors.ingest import LocalIngest
+from tiering.actors.shard import ShardWorker
+from tiering.projections.runner import ProjectionRunner
+from tiering.app.wiring import build_services
+from tiering.web.app import create_app
 
 pytestmark = pytest.mark.integration
 

@@ -7,15 +7,15 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from actors.ingest import LocalIngest
-from actors.shard import ShardWorker
-from domain.records import AccessRecord, Op
-from ml.learn import CANDIDATES
-from projections.queries import ReadModels
-from projections.runner import ProjectionRunner
-from tiering_app.settings import Settings
-from web.deps import Services
-from web.routers import ml
+from tiering.actors.ingest import LocalIngest
+from tiering.actors.shard import ShardWorker
+from tiering.domain.records import AccessRecord, Op
+from tiering.ml.learn import CANDIDATES
+from tiering.projections.queries import ReadModels
+from tiering.projections.runner import ProjectionRunner
+from tiering.app.settings import Settings
+from tiering.web.deps import Services
+from tiering.web.routers import ml
 
 pytestmark = pytest.mark.integration
 DAY = 86_400.0

@@ -11,13 +11,13 @@ from collections import Counter
 
 import pytest
 
-from actors.ingest import LocalIngest, RayIngest
-from actors.shard import ShardWorker, shard_actor_class
-from domain.application import ObjectLogApplication
-from domain.ids import shard_of
-from domain.records import AccessRecord, Op
-from tiering_app.cluster import ensure_schema
-from tiering_app.settings import Settings
+from tiering.actors.ingest import LocalIngest, RayIngest
+from tiering.actors.shard import ShardWorker, shard_actor_class
+from tiering.domain.application import ObjectLogApplication
+from tiering.domain.ids import shard_of
+from tiering.domain.records import AccessRecord, Op
+from tiering.app.cluster import ensure_schema
+from tiering.app.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from domain.costs import CostModel
-from ml.features import FeatureBuilder
-from ml.simulate import run_policy
-from ml.usage import COLD, HOT, WARM, Usage
+from tiering.domain.costs import CostModel
+from tiering.ml.features import FeatureBuilder
+from tiering.ml.simulate import run_policy
+from tiering.ml.usage import COLD, HOT, WARM, Usage
 
 DAY = 86_400.0
 T = 200

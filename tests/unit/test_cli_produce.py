@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from tiering_app import cli
-from tiering_app.client import ApiClient
+from tiering.app import cli
+from tiering.app.client import ApiClient
 
 
 @pytest.mark.parametrize("flag, sent", [([], None), (["--no-materialize"], False)])

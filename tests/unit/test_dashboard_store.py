@@ -19,23 +19,23 @@ import pytest_asyncio
 from bokeh.models import Plot
 from fastapi import APIRouter, Body, FastAPI, HTTPException, Request
 
-from domain.application import ObjectLogApplication
-from domain.records import parse_batch
-from domain.tiers import Tier
-from projections import schema
-from projections.db import ReadModelDB
-from domain.clock import HOUR_S
-from projections.projector import Projector
-from projections.queries import ReadModels
-from tiering_app.settings import Settings
+from tiering.domain.application import ObjectLogApplication
+from tiering.domain.records import parse_batch
+from tiering.domain.tiers import Tier
+from tiering.projections import schema
+from tiering.projections.db import ReadModelDB
+from tiering.domain.clock import HOUR_S
+from tiering.projections.projector import Projector
+from tiering.projections.queries import ReadModels
+from tiering.app.settings import Settings
 from panel.models.tabulator import DataTabulator
 
-from web.dashboard.app import build_page
-from web.dashboard.store import DashboardStore
-from web.dashboard.views import bound_views
-from web.deps import Services
-from web.metrics import ApiMetrics
-from web.routers import insights, metrics, ml, objects
+from tiering.web.dashboard.app import build_page
+from tiering.web.dashboard.store import DashboardStore
+from tiering.web.dashboard.views import bound_views
+from tiering.web.deps import Services
+from tiering.web.metrics import ApiMetrics
+from tiering.web.routers import insights, metrics, ml, objects
 
 H = 500_000 * HOUR_S
 pytestmark = pytest.mark.asyncio
@@ -290,7 +290,7 @@ async def test_the_page_renders_charts_with_the_stores_data(api, store):
 
 
 async def test_the_decisions_table_holds_still_while_a_decision_is_ticked(store, api):
-    from web.dashboard import controls
+    from tiering.web.dashboard import controls
 
     state = api[2]
     await store.set_mode("approval")

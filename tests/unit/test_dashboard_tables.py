@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import param
 
-from web.dashboard.controls import _table
+from tiering.web.dashboard.controls import _table
 
 
 class FakeStore(param.Parameterized):

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ml.evaluate import POLICIES, Options, evaluate
-from tiering_app.cli import app
+from tiering.ml.evaluate import POLICIES, Options, evaluate
+from tiering.app.cli import app
 
 TRACES = Path(__file__).resolve().parents[3] / "shared" / "traces"
 IBM = TRACES / "ibm-cos-000-part0.txt"
@@ -84,7 +84,7 @@ def test_missing_trace_exits_2():
 
 
 def test_ours_picks_its_settings_on_the_training_range(report):
-    from ml.learn import CANDIDATES, ESTABLISHED, HOLD, NEWCOMERS, VALIDATION_CUTS
+    from tiering.ml.learn import CANDIDATES, ESTABLISHED, HOLD, NEWCOMERS, VALIDATION_CUTS
 
     t = report["ours_training"]
     assert t["model"] and t["rows"] > 0
@@ -119,11 +119,11 @@ def test_choosing_ours_never_reads_the_evaluation_days(ibm_slice):
     """Scrambling every access after the split leaves the choice unchanged."""
     import numpy as np
 
-    from domain.costs import CostModel
-    from ingest.traces import iter_records
-    from ml.features import group_hash
-    from ml.history import replay, usage_from_logs
-    from ml.learn import choose_ours
+    from tiering.domain.costs import CostModel
+    from tiering.ingest.traces import iter_records
+    from tiering.ml.features import group_hash
+    from tiering.ml.history import replay, usage_from_logs
+    from tiering.ml.learn import choose_ours
 
     u, refs, reads = usage_from_logs(replay(list(iter_records(ibm_slice, "ibm-cos")), 16_000))
     groups = np.array([group_hash(r.tenant, r.key) for r in refs])
@@ -138,7 +138,7 @@ def test_choosing_ours_never_reads_the_evaluation_days(ibm_slice):
 def test_any_csv_through_a_mapping_gives_the_same_answer(ibm_slice, report, tmp_path):
     import csv
 
-    from ingest.traces import iter_records
+    from tiering.ingest.traces import iter_records
 
     f = tmp_path / "same.csv"
     with f.open("w", newline="") as h:

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ml.features import FEATURES, FeatureBuilder, group_hash
-from ml.usage import Usage
+from tiering.ml.features import FEATURES, FeatureBuilder, group_hash
+from tiering.ml.usage import Usage
 
 DAY = 86_400.0
 

@@ -4,8 +4,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from ray.exceptions import RayTaskError
 
-from domain.model import DecisionNotPending
-from web import errors
+from tiering.domain.model import DecisionNotPending
+from tiering.web import errors
 
 
 def remote(exc: Exception) -> Exception:

@@ -6,9 +6,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tiering_app.settings import Settings
-from web.deps import Services
-from web.routers import ml
+from tiering.app.settings import Settings
+from tiering.web.deps import Services
+from tiering.web.routers import ml
 
 IBM = Path(__file__).resolve().parents[3] / "shared" / "traces" / "ibm-cos-000-part0.txt"
 

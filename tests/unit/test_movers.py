@@ -6,12 +6,12 @@ import asyncio
 import pytest
 from aiokafka import TopicPartition
 
-from actors.decisions import AgeRule, DecisionRefused, operator_decision
-from actors.movers import Failpoints, mover_for
-from actors.materialized_bytes import synthetic_content
-from adapters.bus import Decision
-from adapters.bus_kafka import KafkaDecisionConsumer
-from adapters.objectstore import TierBuckets, object_name, parse_object_name
+from tiering.actors.decisions import AgeRule, DecisionRefused, operator_decision
+from tiering.actors.movers import Failpoints, mover_for
+from tiering.actors.materialized_bytes import synthetic_content
+from tiering.adapters.bus import Decision
+from tiering.adapters.bus_kafka import KafkaDecisionConsumer
+from tiering.adapters.objectstore import TierBuckets, object_name, parse_object_name
 
 DAY = 86400.0
 
@@ -159,7 +159,7 @@ def test_offsets_are_committed_only_up_to_the_first_record_still_in_progress():
 
 
 def test_the_byte_budget_holds_large_copies_back_and_lets_small_ones_through():
-    from actors.flow import ByteBudget
+    from tiering.actors.flow import ByteBudget
 
     async def scenario():
         budget, log = ByteBudget(100), []

@@ -10,10 +10,10 @@ import json
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from domain.application import ObjectLogApplication
-from domain.model import StoredObject
-from domain.records import parse_batch
-from domain.tiers import Tier
+from tiering.domain.application import ObjectLogApplication
+from tiering.domain.model import StoredObject
+from tiering.domain.records import parse_batch
+from tiering.domain.tiers import Tier
 
 DAY = 86_400.0
 

@@ -5,9 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from domain.costs import DEFAULT_PRICES, CostModel, with_overrides
-from ml.oracle import oracle, schedule_cost
-from ml.usage import COLD, HOT, Usage
+from tiering.domain.costs import DEFAULT_PRICES, CostModel, with_overrides
+from tiering.ml.oracle import oracle, schedule_cost
+from tiering.ml.usage import COLD, HOT, Usage
 
 DAY = 86_400.0
 
@@ -84,7 +84,7 @@ def test_early_deletion_is_charged_when_leaving_early():
     u = Usage(np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 3)), size, np.zeros(1, int), np.array([2]), DAY)
     c = schedule_cost(u, np.array([[COLD, COLD, COLD]]), CostModel())
     p = DEFAULT_PRICES
-    from domain.tiers import Tier
+    from tiering.domain.tiers import Tier
     rate = p[Tier.COLD].storage_gb_month / 1024 ** 3 / (30 * DAY)
     # deleted after 2 days in cold: 88 more days are billed
     assert c.components["early_deletion"] == pytest.approx(rate * 1e9 * 88 * DAY)
@@ -144,7 +144,7 @@ def test_a_promoted_step_bills_the_first_get_cold_and_the_rest_hot():
     x = np.array([[HOT, COLD, COLD]])
     promo = np.array([[False, False, True]])
     plain, promoted = schedule_cost(u, x, CostModel()), schedule_cost(u, x, CostModel(), promo=promo)
-    from domain.tiers import Tier
+    from tiering.domain.tiers import Tier
     p = DEFAULT_PRICES
     gb = size / 1024 ** 3
     first = p[Tier.COLD].get_per_1k / 1000 + gb * p[Tier.COLD].retrieval_gb

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from domain.costs import CostModel
-from ml.features import FeatureBuilder
-from ml.oracle import schedule_cost
-from ml.policies import Ours
-from ml.usage import COLD, HOT
+from tiering.domain.costs import CostModel
+from tiering.ml.features import FeatureBuilder
+from tiering.ml.oracle import schedule_cost
+from tiering.ml.policies import Ours
+from tiering.ml.usage import COLD, HOT
 from tests.unit.policy_kit import DAY, SaysCold, run, usage
 
 
@@ -48,7 +48,7 @@ def test_a_week_window_sends_an_object_down_a_week_after_its_burst_not_a_month()
 
 
 def test_only_the_recent_use_estimators_come_with_a_week_window():
-    from ml.learn import CANDIDATES
+    from tiering.ml.learn import CANDIDATES
     week = {n: c for n, c in CANDIDATES.items() if c["rate_days"] == 7}
     assert week and {c["rate_mode"] for c in week.values()} == {"recent", "fresh"}
     assert all("7-dwell" in n for n in week) and len(CANDIDATES) == 24
@@ -78,7 +78,7 @@ def _write_once_or_busy():
 
 
 def test_oracle_labels_with_regret_weights_learn_write_once_objects():
-    from ml.learn import build_ours, train
+    from tiering.ml.learn import build_ours, train
 
     u, split = _write_once_or_busy()
     groups = np.zeros(u.n)
@@ -95,7 +95,7 @@ def test_oracle_labels_with_regret_weights_learn_write_once_objects():
 
 
 def test_training_labels_stop_at_the_split():
-    from ml.learn import train
+    from tiering.ml.learn import train
 
     u, split = _write_once_or_busy()
     before = train(u, np.zeros(u.n), u.gets, CostModel(), split, labels="oracle", weighted=0.1)
@@ -123,7 +123,7 @@ def test_choice_keeps_still_when_the_pick_did_nothing_on_the_training_folds():
     """Objects busy every training day, idle after: no candidate moves
     anything on the folds, so the untried pick is replaced by keeping still,
     where the pick's idle rule would have moved them once idle for 30 days."""
-    from ml.learn import CANDIDATES, ESTABLISHED, HOLD, NEWCOMERS, build_ours, choose_ours
+    from tiering.ml.learn import CANDIDATES, ESTABLISHED, HOLD, NEWCOMERS, build_ours, choose_ours
 
     n, t, split = 3, 90, 40
     g = np.zeros((n, t))
@@ -150,8 +150,8 @@ def test_choice_keeps_still_when_the_pick_did_nothing_on_the_training_folds():
 
 
 def test_a_fold_s_end_state_is_carried_on_toward_the_horizon():
-    from ml.learn import running_cost_to_horizon
-    from ml.usage import Prices, step_components
+    from tiering.ml.learn import running_cost_to_horizon
+    from tiering.ml.usage import Prices, step_components
 
     g = np.zeros((3, 20))
     g[2, :] = 4  # read every day
@@ -181,7 +181,7 @@ def test_a_fold_s_end_state_is_carried_on_toward_the_horizon():
 
 
 def test_ties_are_the_candidates_with_the_pick_s_cost_on_every_fold():
-    from ml.learn import CANDIDATES, tied_with
+    from tiering.ml.learn import CANDIDATES, tied_with
 
     names = list(CANDIDATES)
     costs = {n: [1.0 + i, 2.0] for i, n in enumerate(names)}
@@ -218,7 +218,7 @@ def test_newcomers_get_their_own_guard_settings():
 def test_the_newcomers_pick_is_priced_on_the_objects_born_inside_each_fold():
     """Newcomers' validation costs are those of the objects born after the
     fold's own split, and the established pick's those of the others."""
-    from ml.learn import CANDIDATES, ESTABLISHED, HOLD, NEWCOMERS, build_ours, choose_ours
+    from tiering.ml.learn import CANDIDATES, ESTABLISHED, HOLD, NEWCOMERS, build_ours, choose_ours
 
     n, split = 4, 60
     g = np.zeros((n, 90))

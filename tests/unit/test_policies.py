@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from domain.costs import CostModel
-from ml.oracle import schedule_cost
-from ml.usage import COLD, HOT, WARM, Prices, access_premium, promotion_pays, promotion_price
-from ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Ours, Seed, seed_model
+from tiering.domain.costs import CostModel
+from tiering.ml.oracle import schedule_cost
+from tiering.ml.usage import COLD, HOT, WARM, Prices, access_premium, promotion_pays, promotion_price
+from tiering.ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Ours, Seed, seed_model
 from tests.unit.policy_kit import DAY, T, SaysCold, Unsure, run, schedule, usage
 
 
@@ -198,8 +198,8 @@ def test_ours_falls_back_when_unsure_and_follows_a_confident_model():
 
 # ----- the same policies on the live object log ------------------------------------
 def _app_with(records):
-    from domain.application import ObjectLogApplication
-    from domain.records import AccessRecord, Op
+    from tiering.domain.application import ObjectLogApplication
+    from tiering.domain.records import AccessRecord, Op
 
     app = ObjectLogApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     for i, (ts, key, op, size) in enumerate(records):
@@ -208,7 +208,7 @@ def _app_with(records):
 
 
 def test_live_decision_is_recorded_in_the_objects_log():
-    from ml.live import decide_live
+    from tiering.ml.live import decide_live
 
     t0 = 1_767_225_600.0
     app = _app_with([(t0, "idle", "PUT", 10 * 2 ** 20), (t0, "busy", "PUT", 10 * 2 ** 20),
@@ -236,8 +236,8 @@ def _move(app, key, target, decided_at):
 
 
 def test_live_promotion_follows_a_get_or_put_after_the_move_once():
-    from domain.records import AccessRecord, Op
-    from ml.live import decide_objects
+    from tiering.domain.records import AccessRecord, Op
+    from tiering.ml.live import decide_objects
 
     t0 = 1_767_225_600.0
     app = _app_with([(t0, k, "PUT", 10 * 2 ** 20) for k in ("read", "headed", "early")])
@@ -272,8 +272,8 @@ def test_live_promotion_follows_a_get_or_put_after_the_move_once():
 
 
 def test_live_promotion_of_a_large_object_waits_until_its_reads_pay_for_leaving_cold():
-    from domain.records import AccessRecord, Op
-    from ml.live import decide_objects
+    from tiering.domain.records import AccessRecord, Op
+    from tiering.ml.live import decide_objects
 
     t0 = 1_767_225_600.0
     app = _app_with([(t0, "big", "PUT", 2 ** 26)])  # 64 MiB, then read 4 KB at a time
@@ -296,7 +296,7 @@ def test_live_promotion_of_a_large_object_waits_until_its_reads_pay_for_leaving_
 
 
 def test_live_newcomers_are_the_objects_registered_after_the_training_range():
-    from ml.live import decide_objects
+    from tiering.ml.live import decide_objects
 
     t0 = 1_767_225_600.0
     app = _app_with([(t0, "old", "PUT", 10 * 2 ** 30), (t0 + 40 * DAY, "new", "PUT", 10 * 2 ** 30)])

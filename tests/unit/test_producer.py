@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from domain.records import FIELDS, AccessRecord, Op, parse_record
-from ingest.producer import SyntheticProducer
-from ingest.traces import DEFAULT_BASE
+from tiering.domain.records import FIELDS, AccessRecord, Op, parse_record
+from tiering.ingest.producer import SyntheticProducer
+from tiering.ingest.traces import DEFAULT_BASE
 
 
 def flat(batches):

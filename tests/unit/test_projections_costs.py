@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from domain.costs import DEFAULT_PRICES, GB, MONTH_S, SMALL_OBJECT_BYTES, CostModel, TierPrices
-from domain.tiers import Tier
+from tiering.domain.costs import DEFAULT_PRICES, GB, MONTH_S, SMALL_OBJECT_BYTES, CostModel, TierPrices
+from tiering.domain.tiers import Tier
 
 costs = CostModel()
 

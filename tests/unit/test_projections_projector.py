@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from domain.application import ObjectLogApplication
-from domain.costs import CostModel
-from domain.records import parse_batch
-from domain.tiers import Tier
-from projections.db import ReadModelDB
-from domain.clock import HOUR_S
-from projections.page import BUCKET_RETENTION_H, spread_hours
-from projections.projector import ProjectionError, Projector
-from projections.cursors import prefix_end, decode_cursor, encode_cursor
-from projections.queries import ReadModels
-from projections import schema
+from tiering.domain.application import ObjectLogApplication
+from tiering.domain.costs import CostModel
+from tiering.domain.records import parse_batch
+from tiering.domain.tiers import Tier
+from tiering.projections.db import ReadModelDB
+from tiering.domain.clock import HOUR_S
+from tiering.projections.page import BUCKET_RETENTION_H, spread_hours
+from tiering.projections.projector import ProjectionError, Projector
+from tiering.projections.cursors import prefix_end, decode_cursor, encode_cursor
+from tiering.projections.queries import ReadModels
+from tiering.projections import schema
 
 H = 500_000 * HOUR_S  # an hour boundary
 

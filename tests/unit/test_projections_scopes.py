@@ -7,17 +7,17 @@ import itertools
 
 import pytest
 
-from domain.application import ObjectLogApplication
-from domain.costs import GB, SMALL_OBJECT_BYTES
-from domain.policy_config import PolicyConfig
-from domain.records import parse_batch
-from domain.tiers import Tier
-from projections import schema
-from projections.db import ReadModelDB
-from projections.insights import Insights
-from domain.clock import HOUR_S
-from projections.projector import Projector
-from projections.queries import ReadModels
+from tiering.domain.application import ObjectLogApplication
+from tiering.domain.costs import GB, SMALL_OBJECT_BYTES
+from tiering.domain.policy_config import PolicyConfig
+from tiering.domain.records import parse_batch
+from tiering.domain.tiers import Tier
+from tiering.projections import schema
+from tiering.projections.db import ReadModelDB
+from tiering.projections.insights import Insights
+from tiering.domain.clock import HOUR_S
+from tiering.projections.projector import Projector
+from tiering.projections.queries import ReadModels
 
 H = 500_000 * HOUR_S
 KB = 1024

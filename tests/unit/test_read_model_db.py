@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from projections.db import ReadModelDB
+from tiering.projections.db import ReadModelDB
 
 SLOW_COUNT = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
               "SELECT count(*) FROM n")
@@ -39,7 +39,7 @@ def test_close_waits_for_a_statement_running_on_another_thread(tmp_path):
 
 CLOSE_UNDER_READERS = """
 import sys, threading, time
-from projections.db import ReadModelDB
+from tiering.projections.db import ReadModelDB
 db = ReadModelDB("sqlite", {"path": sys.argv[1]})
 db.execute("CREATE TABLE t (x INTEGER)")
 stop = False

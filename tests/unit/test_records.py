@@ -1,6 +1,6 @@
 import pytest
 
-from domain.records import Op, RecordError, parse_batch, parse_record, parse_ts
+from tiering.domain.records import Op, RecordError, parse_batch, parse_record, parse_ts
 
 
 def test_iso_and_epoch_times_agree():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
-from ml.features import FEATURES
-from ml.registry import ModelRegistry
+from tiering.ml.features import FEATURES
+from tiering.ml.registry import ModelRegistry
 
 
 def test_save_load_and_versions(tmp_path):
@@ -29,7 +29,7 @@ def test_save_load_and_versions(tmp_path):
 
 
 def test_predictor_worker_scores_batches_with_the_registry_model(tmp_path):
-    from actors.predictors import PredictorWorker, score_batches
+    from tiering.actors.predictors import PredictorWorker, score_batches
 
     x = np.random.default_rng(1).random((1000, len(FEATURES)))
     y = (x[:, 0] > 0.5).astype(int) * 2

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tiering_app.services._proc import PortInUse, reserve_port, wait_listening
+from tiering.app.services._proc import PortInUse, reserve_port, wait_listening
 
 
 def test_a_reserved_port_is_refused_to_a_plain_bind_until_released():

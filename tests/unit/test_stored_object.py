@@ -2,13 +2,13 @@
 
 import pytest
 
-from domain.application import ObjectLogApplication
-from domain.ids import object_id
-from domain.model import (AlreadyInTier, IllegalMoveStep, MoveInFlight, ObjectDeleted,
+from tiering.domain.application import ObjectLogApplication
+from tiering.domain.ids import object_id
+from tiering.domain.model import (AlreadyInTier, IllegalMoveStep, MoveInFlight, ObjectDeleted,
                           StoredObject, UnknownMove)
-from domain.records import parse_batch
-from domain.tiers import Tier
-from domain.windows import AccessWindow
+from tiering.domain.records import parse_batch
+from tiering.domain.tiers import Tier
+from tiering.domain.windows import AccessWindow
 
 
 def new_object(**kw) -> StoredObject:
@@ -124,7 +124,7 @@ def test_a_recommendation_keeps_its_reasons():
 
 
 def test_a_pending_decision_is_answered_once():
-    from domain.model import DecisionNotPending, UnknownDecision
+    from tiering.domain.model import DecisionNotPending, UnknownDecision
 
     obj = new_object()
     obj.recommend(Tier.COLD, "ours@v1", 0.8, ["idle"], 500.0, decision_id="d1", disposition="pending")
@@ -139,7 +139,7 @@ def test_a_pending_decision_is_answered_once():
 
 
 def test_only_pending_decisions_can_be_answered():
-    from domain.model import DecisionNotPending
+    from tiering.domain.model import DecisionNotPending
 
     obj = new_object()
     obj.recommend(Tier.COLD, "ours@v1", 0.8, ["idle"], 500.0, decision_id="d2", disposition="publish")

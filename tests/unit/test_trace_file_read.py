@@ -12,11 +12,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ingest.formats import TraceError
-from ingest.trace_library import TraceLibrary
-from tiering_app.settings import Settings
-from web.deps import Services
-from web.routers import ml
+from tiering.ingest.formats import TraceError
+from tiering.ingest.trace_library import TraceLibrary
+from tiering.app.settings import Settings
+from tiering.web.deps import Services
+from tiering.web.routers import ml
 
 SECRET = "root:x:0:0:root:/root:/bin/bash"
 CSV_PROBE = {"format": "csv", "mapping": "ts=a,key=b,op=c"}
@@ -110,12 +110,12 @@ def test_a_job_error_never_quotes_the_file(client, data_dir, endpoint):
 
 
 def test_an_unexpected_job_error_is_a_reference_not_a_message(client, data_dir, monkeypatch):
-    import ml.retrain
+    from tiering.ml import retrain
 
     def leaky(*_args, **_kwargs):
         raise RuntimeError(f"could not parse {SECRET!r}")
 
-    monkeypatch.setattr(ml.retrain, "retrain_from_trace", leaky)
+    monkeypatch.setattr(retrain, "retrain_from_trace", leaky)
     (data_dir / "traces" / "t.txt").write_text("x\n")
     r = client.post("/ml/retrain", json={"trace": "t.txt", "format": "ibm-cos"})
     drain(client)

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from domain.records import FIELDS, AccessRecord, Op, parse_record
-from ingest.traces import (DEFAULT_BASE, FORMATS, BadLine, TraceStats, iter_records, iter_trace,
+from tiering.domain.records import FIELDS, AccessRecord, Op, parse_record
+from tiering.ingest.traces import (DEFAULT_BASE, FORMATS, BadLine, TraceStats, iter_records, iter_trace,
                            parse_csv_mapping, read_trace, trace_stats)
 from tests.conftest import TRACES
 

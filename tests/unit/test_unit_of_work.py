@@ -4,13 +4,13 @@ round. The next read sees what was recorded, and a retry records it."""
 
 import pytest
 
-from actors.deciding import decide_round
-from actors.placement import placement_of
-from actors.shard import ShardWorker
-from domain.application import ObjectLogApplication
-from domain.records import parse_batch
-from domain.tiers import Tier
-from tiering_app.settings import Settings
+from tiering.actors.deciding import decide_round
+from tiering.actors.placement import placement_of
+from tiering.actors.shard import ShardWorker
+from tiering.domain.application import ObjectLogApplication
+from tiering.domain.records import parse_batch
+from tiering.domain.tiers import Tier
+from tiering.app.settings import Settings
 
 DAY = 86_400.0
 

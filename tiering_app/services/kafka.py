@@ -19,10 +19,10 @@ import time
 import uuid
 from pathlib import Path
 
-from tiering_app.services._proc import (LOOPBACK, ManagedProcess, ServiceError, ServiceExited,
+from tiering.app.services._proc import (LOOPBACK, ManagedProcess, ServiceError, ServiceExited,
                                         SupervisedService,
                                         free_ports, port_is_free, tail, wait_port_closed)
-from tiering_app.services.kafka_jars import LOG4J2_CONFIG, default_libs_dir, ensure_kafka_jars
+from tiering.app.services.kafka_jars import LOG4J2_CONFIG, default_libs_dir, ensure_kafka_jars
 
 NODE_ID = 1
 READY_TOPIC = "_tiering_readiness"
@@ -144,7 +144,7 @@ class KafkaBroker(SupervisedService):
         return props
 
     def _write_config(self) -> None:
-        lines = ["# Written by tiering_app.services.kafka on every start; edits are overwritten."]
+        lines = ["# Written by tiering.app.services.kafka on every start; edits are overwritten."]
         lines += [f"{k}={_prop(v)}" for k, v in self.properties().items()]
         self.config_path.write_text("\n".join(lines) + "\n")
 

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tiering_app.services._proc import ServiceError
+from tiering.app.services._proc import ServiceError
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_DIR = REPO / "services" / "kafka"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import urllib3
 
-from tiering_app.services._proc import (LOOPBACK, ManagedProcess, ServiceError, ServiceExited,
+from tiering.app.services._proc import (LOOPBACK, ManagedProcess, ServiceError, ServiceExited,
                                         SupervisedService,
                                         free_port_pair, free_ports, port_is_free, tail)
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import panel as pn
 
-from tiering_app.settings import Settings
-from web.dashboard import controls, views
-from web.dashboard.store import DashboardStore
+from tiering.app.settings import Settings
+from tiering.web.dashboard import controls, views
+from tiering.web.dashboard.store import DashboardStore
 
 log = logging.getLogger("tiering.dashboard")
 TITLE = "tiering dashboard"

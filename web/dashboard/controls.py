@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import panel as pn
 
-from domain.vocabulary import AutopilotMode
-from ingest.traces import FORMATS
-from web.dashboard.store import DashboardStore
+from tiering.domain.vocabulary import AutopilotMode
+from tiering.ingest.traces import FORMATS
+from tiering.web.dashboard.store import DashboardStore
 
 MODES = [m.value for m in AutopilotMode]
 ALL_TENANTS = "(all tenants)"
@@ -201,7 +201,7 @@ def retrain(store: DashboardStore) -> pn.Column:
 
 
 def whatif(store: DashboardStore) -> pn.Column:
-    from ml.evaluate import POLICIES
+    from tiering.ml.evaluate import POLICIES
 
     trace, fmt, scale, button = _trace_form(store, "Run what-if", "run-whatif")
     policies = pn.widgets.MultiChoice(label="Policies (empty: all)", options=list(POLICIES),

@@ -18,7 +18,7 @@ import httpx
 import pandas as pd
 import param
 
-from web.dashboard import frames
+from tiering.web.dashboard import frames
 
 ROUND_TIMEOUT_S = 300  # a decision round scores every candidate object
 HISTORY_KEPT = 2_000  # snapshots held for the over-time charts

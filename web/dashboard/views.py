@@ -15,8 +15,8 @@ import hvplot.pandas  # noqa: F401 - registers DataFrame.hvplot
 import pandas as pd
 import panel as pn
 
-from web.dashboard.frames import OUTCOMES, TIERS
-from web.dashboard.store import DashboardStore
+from tiering.web.dashboard.frames import OUTCOMES, TIERS
+from tiering.web.dashboard.store import DashboardStore
 
 TIER_COLORS = {"hot": "#d62728", "warm": "#ff7f0e", "cold": "#1f77b4"}
 OUTCOME_COLORS = {"completed": "#2ca02c", "in_flight": "#9467bd", "failed": "#d62728",

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
-from domain.records import RecordError, parse_record
-from web.deps import ServicesDep, WriterDep
+from tiering.domain.records import RecordError, parse_record
+from tiering.web.deps import ServicesDep, WriterDep
 
 router = APIRouter(tags=["ingest"])
 MAX_REPORTED_ERRORS = 50

@@ -13,11 +13,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
-from domain.model import DomainRuleError
-from domain.vocabulary import AutopilotMode, DecisionStatus
-from web.deps import ServicesDep, WriterDep
-from web.errors import public_message
-from web.paging import keyset_page
+from tiering.domain.model import DomainRuleError
+from tiering.domain.vocabulary import AutopilotMode, DecisionStatus
+from tiering.web.deps import ServicesDep, WriterDep
+from tiering.web.errors import public_message
+from tiering.web.paging import keyset_page
 
 router = APIRouter(tags=["autopilot"])
 

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Callable
 
 from fastapi import APIRouter, Query, Request
 
-from projections.insights import MAX_HOURS, MAX_TOP, Insights
-from web.deps import ServicesDep
+from tiering.projections.insights import MAX_HOURS, MAX_TOP, Insights
+from tiering.web.deps import ServicesDep
 
 router = APIRouter(prefix="/insights", tags=["insights"])
 # Top objects sums the hour buckets of every object accessed within a week,

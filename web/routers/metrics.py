@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from web.deps import ServicesDep
+from tiering.web.deps import ServicesDep
 
 router = APIRouter(tags=["metrics"])
 

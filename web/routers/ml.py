@@ -21,10 +21,10 @@ from typing import Any
 from fastapi import APIRouter, Body, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from domain.policy_config import PolicyConfig
-from ingest.formats import TraceError
-from ingest.trace_library import TraceLibrary, TraceTooLarge
-from web.deps import ServicesDep, WriterDep
+from tiering.domain.policy_config import PolicyConfig
+from tiering.ingest.formats import TraceError
+from tiering.ingest.trace_library import TraceLibrary, TraceTooLarge
+from tiering.web.deps import ServicesDep, WriterDep
 
 router = APIRouter(tags=["ml"])
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 class MlState:
     def __init__(self, data_dir: Path):
-        from ml.registry import ModelRegistry
+        from tiering.ml.registry import ModelRegistry
 
         self.registry = ModelRegistry(data_dir / "models")
         self.policy_path = data_dir / "policy.yaml"
@@ -114,7 +114,7 @@ def _invalid(field: str, reason: str) -> HTTPException:
 def _check_trace_args(fmt: str | None, mapping: str | None):
     """The format and the csv mapping, checked before a job starts: the csv
     mapping parsed (its errors quote only what the caller sent)."""
-    from ingest.traces import FORMATS, parse_csv_mapping
+    from tiering.ingest.traces import FORMATS, parse_csv_mapping
 
     if fmt not in FORMATS:
         raise _invalid("format", f"must be one of {', '.join(FORMATS)}")
@@ -145,7 +145,7 @@ def _resolve_trace(services, name: str) -> Path:
 @router.post("/ml/retrain", status_code=status.HTTP_202_ACCEPTED, summary="Start a training job")
 async def retrain(request: Request, services: ServicesDep, _: WriterDep,
                   body: RetrainRequest = Body(default_factory=RetrainRequest)) -> dict[str, Any]:
-    from ml.evaluate import Options
+    from tiering.ml.evaluate import Options
 
     state = ml_state(request, services)
     config = _load_config(state)
@@ -155,7 +155,7 @@ async def retrain(request: Request, services: ServicesDep, _: WriterDep,
         path = _resolve_trace(services, body.trace)
 
         def work(say):
-            from ml.retrain import retrain_from_trace
+            from tiering.ml.retrain import retrain_from_trace
 
             return {"version": retrain_from_trace(state.registry, path, body.format, opts,
                                                   config.model_for("default", ""), mapping, say)}
@@ -166,8 +166,8 @@ async def retrain(request: Request, services: ServicesDep, _: WriterDep,
 
 
 def _retrain_from_store(services, state: MlState, opts, config: PolicyConfig, say) -> str:
-    from adapters.eventstore import open_object_logs
-    from ml.retrain import retrain_from_store
+    from tiering.adapters.eventstore import open_object_logs
+    from tiering.ml.retrain import retrain_from_store
 
     rm = services.read_models
     m = rm.metrics()
@@ -229,7 +229,7 @@ async def upload_trace(name: str, request: Request, services: ServicesDep,
              summary="Evaluate every policy on a trace from the trace library (a job)")
 async def whatif(request: Request, services: ServicesDep, _: WriterDep,
                  body: WhatIfRequest = Body()) -> dict[str, Any]:
-    from ml.evaluate import POLICIES, Options
+    from tiering.ml.evaluate import POLICIES, Options
 
     mapping = _check_trace_args(body.format, body.mapping)
     path = _resolve_trace(services, body.trace)
@@ -239,7 +239,7 @@ async def whatif(request: Request, services: ServicesDep, _: WriterDep,
     config = _load_config(ml_state(request, services))
 
     def work(say):
-        from ml.evaluate import evaluate
+        from tiering.ml.evaluate import evaluate
 
         report = evaluate(path, body.format, Options(scale=body.time_scale),
                           body.policies or POLICIES, config.model_for("default", ""), mapping,
@@ -259,7 +259,7 @@ async def current_model(request: Request, services: ServicesDep) -> dict[str, An
 def _load_config(state: MlState) -> PolicyConfig:
     if not state.policy_path.exists():
         return PolicyConfig()
-    from tiering_app.policy_file import load_policy_file
+    from tiering.app.policy_file import load_policy_file
 
     return load_policy_file(state.policy_path)
 
@@ -272,7 +272,7 @@ async def get_policies(request: Request, services: ServicesDep) -> dict[str, Any
 @router.put("/policies", summary="Replace the price overrides")
 async def put_policies(request: Request, services: ServicesDep, _: WriterDep,
                        body: dict[str, Any] = Body()) -> dict[str, Any]:
-    from tiering_app.policy_file import dump_policy
+    from tiering.app.policy_file import dump_policy
 
     try:
         config = PolicyConfig.from_dict(body)

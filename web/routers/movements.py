@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from domain.vocabulary import MoveStatus
-from web.deps import ServicesDep
-from web.paging import keyset_page
+from tiering.domain.vocabulary import MoveStatus
+from tiering.web.deps import ServicesDep
+from tiering.web.paging import keyset_page
 
 router = APIRouter(prefix="/movements", tags=["movements"])
 

@@ -13,12 +13,12 @@ from fastapi import APIRouter, Body, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from actors.decisions import DecisionRefused, operator_decision
-from domain.records import DEFAULT_TENANT
-from web.deps import ServicesDep, WriterDep
-from web.errors import public_message
-from web.routers import accesses
-from web.routers.objects import TenantQ
+from tiering.actors.decisions import DecisionRefused, operator_decision
+from tiering.domain.records import DEFAULT_TENANT
+from tiering.web.deps import ServicesDep, WriterDep
+from tiering.web.errors import public_message
+from tiering.web.routers import accesses
+from tiering.web.routers.objects import TenantQ
 
 router = APIRouter(tags=["moves"])
 
@@ -124,7 +124,7 @@ async def import_page(request: Request, body: ImportRequest, _: WriterDep) -> di
         return await asyncio.to_thread(runtime.import_page, body.bucket, body.tenant, body.prefix,
                                        body.start_after, body.limit)
     except Exception as e:  # noqa: BLE001 - most often: no such bucket, or no access
-        from adapters.objectstore import StoreError
+        from tiering.adapters.objectstore import StoreError
         if isinstance(e, StoreError):
             raise HTTPException(422, [{"field": "bucket", "reason": str(e)}]) from None
         raise

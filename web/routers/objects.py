@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from adapters.objectstore import TierBuckets
-from domain.records import DEFAULT_TENANT
-from domain.tiers import Tier
-from web.deps import ServicesDep
-from web.paging import keyset_page
+from tiering.adapters.objectstore import TierBuckets
+from tiering.domain.records import DEFAULT_TENANT
+from tiering.domain.tiers import Tier
+from tiering.web.deps import ServicesDep
+from tiering.web.paging import keyset_page
 
 router = APIRouter(prefix="/objects", tags=["objects"])
 TenantQ = Annotated[str, Query(description="Tenant of the key", min_length=1, max_length=64)]
