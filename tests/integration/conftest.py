@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tiering.domain.application import ObjectLogApplication
+from tiering.adapters.eventstore import open_object_logs
 from tiering.projections.runner import ProjectionRunner
 
 
@@ -22,7 +22,7 @@ def ray_cluster():
 
 @pytest.fixture
 def app(store_settings):
-    app = ObjectLogApplication(env=store_settings.eventstore_env())
+    app = open_object_logs(store_settings.eventstore_env())
     yield app
     app.close()
 

@@ -212,7 +212,7 @@ def test_audit_at_an_event_time_shows_what_the_api_showed_then(stack):
 
     from tiering.actors.ingest import RayIngest
     from tiering.adapters.bus import Decision
-    from tiering.domain.application import ObjectLogApplication
+    from tiering.adapters.eventstore import open_object_logs
     from tiering.domain.ids import shard_of
     from tiering.domain.records import AccessRecord, Op
     from tiering.app.admin import audit_object
@@ -274,7 +274,7 @@ def test_audit_at_an_event_time_shows_what_the_api_showed_then(stack):
     ats = [e["at"] for e in log]
     assert ats == sorted(ats) and max(ats) == T0 + 102 * DAY
 
-    app = ObjectLogApplication(env=stack.settings.eventstore_env())
+    app = open_object_logs(stack.settings.eventstore_env())
     try:
         for t, api in shown.items():
             state = app.state_at("acme", "idle-a", t)

@@ -7,7 +7,7 @@ import json
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from tiering.domain.application import ObjectLogApplication
+from tiering.adapters.eventstore import open_object_logs
 from tiering.domain.ids import object_id
 from tiering.domain.records import parse_batch
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_an_event_stored_at_an_old_class_version_is_upcast_on_load(store_settings):
-    app = ObjectLogApplication(env=store_settings.eventstore_env())
+    app = open_object_logs(store_settings.eventstore_env())
     oid = object_id("legacy", "old/key")
     # What version 1 of Registered wrote: no "origin" and no class_version.
     v1_state = {"timestamp": {"_type_": "datetime_iso", "_data_": "2025-01-01T00:00:00+00:00"},
@@ -24,32 +24,32 @@ def test_an_event_stored_at_an_old_class_version_is_upcast_on_load(store_setting
                 "at": 1735689600.0}
     app.recorder.insert_events([StoredEvent(oid, 1, "domain.model:StoredObject.Registered",
                                             json.dumps(v1_state).encode())])
-    fresh = ObjectLogApplication(env=store_settings.eventstore_env())
+    fresh = open_object_logs(store_settings.eventstore_env())
     obj = fresh.current("legacy", "old/key")
     assert obj.origin == "put"
     assert obj.size == 42 and obj.tier.value == "warm"
     # and the upcast object keeps working: new events append after the old one
     fresh.ingest(parse_batch([{"ts": 1735689700, "tenant": "legacy", "key": "old/key",
                                "op": "GET"}]), "b1")
-    again = ObjectLogApplication(env=store_settings.eventstore_env()).current("legacy", "old/key")
+    again = open_object_logs(store_settings.eventstore_env()).current("legacy", "old/key")
     assert again.version == 2 and again.accesses_total == 1
 
 
 def test_an_acknowledged_batch_is_in_the_store_for_any_new_reader(store_settings):
-    writer = ObjectLogApplication(env=store_settings.eventstore_env())
+    writer = open_object_logs(store_settings.eventstore_env())
     result = writer.ingest(parse_batch([{"ts": i, "key": f"k{i % 7}", "op": "HEAD", "size": 1}
                                         for i in range(1, 101)]), "b1")
     assert result.accepted == 100 and result.registered == 7
-    reader = ObjectLogApplication(env=store_settings.eventstore_env())
+    reader = open_object_logs(store_settings.eventstore_env())
     assert sum(reader.current("default", f"k{i}").accesses_total for i in range(7)) == 100
     assert reader.recorder.max_notification_id() == result.events
 
 
 def test_snapshots_keep_a_long_log_cheap_to_load_and_equal(store_settings):
-    app = ObjectLogApplication(env=store_settings.eventstore_env())
+    app = open_object_logs(store_settings.eventstore_env())
     for i in range(450):
         app.ingest(parse_batch([{"ts": i + 1, "key": "hot", "op": "GET", "size": 5}]), f"b{i}")
-    fresh = ObjectLogApplication(env=store_settings.eventstore_env())
+    fresh = open_object_logs(store_settings.eventstore_env())
     assert fresh.snapshots is not None
     snaps = list(fresh.snapshots.get(object_id("default", "hot")))
     assert snaps, "a 450-event log should have been snapshotted"
@@ -58,7 +58,6 @@ def test_snapshots_keep_a_long_log_cheap_to_load_and_equal(store_settings):
 
 
 def test_sqlite_connections_get_the_configured_page_cache(tmp_path):
-    from tiering.adapters.eventstore import open_object_logs
     from tiering.app.settings import Settings
 
     settings = Settings(data_dir=tmp_path, sqlite_cache_mb=32)

@@ -189,8 +189,8 @@ def test_an_overwrite_during_a_move_aborts_it_and_the_newer_bytes_survive(ray_cl
             # overwrite (event time 2,000), "ext"'s (changed behind the log's back)
             # at the tenant's time when it was found.
             requested = [e for e in history if e["kind"] == "MoveRequested"]
-            assert requested[-1]["data"]["at"] == 1_000.0
             if key == "doc":
+                assert requested[-1]["data"]["at"] == 1_000.0
                 assert aborted[0]["data"]["at"] == 2_000.0
             assert aborted[0]["data"]["at"] >= requested[-1]["data"]["at"]
             assert [e["at"] for e in history] == sorted(e["at"] for e in history)

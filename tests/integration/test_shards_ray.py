@@ -11,9 +11,9 @@ from collections import Counter
 
 import pytest
 
+from tiering.adapters.eventstore import open_object_logs
 from tiering.actors.ingest import LocalIngest, RayIngest
 from tiering.actors.shard import ShardWorker, shard_actor_class
-from tiering.domain.application import ObjectLogApplication
 from tiering.domain.ids import shard_of
 from tiering.domain.records import AccessRecord, Op
 from tiering.app.cluster import ensure_schema
@@ -46,7 +46,7 @@ def workload(n_records: int, n_keys: int, seed: int) -> list[AccessRecord]:
 
 
 def totals(settings, keys) -> dict[str, int]:
-    app = ObjectLogApplication(env=settings.eventstore_env())
+    app = open_object_logs(settings.eventstore_env())
     return {k: app.current("acme", k).accesses_total for k in keys}
 
 

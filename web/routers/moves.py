@@ -42,15 +42,14 @@ class MoveRequest(BaseModel):
                         409: {"description": "A move is in flight, or the object is in that tier"},
                         422: {"description": "Bad target tier"}})
 async def request_move(key: str, request: Request, body: Annotated[MoveRequest, Body()],
-                       services: ServicesDep, _: WriterDep,
-                       tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
+                       _: WriterDep, tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
     runtime = movement(request)
     state = await runtime.live(tenant, key)
-    # The tenant's event-time now as the read model knows it; the owning shard
-    # raises it to the newest it has recorded.
-    now = await asyncio.to_thread(services.read_models.event_time, tenant)
+    # Decided at the object's newest event time; the owning shard stamps the
+    # request at its tenant's now, which is never earlier.
+    now = state["log_time"] if state else 0.0
     try:
-        decision = operator_decision(state, tenant, key, body.target, body.reason, now or 0.0)
+        decision = operator_decision(state, tenant, key, body.target, body.reason, now)
     except DecisionRefused as e:
         detail = [{"field": e.field, "reason": e.reason}] if e.status == 422 else e.reason
         raise HTTPException(e.status, detail) from None
