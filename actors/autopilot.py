@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from tiering.adapters.bus import Decision
+from tiering.config import Settings
 from tiering.domain.ids import shard_of
 from tiering.domain.vocabulary import MODE_DISPOSITION, AutopilotMode
-from tiering.app.settings import Settings
 
 log = logging.getLogger(__name__)
 MODES = tuple(m.value for m in AutopilotMode)

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from tiering.app.settings import Settings
+from tiering.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -126,7 +126,7 @@ def _price_overrides(settings):
     path = Path(settings.data_dir) / "policy.yaml"
     if not path.exists():
         return None
-    from tiering.app.policy_file import load_policy_file
+    from tiering.adapters.policy_file import load_policy_file
     try:
         return load_policy_file(path)
     except ValueError:

@@ -25,12 +25,18 @@ from uuid import UUID
 
 from tiering.actors.flow import ByteBudget, ShardLink
 from tiering.adapters.bus import Decision
+from tiering.adapters.objectstore import (
+    ObjectMissing,
+    StoreError,
+    StoreUnavailable,
+    TierBuckets,
+    object_name,
+    open_store,
+)
 from tiering.adapters.retrying import aretrying
-from tiering.adapters.objectstore import (ObjectMissing, StoreError, StoreUnavailable, TierBuckets,
-                                  object_name, open_store)
+from tiering.config import Settings
 from tiering.domain.ids import shard_of
 from tiering.domain.model import DomainRuleError, ObjectDeleted, UnknownMove
-from tiering.app.settings import Settings
 
 log = logging.getLogger(__name__)
 SKIPPED = ("unknown", "stale", "busy", "duplicate")

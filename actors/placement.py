@@ -22,14 +22,12 @@ from typing import Any
 
 from tiering.actors.materialized_bytes import run_all, source_key, synthetic_content
 from tiering.actors.routing import RecordColumns, to_records
-from tiering.adapters.objectstore import (ObjectStore, StoreUnavailable, TierBuckets, object_name,
-                                  open_store)
+from tiering.adapters.objectstore import ObjectStore, StoreUnavailable, TierBuckets, object_name, open_store
 from tiering.domain.application import UnitOfWork
 from tiering.domain.model import StoredObject
 from tiering.domain.records import Op
 from tiering.domain.tiers import Tier
 from tiering.domain.vocabulary import PRE_COMMIT
-
 
 
 class Placement:

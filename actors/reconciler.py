@@ -20,12 +20,13 @@ from collections import defaultdict
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.utils import get_topic
+
 from tiering.adapters.bus import Decision
-from tiering.adapters.objectstore import TierBuckets, open_store, parse_object_name
 from tiering.adapters.eventstore import open_object_logs
+from tiering.adapters.objectstore import TierBuckets, open_store, parse_object_name
 from tiering.domain.ids import shard_of
 from tiering.domain.model import StoredObject
-from eventsourcing.utils import get_topic
 
 log = logging.getLogger(__name__)
 OPENS = get_topic(StoredObject.MoveRequested)

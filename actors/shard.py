@@ -14,9 +14,9 @@ from typing import Any, Sequence
 from tiering.actors.existence import existence_probe
 from tiering.actors.routing import RecordColumns, to_records
 from tiering.adapters.eventstore import open_object_logs
+from tiering.config import Settings
 from tiering.domain.application import ObjectLogApplication
 from tiering.domain.model import StoredObject
-from tiering.app.settings import Settings
 
 
 def describe_object(obj: StoredObject) -> dict[str, Any]:

@@ -12,8 +12,13 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Mapping
 
-from eventsourcing.persistence import (ApplicationRecorder, InterfaceError, OperationalError,
-                                       PersistenceError, StoredEvent)
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InterfaceError,
+    OperationalError,
+    PersistenceError,
+    StoredEvent,
+)
 from eventsourcing.utils import retry
 
 from tiering.adapters.retrying import retrying

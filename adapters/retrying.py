@@ -7,9 +7,16 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from tenacity import (AsyncRetrying, Retrying, before_sleep_log, retry_if_exception,
-                      retry_if_exception_type, stop_after_attempt, stop_after_delay,
-                      wait_exponential)
+from tenacity import (
+    AsyncRetrying,
+    Retrying,
+    before_sleep_log,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,11 @@ import certifi
 import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource
-from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.datatypes import parse_copy_object
 from minio.deleteobjects import DeleteObject
+from minio.error import InvalidResponseError, S3Error, ServerError
 
-from tiering.adapters.objectstore import (ObjectInfo, ObjectMissing, SourceChanged, StoreError,
-                                  StoreUnavailable)
+from tiering.adapters.objectstore import ObjectInfo, ObjectMissing, SourceChanged, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 MIN_PART = 5 * 2**20

@@ -22,10 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tiering.domain.clock import HOUR_S  # noqa: E402
 from tiering.projections import schema  # noqa: E402
 from tiering.projections.db import ReadModelDB  # noqa: E402
 from tiering.projections.insights import Insights  # noqa: E402
-from tiering.domain.clock import HOUR_S  # noqa: E402
 from tiering.projections.queries import ReadModels  # noqa: E402
 
 T0 = 500_000 * HOUR_S

@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT))
 from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.domain import Aggregate, event  # noqa: E402
 
+from tiering.config import Settings  # noqa: E402
 from tiering.domain.records import AccessRecord, Op  # noqa: E402
 from tiering.ingest.producer import SyntheticProducer  # noqa: E402
 from tiering.ingest.traces import iter_trace  # noqa: E402
-from tiering.app.settings import Settings  # noqa: E402
 
 SHARED = Path(os.environ.get("TIERING_SHARED_DIR", ROOT.parent / "shared"))
 IBM = SHARED / "traces" / "ibm-cos-000-part0.txt"

@@ -83,14 +83,13 @@ def main() -> int:
     import ray
 
     from tiering.actors.shard import shard_actor_class
-    from tiering.app.cluster import ensure_schema
     from tiering.adapters.bus import Decision
-    from tiering.domain.ids import shard_of
-    from tiering.domain.records import AccessRecord, Op
-    from tiering.app.cluster import ensure_auth_token
+    from tiering.app.cluster import ensure_auth_token, ensure_schema
     from tiering.app.movement import MovementRuntime
     from tiering.app.services import KafkaBroker, SeaweedFS
-    from tiering.app.settings import Settings
+    from tiering.config import Settings
+    from tiering.domain.ids import shard_of
+    from tiering.domain.records import AccessRecord, Op
 
     root = Path(tempfile.mkdtemp(prefix="bench-mover-"))
     seaweed = SeaweedFS(root / "seaweed").start()

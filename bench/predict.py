@@ -31,8 +31,9 @@ def real_model_and_rows():
     from tiering.domain.costs import CostModel
     from tiering.ingest.traces import iter_records
     from tiering.ml.features import FeatureBuilder, group_hash
-    from tiering.ml.history import replay, usage_from_logs
+    from tiering.ml.history import usage_from_logs
     from tiering.ml.learn import build_ours, choose_ours
+    from tiering.simulation.replay import replay
 
     rp = replay(list(iter_records(TRACE, "ibm-cos")), 4800)
     u, refs, reads = usage_from_logs(rp)

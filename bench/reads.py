@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from tiering.config import Settings  # noqa: E402
 from tiering.domain.records import AccessRecord, Op  # noqa: E402
-from tiering.app.settings import Settings  # noqa: E402
 
 T0 = 1_767_225_600.0
 BATCH = 5_000

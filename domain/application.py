@@ -138,7 +138,7 @@ class ObjectLogApplication(Application[UUID]):
     def describe(e: DomainEventProtocol) -> HistoryEntry:
         data = {k: v for k, v in e.__dict__.items() if k not in _META}
         return HistoryEntry(e.originator_version, type(e).__name__, data.get("at", data.get("last_ts")),
-                            e.timestamp.isoformat(), data)
+                            e.timestamp.isoformat(), data)  # type: ignore[attr-defined]
 
     def state_at(self, tenant: str, key: str, at: float,
                  incarnation: int | None = None) -> StoredObject | None:
@@ -218,11 +218,13 @@ class ObjectLogApplication(Application[UUID]):
                 size=int(size or 0), etag=None, tier=Tier.HOT.value, at=w.first_ts,
                 origin="put" if seg.starts_with_put else "observed")
             result.registered += 1
+        assert obj is not None  # registered just above when fresh
         touched[obj.id] = obj
         recorded = obj.record_accesses(batch_id, w)
         if recorded:
             registering_put = 1 if fresh and seg.starts_with_put else 0
-            if seg.puts > registering_put and seg.last_put_size is not None:
+            if seg.puts > registering_put and seg.last_put_size is not None \
+                    and seg.last_put_ts is not None:
                 obj.overwrite(seg.last_put_size, None, seg.last_put_ts)
             if seg.deleted_at is not None:
                 obj.delete(seg.deleted_at)

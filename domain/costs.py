@@ -8,7 +8,7 @@ November 2026 AWS us-east-1 list prices in shared/reference/tiering-facts.md
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 from tiering.domain.clock import DAY_S
 from tiering.domain.tiers import Tier
@@ -118,7 +118,7 @@ def override_prices(prices: Mapping[Tier, TierPrices],
         tier = Tier.parse(tier_name)
         if not isinstance(fields, Mapping):
             raise ValueError(f"{tier.value}: expected a mapping of price fields, got {fields!r}")
-        clean: dict[str, float] = {}
+        clean: dict[str, Any] = {}
         for name, value in fields.items():
             if name not in PRICE_FIELDS:
                 raise ValueError(f"{tier.value}.{name}: unknown price field; expected one of "

@@ -263,8 +263,13 @@ class StoredObject(Aggregate):
     @event(RecommendationResolved)
     def _recommendation_resolved(self, decision_id: str, outcome: str, by: str,
                                  at: float | None) -> None:
-        self.recommendation = {**self.recommendation, "outcome": outcome}
+        self.recommendation = {**(self.recommendation or {}), "outcome": outcome}
         self._advance(at)
+
+    def _in_flight(self) -> dict[str, Any]:
+        """The move in flight, which every step event but a request follows."""
+        assert self.move is not None, "a move step applies only while a move is in flight"
+        return self.move
 
     # ----- the move lifecycle --------------------------------------------
     # Every step is stamped (``stamp``) with the tenant's event time when it
@@ -312,7 +317,7 @@ class StoredObject(Aggregate):
 
     @event(MoveCopied)
     def _move_copied(self, move_id: str, at: float | None) -> None:
-        self.move = {**self.move, "step": "copied"}
+        self.move = {**self._in_flight(), "step": "copied"}
         self._advance(at)
 
     def record_verified(self, move_id: str, checksum: str, at: float | None) -> bool:
@@ -328,13 +333,13 @@ class StoredObject(Aggregate):
 
     @event(MoveVerified)
     def _move_verified(self, move_id: str, checksum: str, at: float | None) -> None:
-        self.move = {**self.move, "step": "verified", "checksum": checksum}
+        self.move = {**self._in_flight(), "step": "verified", "checksum": checksum}
         self._advance(at)
 
     def commit_move(self, move_id: str, at: float | None) -> bool:
         if not self._step_is_new(move_id, "committed"):
             return False
-        self._move_committed(move_id, self.move["target"], self.stamp(at))
+        self._move_committed(move_id, self.check_move(move_id)["target"], self.stamp(at))
         return True
 
     class MoveCommitted(_Stamped):
@@ -345,7 +350,7 @@ class StoredObject(Aggregate):
     @event(MoveCommitted)
     def _move_committed(self, move_id: str, tier: str, at: float | None) -> None:
         self._tier = tier
-        self.move = {**self.move, "step": "committed"}
+        self.move = {**self._in_flight(), "step": "committed"}
         self._advance(at)
 
     def record_source_reclaimed(self, move_id: str, at: float | None) -> bool:

@@ -1,7 +1,7 @@
 """Per-tenant and per-key-prefix price overrides: the parsed policy file.
 
 Pure: built from a plain dict (what YAML or a PUT /policies body decodes to);
-reading files is the caller's business (tiering.app.policy_file).
+reading files is the caller's business (tiering.adapters.policy_file).
 
 Shape::
 

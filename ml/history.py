@@ -1,42 +1,28 @@
-"""From a trace to object logs and back: replay through the live ingest path,
-then read per-step usage out of the recorded events.
+"""Per-step usage read out of object logs.
 
-The replay uses ``LocalIngest`` over in-process ``ShardWorker``s, i.e. the same
-fold/aggregate/event code the live system runs; only the event store is the
-in-memory one. Usage is then built from each object's AccessesRecorded,
-Registered, Overwritten and Deleted events, exactly as a live shard would
-read an object's history.
+Usage is built from each object's AccessesRecorded, Registered, Overwritten
+and Deleted events, exactly as a live shard reads an object's history; the
+logs come from the live store (retraining) or from a replay of a trace
+(``tiering.simulation.replay``).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
-from tiering.actors.ingest import LocalIngest
-from tiering.actors.shard import ShardWorker
 from tiering.domain.application import ObjectLogApplication
-from tiering.domain.clock import DAY_S, stretch
 from tiering.domain.ids import object_id, shard_of
-from tiering.domain.records import AccessRecord
 from tiering.ml.usage import Usage
-from tiering.app.settings import Settings
-
-
-
-def memory_workers(n: int) -> list[ShardWorker]:
-    """ShardWorkers over the in-memory event store (no settings, no files)."""
-    settings = Settings()
-    return [ShardWorker(i, settings, app=ObjectLogApplication(
-        env={"PERSISTENCE_MODULE": "eventsourcing.popo"})) for i in range(n)]
 
 
 @dataclass
 class Replay:
-    workers: list[ShardWorker]
+    """Object logs to read usage from: one application per shard."""
+
+    apps: list[ObjectLogApplication]
     keys: list[tuple[str, str]]
     origin: float       # billing time of step 0
     step_s: float       # billing seconds per step
@@ -44,36 +30,6 @@ class Replay:
     scale: float        # billing seconds per trace second
     records: int
     events: int
-
-
-def replay(records: Iterable[AccessRecord], scale: float, step_s: float = DAY_S, shards: int = 2,
-           progress: Callable[[int, int], None] | None = None) -> Replay:
-    """Stretch event time by ``scale`` and ingest one batch per step."""
-    recs = sorted(records, key=lambda r: r.ts)
-    if not recs:
-        raise ValueError("the trace has no good records")
-    t_start = recs[0].ts
-    steps = max(1, int(math.floor((recs[-1].ts - t_start) * scale / step_s)) + 1)
-    ingest = LocalIngest(memory_workers(shards))
-    batch: list[AccessRecord] = []
-    current, events = 0, 0
-    keys: dict[tuple[str, str], None] = {}
-    for r in recs:
-        bts = stretch(r.ts, t_start, scale)
-        s = min(steps - 1, int((bts - t_start) // step_s))
-        if s != current and batch:
-            events += ingest.ingest(batch).events
-            if progress:
-                progress(current + 1, steps)
-            batch = []
-        current = s
-        keys.setdefault((r.tenant, r.key))
-        batch.append(replace(r, ts=bts))
-    if batch:
-        events += ingest.ingest(batch).events
-    if progress:
-        progress(steps, steps)
-    return Replay(ingest.workers, list(keys), t_start, step_s, steps, scale, len(recs), events)
 
 
 @dataclass
@@ -91,9 +47,9 @@ def usage_from_logs(rp: Replay, min_size: int = 0) -> tuple[Usage, list[ObjectRe
     """
     rows: list[dict] = []
     refs: list[ObjectRef] = []
-    n_shards = len(rp.workers)
+    n_shards = len(rp.apps)
     for tenant, key in rp.keys:
-        app = rp.workers[shard_of(tenant, key, n_shards)].app
+        app = rp.apps[shard_of(tenant, key, n_shards)]
         inc = 0
         while True:
             evs = list(app.events.get(object_id(tenant, key, inc)))

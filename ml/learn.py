@@ -28,9 +28,9 @@ from tiering.domain.clock import DAY_S
 from tiering.domain.costs import CostModel
 from tiering.ml.features import FEATURES, FeatureBuilder
 from tiering.ml.oracle import oracle, schedule_cost
-from tiering.ml.usage import HOT, Prices, Usage, step_components
 from tiering.ml.policies import RATE_MODES, Ours
 from tiering.ml.simulate import run_policy
+from tiering.ml.usage import HOT, Prices, Usage, step_components
 
 
 def horizon_labels(u: Usage, pr: Prices, t: int, h: int, end: int) -> tuple[np.ndarray, np.ndarray]:

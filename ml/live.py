@@ -16,13 +16,13 @@ from typing import Sequence
 import numpy as np
 
 from tiering.domain.application import ObjectLogApplication
+from tiering.domain.clock import DAY_S
 from tiering.domain.costs import CostModel
 from tiering.domain.model import StoredObject
 from tiering.ml.features import FEATURES, FeatureBuilder, group_hash
-from tiering.domain.clock import DAY_S
 from tiering.ml.history import _fold_events, window_requests
-from tiering.ml.usage import HOT, TIERS, Prices, Usage, access_premium, promotion_pays, promotion_price
 from tiering.ml.policies import Ours, Policy
+from tiering.ml.usage import HOT, TIERS, Prices, Usage, access_premium, promotion_pays, promotion_price
 
 _FIELDS = ("gets", "get_bytes", "puts", "reads", "lat_sum", "lat_n")
 

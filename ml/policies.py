@@ -14,10 +14,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tiering.domain.costs import CostModel, is_small_object
-
-AUTOCLASS_MIN_BYTES = 128 * 1024  # GCS Autoclass keeps objects under 128 KiB in Standard
 from tiering.ml.features import FeatureBuilder
 from tiering.ml.usage import COLD, HOT, WARM, Prices, Usage
+
+AUTOCLASS_MIN_BYTES = 128 * 1024  # GCS Autoclass keeps objects under 128 KiB in Standard
 
 
 class Policy:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterable, Iterator, Sequence
 
-from tiering.app.settings import Settings
+from tiering.config import Settings
 
 
 @lru_cache(maxsize=512)

@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tiering.config import Settings
 from tiering.domain.clock import DAY_S, HOUR_S
 from tiering.domain.costs import MONTH_S, CostModel
 from tiering.domain.ids import object_id
 from tiering.domain.tiers import Tier
 from tiering.projections import schema
-from tiering.projections.cursors import clamp_limit, prefix_end, decode_cursor, encode_cursor
+from tiering.projections.cursors import clamp_limit, decode_cursor, encode_cursor, prefix_end
 from tiering.projections.db import ReadModelDB
 from tiering.projections.page import cost_usd, tenant_clock_name
 from tiering.projections.scopes import PolicyFile, priced_rows
-from tiering.app.settings import Settings
 
 MAX_SNAPSHOTS = 10_000  # a chart's worth of points
 RECENT_WINDOWS_H = {"1h": 1, "24h": 24, "7d": 168}

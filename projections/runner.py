@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from tiering.adapters.eventstore import open_object_logs
+from tiering.config import Settings
 from tiering.domain.costs import CostModel
 from tiering.projections import schema
 from tiering.projections.db import ReadModelDB
 from tiering.projections.page import Prepared
 from tiering.projections.projector import Projector
-from tiering.app.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -72,7 +72,7 @@ class PolicyFile:
             return None, True
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)  # PUT replaces the file: new inode
         if self._cached is None or self._cached[0] != stamp:
-            from tiering.app.policy_file import load_policy_file
+            from tiering.adapters.policy_file import load_policy_file
             try:
                 self._cached = (stamp, load_policy_file(self.path), True)
             except ValueError:

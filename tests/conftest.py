@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tiering.app.settings import Settings
+from tiering.config import Settings
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tiering.adapters.eventstore import open_object_logs
-from tiering.app.settings import Settings
+from tiering.config import Settings
 
 
 def iso(ts: float | None) -> str:

@@ -27,7 +27,7 @@ def fail(message: str) -> typer.Exit:
 
 
 def load_settings(**overrides):
-    from tiering.app.settings import Settings
+    from tiering.config import Settings
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -131,8 +131,8 @@ def replay_trace(
     time_scale: Annotated[float, typer.Option(min=0, help="Stretch event time: seconds of event time per trace second, from the first record (as tiering evaluate --time-scale).")] = 1.0,
 ) -> None:
     """Feed a real trace through the REST ingest path; bad lines are counted, not fatal."""
-    from tiering.ingest.traces import FORMATS, iter_trace, parse_csv_mapping
     from tiering.app.feeding import FeedStats, batched
+    from tiering.ingest.traces import FORMATS, iter_trace, parse_csv_mapping
 
     if format not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
@@ -177,8 +177,8 @@ def produce(
              "when it has an object store). Writing bytes is far slower than logging accesses.")] = None,
 ) -> None:
     """Send seeded synthetic load through the REST ingest path."""
-    from tiering.ingest.producer import SyntheticProducer
     from tiering.app.feeding import FeedStats
+    from tiering.ingest.producer import SyntheticProducer
 
     settings = load_settings()
     producer = SyntheticProducer(objects=objects, seed=seed, tenants=tenants)
@@ -250,7 +250,7 @@ def evaluate(
     policy_file: Annotated[Optional[Path], typer.Option(help="YAML price overrides (defaults and tenant layers apply).")] = None,
 ) -> None:
     """Replay a trace through the domain and compare tiering policies by cost."""
-    from tiering.ml.evaluate_cli import run_evaluate
+    from tiering.app.evaluate_cli import run_evaluate
 
     try:
         run_evaluate(trace, format, time_scale, policies, json_out, mapping, lbn_grain, train_frac,

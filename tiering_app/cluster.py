@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tiering.app.settings import Settings
+from tiering.config import Settings
 
 NAMESPACE = "tiering"
 log = logging.getLogger(__name__)
@@ -20,8 +20,7 @@ def ensure_auth_token() -> None:
     create the token file itself and its GCS refuses to start without one.
     """
     os.environ.setdefault("RAY_AUTH_MODE", "token")
-    from ray._private.authentication.authentication_token_setup import (
-        _get_default_token_path, generate_and_save_token)
+    from ray._private.authentication.authentication_token_setup import _get_default_token_path, generate_and_save_token
     from ray._raylet import AuthenticationTokenLoader, Config
 
     # Ray caches its config at import; make this process see the mode we set.

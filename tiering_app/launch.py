@@ -9,7 +9,7 @@ import time
 
 from rich.console import Console
 
-from tiering.app.settings import Settings
+from tiering.config import Settings
 
 log = logging.getLogger("tiering.launch")
 console = Console(stderr=True)
@@ -58,13 +58,12 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
 
     from tiering.actors.background import background_actor_classes
     from tiering.actors.ingest import RayIngest
+    from tiering.actors.shard import relax_gc
     from tiering.app import cluster
     from tiering.app.movement import MovementRuntime
+    from tiering.app.services._proc import wait_listening
     from tiering.app.wiring import build_services
     from tiering.web.app import create_app
-
-    from tiering.actors.shard import relax_gc
-    from tiering.app.services._proc import wait_listening
 
     api_socket, dashboard_socket = reserve_server_ports(settings)
     relax_gc()  # the API parses and routes ingest batches here

@@ -20,7 +20,7 @@ from typing import Any
 
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import ObjectStore, TierBuckets, open_store
-from tiering.app.settings import Settings
+from tiering.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from tiering.domain.records import AccessRecord
 from tiering.app.client import ApiClient, ApiError, record_json
+from tiering.domain.records import AccessRecord
 
 
 def _post(client: ApiClient, path: str, body: Any) -> dict[str, Any]:

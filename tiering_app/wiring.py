@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from tiering.adapters.eventstore import open_object_logs
+from tiering.config import Settings
 from tiering.projections.db import ReadModelDB
 from tiering.projections.queries import ReadModels
-from tiering.app.settings import Settings
 from tiering.web.deps import Services
 
 

@@ -10,8 +10,7 @@ from fastapi import FastAPI, Request
 from tiering.web import errors
 from tiering.web.deps import Services
 from tiering.web.metrics import ApiMetrics
-from tiering.web.routers import (accesses, autopilot, health, insights, metrics, ml, movements, moves,
-                         objects)
+from tiering.web.routers import accesses, autopilot, health, insights, metrics, ml, movements, moves, objects
 
 
 @asynccontextmanager

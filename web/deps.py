@@ -8,7 +8,7 @@ from typing import Annotated, Any, Callable
 
 from fastapi import Depends, Header, HTTPException, Request, status
 
-from tiering.app.settings import Settings
+from tiering.config import Settings
 
 
 @dataclass

@@ -21,8 +21,16 @@ import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.e2e.browser_kit import (advance_event_time, charts, choose_mode, count, run_round,
-                                   steady, tick_top_decision, wait_for)
+from tests.e2e.browser_kit import (
+    advance_event_time,
+    charts,
+    choose_mode,
+    count,
+    run_round,
+    steady,
+    tick_top_decision,
+    wait_for,
+)
 from tests.e2e.test_launch_replay import BIN, IBM, free_port
 
 pytestmark = pytest.mark.e2e

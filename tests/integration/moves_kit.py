@@ -13,13 +13,14 @@ import uuid
 from typing import Any
 
 from tiering.actors.shard import shard_actor_class
-from tiering.app.cluster import ensure_schema
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import object_name
+from tiering.app.cluster import ensure_schema
+from tiering.app.movement import MovementRuntime
+from tiering.config import Settings
 from tiering.domain.ids import shard_of
 from tiering.domain.records import AccessRecord, Op
-from tiering.app.movement import MovementRuntime
-from tiering.app.settings import Settings
+
 
 def api_client(stack):
     from fastapi.testclient import TestClient

@@ -100,7 +100,8 @@ def test_paused_records_decisions_and_moves_nothing_then_approval_and_auto_move(
 
     client.put("/autopilot", json={"mode": "auto"})
     auto = client.post("/autopilot/run").json()
-    assert auto["published"] == 1, (auto, _decisions(client, runner, status="published"))  # idle-b, asked again now that moves are automatic
+    # idle-b, asked again now that moves are automatic
+    assert auto["published"] == 1, (auto, _decisions(client, runner, status="published"))
     again = _decisions(client, runner, status="published", key="idle-b")
     assert len(again) == 1
     stack.wait_settled(["idle-b"], moved={"idle-b": again[0]["target"]})
@@ -213,9 +214,9 @@ def test_audit_at_an_event_time_shows_what_the_api_showed_then(stack):
     from tiering.actors.ingest import RayIngest
     from tiering.adapters.bus import Decision
     from tiering.adapters.eventstore import open_object_logs
+    from tiering.app.admin import audit_object
     from tiering.domain.ids import shard_of
     from tiering.domain.records import AccessRecord, Op
-    from tiering.app.admin import audit_object
 
     client, runner = _api(stack)
     shown: dict[float, dict] = {}  # event time -> GET /objects/idle-a once settled there

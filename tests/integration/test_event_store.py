@@ -58,7 +58,7 @@ def test_snapshots_keep_a_long_log_cheap_to_load_and_equal(store_settings):
 
 
 def test_sqlite_connections_get_the_configured_page_cache(tmp_path):
-    from tiering.app.settings import Settings
+    from tiering.config import Settings
 
     settings = Settings(data_dir=tmp_path, sqlite_cache_mb=32)
     first = open_object_logs(settings.eventstore_env())  # makes the tables

@@ -17,8 +17,8 @@ import uuid
 
 import pytest
 
-from tiering.adapters.objectstore import object_name
 from tests.integration.moves_kit import MoveStack, md5
+from tiering.adapters.objectstore import object_name
 
 pytestmark = pytest.mark.integration
 # 0 B to several MiB, odd sizes included.

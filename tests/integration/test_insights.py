@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tiering.domain.application import ObjectLogApplication
+from tiering.domain.clock import HOUR_S
 from tiering.domain.costs import GB, IT_MONITORING_PER_1K_MONTH, MONTH_S, SMALL_OBJECT_BYTES
 from tiering.domain.records import parse_batch
 from tiering.domain.tiers import Tier
 from tiering.projections import schema
 from tiering.projections.db import ReadModelDB
 from tiering.projections.insights import Insights
-from tiering.domain.clock import HOUR_S
 from tiering.projections.projector import Projector
 from tiering.projections.queries import ReadModels
 from tiering.web.app import create_app
@@ -54,12 +54,13 @@ def insights(store_settings):
     # Hour 0: big 5 GETs; hour 2: small 3 GETs; hour 4: mid 1 GET, zeta 7 GETs.
     app.ingest(parse_batch([rec(H + 60 + i, "big", "GET") for i in range(5)]), "b2")
     app.ingest(parse_batch([rec(H + 2 * HOUR_S + i, "small", "GET") for i in range(3)]), "b3")
-    app.ingest(parse_batch([rec(H + 4 * HOUR_S, "mid", "GET")]
-                           + [rec(H + 4 * HOUR_S + i, "other", "GET", tenant="zeta")
-                              for i in range(7)]), "b4")
+    # moves are stamped in event time, so they are recorded before the later accesses
     move(app, "big", "m1", Tier.WARM, H + 100, "completed")           # hour 0, completed
     move(app, "mid", "m2", Tier.COLD, H + 2 * HOUR_S + 10, "failed")  # hour 2, failed
     move(app, "small", "m3", Tier.WARM, H + 2 * HOUR_S + 20, "in_flight")  # hour 2, in flight
+    app.ingest(parse_batch([rec(H + 4 * HOUR_S, "mid", "GET")]
+                           + [rec(H + 4 * HOUR_S + i, "other", "GET", tenant="zeta")
+                              for i in range(7)]), "b4")
     events = [app.mapper.to_domain_event(n)
               for n in app.recorder.select_notifications(start=1, limit=10_000)]
     db = ReadModelDB.from_settings(store_settings)

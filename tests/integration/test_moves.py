@@ -179,7 +179,7 @@ def test_with_no_s3_endpoint_an_embedded_seaweedfs_is_started_joined_and_stopped
     import psutil
 
     from tiering.app.movement import MovementRuntime
-    from tiering.app.settings import Settings
+    from tiering.config import Settings
 
     settings = Settings(data_dir=tmp_path / "var")
     first = MovementRuntime.prepare(settings)

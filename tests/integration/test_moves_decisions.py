@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
+from tests.integration.moves_kit import api_client
 from tiering.actors.decisions import AgeRule, age_rule_decisions
 from tiering.adapters.objectstore import object_name
-from tests.integration.moves_kit import api_client
 
 pytestmark = pytest.mark.integration
 DAY = 86400.0
@@ -59,9 +59,9 @@ def cli_client(stack):
 
 
 def test_replay_with_materialize_writes_bytes_and_without_it_only_the_log(stack):
-    from tiering.domain.records import AccessRecord, Op
     from tiering.app.feeding import FeedStats, Pacer, feed
     from tiering.app.movement_cli import materializing_post
+    from tiering.domain.records import AccessRecord, Op
 
     client = cli_client(stack)
     batches = [[AccessRecord(1.0, "acme", "trace/a", Op.PUT, 12_345),

@@ -8,12 +8,12 @@ import time
 import pytest
 import ray
 
+from tests.integration.moves_kit import MoveStack
 from tiering.actors.routing import columns_of
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import object_name
 from tiering.domain.ids import shard_of
 from tiering.domain.records import AccessRecord, Op
-from tests.integration.moves_kit import MoveStack
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from tiering.projections.queries import ReadModels
 from tests.integration.projection_kit import T0, ingest, rec, run_move, workload
+from tiering.projections.queries import ReadModels
 
 pytestmark = pytest.mark.integration
 

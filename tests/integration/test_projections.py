@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
+from tests.integration.projection_kit import T0, expected_ops, ingest, rec, run_move, workload
 from tiering.domain.tiers import Tier
 from tiering.projections import schema
 from tiering.projections.queries import ReadModels
-from tests.integration.projection_kit import T0, expected_ops, ingest, rec, run_move, workload
 
 pytestmark = pytest.mark.integration
 

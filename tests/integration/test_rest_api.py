@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from tiering.actors.ingest import LocalIngest
 from tiering.actors.shard import ShardWorker
-from tiering.projections.runner import ProjectionRunner
 from tiering.app.wiring import build_services
+from tiering.projections.runner import ProjectionRunner
 from tiering.web.app import create_app
 
 pytestmark = pytest.mark.integration

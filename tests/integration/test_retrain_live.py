@@ -9,11 +9,11 @@ from fastapi.testclient import TestClient
 
 from tiering.actors.ingest import LocalIngest
 from tiering.actors.shard import ShardWorker
+from tiering.config import Settings
 from tiering.domain.records import AccessRecord, Op
 from tiering.ml.learn import CANDIDATES
 from tiering.projections.queries import ReadModels
 from tiering.projections.runner import ProjectionRunner
-from tiering.app.settings import Settings
 from tiering.web.deps import Services
 from tiering.web.routers import ml
 

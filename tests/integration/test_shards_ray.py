@@ -11,13 +11,13 @@ from collections import Counter
 
 import pytest
 
-from tiering.adapters.eventstore import open_object_logs
 from tiering.actors.ingest import LocalIngest, RayIngest
 from tiering.actors.shard import ShardWorker, shard_actor_class
+from tiering.adapters.eventstore import open_object_logs
+from tiering.app.cluster import ensure_schema
+from tiering.config import Settings
 from tiering.domain.ids import shard_of
 from tiering.domain.records import AccessRecord, Op
-from tiering.app.cluster import ensure_schema
-from tiering.app.settings import Settings
 
 pytestmark = pytest.mark.integration
 

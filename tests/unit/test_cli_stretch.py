@@ -1,7 +1,7 @@
 """replay-trace --time-scale: event time stretched around the first record."""
 
-from tiering.domain.records import AccessRecord, Op
 from tiering.app.cli import _stretched
+from tiering.domain.records import AccessRecord, Op
 
 
 def test_event_time_is_stretched_from_the_first_record():

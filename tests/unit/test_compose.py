@@ -84,7 +84,7 @@ def test_startup_order_waits_on_health(compose):
 def test_the_app_is_pointed_at_the_compose_services(compose):
     from urllib.parse import urlparse
 
-    from tiering.app.settings import Settings
+    from tiering.config import Settings
 
     env = compose["services"]["app"]["environment"]
     host = lambda v: urlparse(v if "://" in v else f"x://{v}").hostname  # noqa: E731

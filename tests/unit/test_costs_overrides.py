@@ -2,10 +2,10 @@
 
 import pytest
 
+from tiering.adapters.policy_file import dump_policy, load_policy_file
 from tiering.domain.costs import DEFAULT_PRICES, IT_PRICES, CostModel, monitoring_fee_usd, with_overrides
 from tiering.domain.policy_config import PolicyConfig
 from tiering.domain.tiers import Tier
-from tiering.app.policy_file import dump_policy, load_policy_file
 
 GB = 1024 ** 3
 

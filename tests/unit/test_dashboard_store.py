@@ -18,18 +18,17 @@ import pytest
 import pytest_asyncio
 from bokeh.models import Plot
 from fastapi import APIRouter, Body, FastAPI, HTTPException, Request
+from panel.models.tabulator import DataTabulator
 
+from tiering.config import Settings
 from tiering.domain.application import ObjectLogApplication
+from tiering.domain.clock import HOUR_S
 from tiering.domain.records import parse_batch
 from tiering.domain.tiers import Tier
 from tiering.projections import schema
 from tiering.projections.db import ReadModelDB
-from tiering.domain.clock import HOUR_S
 from tiering.projections.projector import Projector
 from tiering.projections.queries import ReadModels
-from tiering.app.settings import Settings
-from panel.models.tabulator import DataTabulator
-
 from tiering.web.dashboard.app import build_page
 from tiering.web.dashboard.store import DashboardStore
 from tiering.web.dashboard.views import bound_views

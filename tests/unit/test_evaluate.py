@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tiering.ml.evaluate import POLICIES, Options, evaluate
 from tiering.app.cli import app
+from tiering.simulation.evaluate import POLICIES, Options, evaluate
 
 TRACES = Path(__file__).resolve().parents[3] / "shared" / "traces"
 IBM = TRACES / "ibm-cos-000-part0.txt"
@@ -122,8 +122,9 @@ def test_choosing_ours_never_reads_the_evaluation_days(ibm_slice):
     from tiering.domain.costs import CostModel
     from tiering.ingest.traces import iter_records
     from tiering.ml.features import group_hash
-    from tiering.ml.history import replay, usage_from_logs
+    from tiering.ml.history import usage_from_logs
     from tiering.ml.learn import choose_ours
+    from tiering.simulation.replay import replay
 
     u, refs, reads = usage_from_logs(replay(list(iter_records(ibm_slice, "ibm-cos")), 16_000))
     groups = np.array([group_hash(r.tenant, r.key) for r in refs])

@@ -6,7 +6,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tiering.app.settings import Settings
+from tiering.config import Settings
 from tiering.web.deps import Services
 from tiering.web.routers import ml
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+
 import pytest
 from aiokafka import TopicPartition
 
 from tiering.actors.decisions import AgeRule, DecisionRefused, operator_decision
-from tiering.actors.movers import Failpoints, mover_for
 from tiering.actors.materialized_bytes import synthetic_content
+from tiering.actors.movers import Failpoints, mover_for
 from tiering.adapters.bus import Decision
 from tiering.adapters.bus_kafka import KafkaDecisionConsumer
 from tiering.adapters.objectstore import TierBuckets, object_name, parse_object_name

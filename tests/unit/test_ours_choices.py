@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+from tests.unit.policy_kit import DAY, SaysCold, run, usage
 from tiering.domain.costs import CostModel
 from tiering.ml.features import FeatureBuilder
 from tiering.ml.oracle import schedule_cost
 from tiering.ml.policies import Ours
 from tiering.ml.usage import COLD, HOT
-from tests.unit.policy_kit import DAY, SaysCold, run, usage
 
 
 def test_settled_estimator_sends_a_write_once_object_down_after_its_first_day():

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
+from tests.unit.policy_kit import DAY, SaysCold, T, Unsure, run, schedule, usage
 from tiering.domain.costs import CostModel
 from tiering.ml.oracle import schedule_cost
-from tiering.ml.usage import COLD, HOT, WARM, Prices, access_premium, promotion_pays, promotion_price
 from tiering.ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Ours, Seed, seed_model
-from tests.unit.policy_kit import DAY, T, SaysCold, Unsure, run, schedule, usage
+from tiering.ml.usage import COLD, HOT, WARM, Prices, access_premium, promotion_pays, promotion_price
 
 
 def test_always_hot_and_lifecycle():

@@ -6,16 +6,16 @@ from __future__ import annotations
 import pytest
 
 from tiering.domain.application import ObjectLogApplication
+from tiering.domain.clock import HOUR_S
 from tiering.domain.costs import CostModel
 from tiering.domain.records import parse_batch
 from tiering.domain.tiers import Tier
+from tiering.projections import schema
+from tiering.projections.cursors import decode_cursor, encode_cursor, prefix_end
 from tiering.projections.db import ReadModelDB
-from tiering.domain.clock import HOUR_S
 from tiering.projections.page import BUCKET_RETENTION_H, spread_hours
 from tiering.projections.projector import ProjectionError, Projector
-from tiering.projections.cursors import prefix_end, decode_cursor, encode_cursor
 from tiering.projections.queries import ReadModels
-from tiering.projections import schema
 
 H = 500_000 * HOUR_S  # an hour boundary
 

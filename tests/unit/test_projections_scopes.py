@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 from tiering.domain.application import ObjectLogApplication
+from tiering.domain.clock import HOUR_S
 from tiering.domain.costs import GB, SMALL_OBJECT_BYTES
 from tiering.domain.policy_config import PolicyConfig
 from tiering.domain.records import parse_batch
@@ -15,7 +16,6 @@ from tiering.domain.tiers import Tier
 from tiering.projections import schema
 from tiering.projections.db import ReadModelDB
 from tiering.projections.insights import Insights
-from tiering.domain.clock import HOUR_S
 from tiering.projections.projector import Projector
 from tiering.projections.queries import ReadModels
 

@@ -4,12 +4,12 @@ cost comparison alike (they once disagreed at exactly 128 KiB)."""
 
 import numpy as np
 
+from tests.unit.test_projections_scopes import build
 from tiering.domain.application import ObjectLogApplication
 from tiering.domain.costs import SMALL_OBJECT_BYTES, is_small_object
 from tiering.domain.records import parse_batch
 from tiering.domain.tiers import Tier
 from tiering.projections.insights import Insights
-from tests.unit.test_projections_scopes import build
 
 H = 1_800_000_000.0
 

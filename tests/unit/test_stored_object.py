@@ -4,8 +4,7 @@ import pytest
 
 from tiering.domain.application import ObjectLogApplication
 from tiering.domain.ids import object_id
-from tiering.domain.model import (AlreadyInTier, IllegalMoveStep, MoveInFlight, ObjectDeleted,
-                          StoredObject, UnknownMove)
+from tiering.domain.model import AlreadyInTier, IllegalMoveStep, MoveInFlight, ObjectDeleted, StoredObject, UnknownMove
 from tiering.domain.records import parse_batch
 from tiering.domain.tiers import Tier
 from tiering.domain.windows import AccessWindow

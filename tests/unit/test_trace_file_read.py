@@ -12,9 +12,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from tiering.config import Settings
 from tiering.ingest.formats import TraceError
 from tiering.ingest.trace_library import TraceLibrary
-from tiering.app.settings import Settings
 from tiering.web.deps import Services
 from tiering.web.routers import ml
 
@@ -110,7 +110,7 @@ def test_a_job_error_never_quotes_the_file(client, data_dir, endpoint):
 
 
 def test_an_unexpected_job_error_is_a_reference_not_a_message(client, data_dir, monkeypatch):
-    from tiering.ml import retrain
+    from tiering.simulation import retrain
 
     def leaky(*_args, **_kwargs):
         raise RuntimeError(f"could not parse {SECRET!r}")

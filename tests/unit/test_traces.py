@@ -8,10 +8,19 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tiering.domain.records import FIELDS, AccessRecord, Op, parse_record
-from tiering.ingest.traces import (DEFAULT_BASE, FORMATS, BadLine, TraceStats, iter_records, iter_trace,
-                           parse_csv_mapping, read_trace, trace_stats)
 from tests.conftest import TRACES
+from tiering.domain.records import FIELDS, AccessRecord, Op, parse_record
+from tiering.ingest.traces import (
+    DEFAULT_BASE,
+    FORMATS,
+    BadLine,
+    TraceStats,
+    iter_records,
+    iter_trace,
+    parse_csv_mapping,
+    read_trace,
+    trace_stats,
+)
 
 IBM = TRACES / "ibm-cos-000-part0.txt"
 CLOUDPHYSICS = TRACES / "cloudphysics-io.csv"

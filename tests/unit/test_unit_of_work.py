@@ -7,10 +7,10 @@ import pytest
 from tiering.actors.deciding import decide_round
 from tiering.actors.placement import placement_of
 from tiering.actors.shard import ShardWorker
+from tiering.config import Settings
 from tiering.domain.application import ObjectLogApplication
 from tiering.domain.records import parse_batch
 from tiering.domain.tiers import Tier
-from tiering.app.settings import Settings
 
 DAY = 86_400.0
 

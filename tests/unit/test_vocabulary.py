@@ -3,9 +3,18 @@ cannot import them (settings, the leaf below the domain) must agree."""
 
 import typing
 
-from tiering.domain.vocabulary import (DISPOSITION_STATUS, MODE_DISPOSITION, MOVE_ENDINGS, MOVE_STEPS,
-                               AutopilotMode, DecisionStatus, Disposition, MoveStatus)
-from tiering.app.settings import Settings
+from tiering.config import Settings
+from tiering.domain.vocabulary import (
+    DISPOSITION_STATUS,
+    MODE_DISPOSITION,
+    MOVE_ENDINGS,
+    MOVE_STEPS,
+    AutopilotMode,
+    DecisionStatus,
+    Disposition,
+    MoveStatus,
+)
+
 
 def test_settings_take_exactly_the_autopilot_modes():
     annotation = Settings.model_fields["autopilot_mode"].annotation

@@ -19,9 +19,17 @@ import time
 import uuid
 from pathlib import Path
 
-from tiering.app.services._proc import (LOOPBACK, ManagedProcess, ServiceError, ServiceExited,
-                                        SupervisedService,
-                                        free_ports, port_is_free, tail, wait_port_closed)
+from tiering.app.services._proc import (
+    LOOPBACK,
+    ManagedProcess,
+    ServiceError,
+    ServiceExited,
+    SupervisedService,
+    free_ports,
+    port_is_free,
+    tail,
+    wait_port_closed,
+)
 from tiering.app.services.kafka_jars import LOG4J2_CONFIG, default_libs_dir, ensure_kafka_jars
 
 NODE_ID = 1

@@ -23,9 +23,17 @@ from pathlib import Path
 
 import urllib3
 
-from tiering.app.services._proc import (LOOPBACK, ManagedProcess, ServiceError, ServiceExited,
-                                        SupervisedService,
-                                        free_port_pair, free_ports, port_is_free, tail)
+from tiering.app.services._proc import (
+    LOOPBACK,
+    ManagedProcess,
+    ServiceError,
+    ServiceExited,
+    SupervisedService,
+    free_port_pair,
+    free_ports,
+    port_is_free,
+    tail,
+)
 
 # weed derives a gRPC port as HTTP port + 10000 where it is not told one; its maintenance
 # worker does so for the admin server even when -admin.port.grpc is given, so that pair must hold.

@@ -15,7 +15,7 @@ from typing import Any
 
 import panel as pn
 
-from tiering.app.settings import Settings
+from tiering.config import Settings
 from tiering.web.dashboard import controls, views
 from tiering.web.dashboard.store import DashboardStore
 

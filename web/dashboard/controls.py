@@ -201,7 +201,7 @@ def retrain(store: DashboardStore) -> pn.Column:
 
 
 def whatif(store: DashboardStore) -> pn.Column:
-    from tiering.ml.evaluate import POLICIES
+    from tiering.simulation.evaluate import POLICIES
 
     trace, fmt, scale, button = _trace_form(store, "Run what-if", "run-whatif")
     policies = pn.widgets.MultiChoice(label="Policies (empty: all)", options=list(POLICIES),

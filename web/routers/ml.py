@@ -145,7 +145,7 @@ def _resolve_trace(services, name: str) -> Path:
 @router.post("/ml/retrain", status_code=status.HTTP_202_ACCEPTED, summary="Start a training job")
 async def retrain(request: Request, services: ServicesDep, _: WriterDep,
                   body: RetrainRequest = Body(default_factory=RetrainRequest)) -> dict[str, Any]:
-    from tiering.ml.evaluate import Options
+    from tiering.simulation.evaluate import Options
 
     state = ml_state(request, services)
     config = _load_config(state)
@@ -155,7 +155,7 @@ async def retrain(request: Request, services: ServicesDep, _: WriterDep,
         path = _resolve_trace(services, body.trace)
 
         def work(say):
-            from tiering.ml.retrain import retrain_from_trace
+            from tiering.simulation.retrain import retrain_from_trace
 
             return {"version": retrain_from_trace(state.registry, path, body.format, opts,
                                                   config.model_for("default", ""), mapping, say)}
@@ -167,7 +167,7 @@ async def retrain(request: Request, services: ServicesDep, _: WriterDep,
 
 def _retrain_from_store(services, state: MlState, opts, config: PolicyConfig, say) -> str:
     from tiering.adapters.eventstore import open_object_logs
-    from tiering.ml.retrain import retrain_from_store
+    from tiering.simulation.retrain import retrain_from_store
 
     rm = services.read_models
     m = rm.metrics()
@@ -229,7 +229,7 @@ async def upload_trace(name: str, request: Request, services: ServicesDep,
              summary="Evaluate every policy on a trace from the trace library (a job)")
 async def whatif(request: Request, services: ServicesDep, _: WriterDep,
                  body: WhatIfRequest = Body()) -> dict[str, Any]:
-    from tiering.ml.evaluate import POLICIES, Options
+    from tiering.simulation.evaluate import POLICIES, Options
 
     mapping = _check_trace_args(body.format, body.mapping)
     path = _resolve_trace(services, body.trace)
@@ -239,7 +239,7 @@ async def whatif(request: Request, services: ServicesDep, _: WriterDep,
     config = _load_config(ml_state(request, services))
 
     def work(say):
-        from tiering.ml.evaluate import evaluate
+        from tiering.simulation.evaluate import evaluate
 
         report = evaluate(path, body.format, Options(scale=body.time_scale),
                           body.policies or POLICIES, config.model_for("default", ""), mapping,
@@ -259,7 +259,7 @@ async def current_model(request: Request, services: ServicesDep) -> dict[str, An
 def _load_config(state: MlState) -> PolicyConfig:
     if not state.policy_path.exists():
         return PolicyConfig()
-    from tiering.app.policy_file import load_policy_file
+    from tiering.adapters.policy_file import load_policy_file
 
     return load_policy_file(state.policy_path)
 
@@ -272,7 +272,7 @@ async def get_policies(request: Request, services: ServicesDep) -> dict[str, Any
 @router.put("/policies", summary="Replace the price overrides")
 async def put_policies(request: Request, services: ServicesDep, _: WriterDep,
                        body: dict[str, Any] = Body()) -> dict[str, Any]:
-    from tiering.app.policy_file import dump_policy
+    from tiering.adapters.policy_file import dump_policy
 
     try:
         config = PolicyConfig.from_dict(body)

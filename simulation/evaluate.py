@@ -16,16 +16,17 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from tiering.domain.clock import DAY_S
 from tiering.domain.costs import IT_PRICES, CostModel, is_small_object, monitoring_fee_usd
 from tiering.ingest.traces import iter_records
 from tiering.ml.features import FeatureBuilder, group_hash
-from tiering.domain.clock import DAY_S
-from tiering.ml.history import replay, usage_from_logs
+from tiering.ml.history import usage_from_logs
 from tiering.ml.learn import NEWCOMERS, build_ours, choose_ours
 from tiering.ml.oracle import ScheduleCost, oracle, schedule_cost
-from tiering.ml.usage import COLD, WARM
 from tiering.ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Seed
 from tiering.ml.simulate import run_policy
+from tiering.ml.usage import COLD, WARM
+from tiering.simulation.replay import replay
 
 POLICIES = ("always-hot", "lifecycle-30-90", "s3-intelligent-tiering", "gcs-autoclass",
             "seed-rf", "ours", "oracle")

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
 
     @property
     def uses_postgres(self) -> bool:
-        return bool(self.database_url) and not self.database_url.startswith("sqlite")
+        return self.database_url is not None and not self.database_url.startswith("sqlite")
 
     @cached_property
     def postgres(self) -> dict[str, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
-from tiering.ml.evaluate import POLICIES, Options, evaluate
+from tiering.simulation.evaluate import POLICIES, Options, evaluate
 
 
 def run_evaluate(trace: Path, fmt: str, scale: float, policies: str | None, json_out: Path | None,
@@ -31,7 +31,7 @@ def run_evaluate(trace: Path, fmt: str, scale: float, policies: str | None, json
     csv_mapping = parse_csv_mapping(mapping) if mapping else None
     model = None
     if policy_file is not None:
-        from tiering.app.policy_file import load_policy_file
+        from tiering.adapters.policy_file import load_policy_file
 
         model = load_policy_file(policy_file).model_for(tenant, "")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -12,13 +12,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tiering.domain.costs import CostModel
-from tiering.ml.evaluate import BLOCK_FORMATS, Options
-from tiering.ml.features import FEATURES, FeatureBuilder, group_hash
 from tiering.domain.clock import DAY_S
-from tiering.ml.history import Replay, replay, usage_from_logs
+from tiering.domain.costs import CostModel
+from tiering.ml.features import FEATURES, FeatureBuilder, group_hash
+from tiering.ml.history import Replay, usage_from_logs
 from tiering.ml.learn import NEWCOMERS, build_ours, choose_ours, horizon_labels
 from tiering.ml.registry import ModelRegistry
+from tiering.simulation.evaluate import BLOCK_FORMATS, Options
+from tiering.simulation.replay import replay
 
 Progress = Callable[[str, float], None]
 
@@ -45,10 +46,8 @@ def retrain_from_store(registry: ModelRegistry, app, keys: list[tuple[str, str]]
                        model: CostModel | None = None, progress: Progress | None = None) -> str:
     """Train on the live logs: ``app`` is the event store, ``keys`` every
     object the read model knows (deleted ones too), times in event time."""
-    from types import SimpleNamespace
-
     steps = max(2, int((event_time - first_event_time) // DAY_S) + 1)
-    rp = Replay([SimpleNamespace(app=app)], keys, first_event_time, DAY_S, steps, 1.0, 0, 0)
+    rp = Replay([app], keys, first_event_time, DAY_S, steps, 1.0, 0, 0)
     source = {"store": "live event log", "from": first_event_time, "to": event_time}
     return _train_and_register(registry, rp, 0, opts, model or CostModel(), source,
                                progress or (lambda *_: None))
