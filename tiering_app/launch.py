@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -67,7 +68,12 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
 
     api_socket, dashboard_socket = reserve_server_ports(settings)
     relax_gc()  # the API parses and routes ingest batches here
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # What the stack writes (the event store, policies, models, the object
+    # store's and Kafka's data) is this user's alone; the actors and services
+    # this process starts inherit the mask.
+    os.umask(0o077)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
     # the object store first (an embedded SeaweedFS unless S3 is configured),
     # so that every actor below gets its address in its settings.
     movement = MovementRuntime.prepare(settings)

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 
-from tiering.web import errors
+from tiering.web import content_types, errors
 from tiering.web.deps import Services
 from tiering.web.metrics import ApiMetrics
 from tiering.web.routers import accesses, autopilot, health, insights, metrics, ml, movements, moves, objects
@@ -38,6 +38,7 @@ def create_app(services: Services) -> FastAPI:
         return response
 
     errors.install(app)
+    content_types.install(app)
 
     # moves before objects: its /objects/{key}/content and /move routes
     # would otherwise be swallowed by objects' greedy GET /objects/{key:path}.

@@ -115,6 +115,11 @@ def test_replayed_trace_is_visible_over_rest_with_independent_counts(launched):
     assert metrics["objects_total"] == 1511 - len(deleted)
     health = httpx.get(f"{url}/health", timeout=10).json()
     assert health["status"] == "ok" and health["checks"]["shards"]["detail"]["alive"] == 2
+    # what the stack wrote under its data dir is its user's alone
+    var = tmp / "var"
+    assert var.stat().st_mode & 0o777 == 0o700
+    open_to_others = [str(p) for p in var.rglob("*") if not p.is_symlink() and p.stat().st_mode & 0o077]
+    assert open_to_others == []
 
 
 def test_cli_errors_exit_2_with_a_message(tmp_path):

@@ -136,22 +136,24 @@ def test_bad_trace_arguments_are_refused_before_the_file(client, data_dir):
 
 def test_an_upload_lands_in_the_library_within_the_cap(client, data_dir):
     body = b"a,b,c\n1,k,GET\n"
-    r = client.put("/whatif/traces/mine.csv", content=body)
+    octets = {"content-type": "application/octet-stream"}
+    r = client.put("/whatif/traces/mine.csv", content=body, headers=octets)
     assert r.status_code == 201 and r.json() == {"name": "mine.csv", "size": len(body)}
     assert (data_dir / "traces" / "mine.csv").read_bytes() == body
     assert (data_dir / "traces" / "mine.csv").stat().st_mode & 0o777 == 0o600
     assert client.get("/whatif/traces").json()["traces"] == [{"name": "mine.csv", "size": len(body)}]
-    too_big = client.put("/whatif/traces/big.csv", content=b"x" * 5000)
+    too_big = client.put("/whatif/traces/big.csv", content=b"x" * 5000, headers=octets)
     assert too_big.status_code == 413 and "4,096" in too_big.json()["detail"]
 
     def chunks():  # no Content-Length: the cap is enforced while streaming
         for _ in range(5):
             yield b"x" * 1000
 
-    streamed = client.put("/whatif/traces/big.csv", content=chunks())
+    streamed = client.put("/whatif/traces/big.csv", content=chunks(), headers=octets)
     assert streamed.status_code == 413
     for bad in ("..", ".env", "a%2Fb", "x%00"):
-        assert client.put(f"/whatif/traces/{bad}", content=b"x").status_code in (404, 405, 422)
+        assert client.put(f"/whatif/traces/{bad}", content=b"x",
+                          headers=octets).status_code in (404, 405, 422)
     assert sorted(p.name for p in (data_dir / "traces").iterdir()) == ["mine.csv"]
 
 
