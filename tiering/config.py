@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
     api_url: str | None = Field(None, description="Where CLI commands find the REST API.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Host names the API answers to besides localhost, 127.0.0.1, ::1 and api_host (JSON list; '*.example.com' allowed); any other Host header gets 400.")
     api_token: str | None = Field(None, description="If set, write endpoints need 'Authorization: Bearer <token>'.")
     max_batch_records: int = Field(10_000, ge=1, description="Largest POST /accesses batch.")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body.")
@@ -107,6 +109,14 @@ class Settings(BaseSettings):
     @property
     def resolved_dashboard_host(self) -> str:
         return self.dashboard_host or self.api_host
+
+    @property
+    def resolved_allowed_hosts(self) -> list[str]:
+        """The Host names the API answers to: loopback, its own address, and the configured ones."""
+        hosts = ["localhost", "127.0.0.1", "::1", "[::1]", *self.allowed_hosts]
+        if self.api_host not in ("0.0.0.0", "::", ""):  # a wildcard bind is no name to be reached by
+            hosts.append(self.api_host)
+        return hosts
 
     @property
     def resolved_api_url(self) -> str:

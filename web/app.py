@@ -6,6 +6,7 @@ import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from tiering.web import content_types, errors
 from tiering.web.deps import Services
@@ -39,6 +40,9 @@ def create_app(services: Services) -> FastAPI:
 
     errors.install(app)
     content_types.install(app)
+    # A Host allow-list: a page that DNS-rebinds its own name to this address
+    # is refused, whatever it sends.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=services.settings.resolved_allowed_hosts)
 
     # moves before objects: its /objects/{key}/content and /move routes
     # would otherwise be swallowed by objects' greedy GET /objects/{key:path}.

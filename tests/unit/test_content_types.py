@@ -48,3 +48,15 @@ def test_a_trace_upload_takes_a_file_type_but_not_a_cross_site_one(client, tmp_p
 
 def test_a_write_without_a_body_needs_no_type(client):
     assert client.post("/autopilot/run").status_code != 415
+
+
+def test_the_api_answers_only_to_its_allowed_host_names(tmp_path):
+    settings = Settings(data_dir=tmp_path, allowed_hosts=["tiering.example.com"])
+    client = TestClient(create_app(Services(settings=settings, ingest=None, read_models=None)),
+                        raise_server_exceptions=False)
+    for host in ("localhost:8000", "127.0.0.1", "tiering.example.com"):
+        assert client.get("/policies", headers={"host": host}).status_code == 200, host
+    for host in ("evil.example", "rebound.attacker.net:8000"):
+        r = client.get("/policies", headers={"host": host})
+        assert r.status_code == 400, host
+    assert "testserver" not in Settings(data_dir=tmp_path, allowed_hosts=[]).resolved_allowed_hosts
