@@ -42,3 +42,15 @@ def test_our_server_can_listen_on_the_reservation_or_bind_beside_it():
     reserved.listen()
     assert wait_listening("0.0.0.0", port, timeout=5)
     reserved.close()
+
+
+def test_service_ports_are_chosen_outside_the_kernels_ephemeral_range():
+    """A port released before its service binds it must not be one that any
+    outgoing connection on the host may take meanwhile (SeaweedFS once lost
+    its admin port that way, mid-test, and exited)."""
+    from tiering.app.services._proc import _ephemeral_range, free_port_pair, free_ports
+
+    lo, hi = _ephemeral_range()
+    ports = free_ports(12) + [free_port_pair(10000) + d for d in (0, 10000)]
+    assert len(set(ports)) == len(ports)
+    assert all(not lo <= p <= hi and p >= 20000 for p in ports), ports

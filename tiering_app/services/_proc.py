@@ -74,33 +74,49 @@ def wait_listening(host: str, port: int, timeout: float = 30.0) -> bool:
     return False
 
 
-def free_ports(n: int, exclude: Sequence[int] = ()) -> list[int]:
-    """``n`` distinct free loopback ports, all held open together while chosen."""
-    socks: list[socket.socket] = []
-    ports: list[int] = []
+def _ephemeral_range() -> tuple[int, int]:
     try:
-        while len(ports) < n:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            socks.append(s)
-            s.bind((LOOPBACK, 0))
-            port = s.getsockname()[1]
-            if port not in exclude and port not in ports:
-                ports.append(port)
-    finally:
-        for s in socks:
-            s.close()
-    return ports
+        lo, hi = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999  # Linux's default
+    return lo, hi
 
 
-def free_port_pair(offset: int, exclude: Sequence[int] = (), tries: int = 200) -> int:
-    """A free port ``p`` with ``p + offset`` free too (for servers that derive one from the other)."""
+def service_port_range() -> range:
+    """Where our services' ports come from: outside the kernel's ephemeral range.
+
+    A port chosen there and released before the service binds it can be taken
+    in between by any outgoing connection or ``bind(0)`` on the host (Ray's
+    processes make many); outside it, only another explicit choice can. Ray's
+    own worker ports end at 19999.
+    """
+    lo, hi = _ephemeral_range()
+    return range(20000, lo) if lo > 21000 else range(hi + 1, 65536)
+
+
+def free_ports(n: int, exclude: Sequence[int] = (), tries: int = 400) -> list[int]:
+    """``n`` distinct free loopback ports from ``service_port_range``."""
+    pool, chosen = service_port_range(), []
     for _ in range(tries):
-        p = random.randint(20000, 65535 - offset)
+        p = random.choice(pool)
+        if p not in exclude and p not in chosen and port_is_free(p):
+            chosen.append(p)
+            if len(chosen) == n:
+                return chosen
+    raise ServiceError(f"no {n} free loopback ports in {pool.start}-{pool.stop - 1}")
+
+
+def free_port_pair(offset: int, exclude: Sequence[int] = (), tries: int = 400) -> int:
+    """A free port ``p`` with ``p + offset`` free too (for servers that derive one from the other)."""
+    pool = service_port_range()
+    firsts = range(pool.start, pool.stop - offset)
+    for _ in range(tries if len(firsts) else 0):
+        p = random.choice(firsts)
         if p in exclude or p + offset in exclude:
             continue
         if port_is_free(p) and port_is_free(p + offset):
             return p
-    raise ServiceError(f"no free loopback port pair (offset {offset})")
+    raise ServiceError(f"no free loopback port pair (offset {offset}) in {pool.start}-{pool.stop - 1}")
 
 
 def wait_port_closed(port: int, timeout: float = 10.0) -> None:
