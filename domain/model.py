@@ -11,7 +11,7 @@ from eventsourcing.utils import register_topic
 
 from tiering.domain.ids import object_id
 from tiering.domain.tiers import Tier
-from tiering.domain.vocabulary import MOVE_ENDINGS, MOVE_STEPS, Disposition  # noqa: F401 - MOVE_ENDINGS re-exported
+from tiering.domain.vocabulary import MOVE_STEPS, Disposition
 from tiering.domain.windows import AccessWindow
 
 
