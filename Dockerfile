@@ -9,6 +9,9 @@ COPY projections projections
 COPY web web
 COPY ml ml
 COPY ingest ingest
+COPY simulation simulation
+COPY services services
+COPY devstack devstack
 COPY tiering_app tiering_app
 COPY tiering tiering
 RUN pip install --no-cache-dir ".[dashboard]" && useradd --create-home tiering \

@@ -20,7 +20,7 @@ run: $(STAMP)
 # Services the tests need: Kafka jars (fetched once by Maven). PostgreSQL,
 # SeaweedFS and Ray are started by the test fixtures from the installed wheels.
 services: $(STAMP)
-	$(BIN)/python -m tiering.app.services fetch-kafka
+	$(BIN)/python -m tiering.devstack fetch-kafka
 
 # The dashboard's browser tests drive Debian's Chromium; installed
 # only when missing, so a machine that has it is left alone. A failed install
@@ -34,7 +34,7 @@ test: $(STAMP) services $(CHROMIUM)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q tests/unit tests/use_cases
 
 test-integration: $(STAMP) services
 	$(BIN)/python -m pytest -q tests/integration

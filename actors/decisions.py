@@ -1,6 +1,7 @@
-"""Decisions besides the autopilot's: an operator's, and the plain age rule's.
+"""The plain age rule: a decision besides the autopilot's.
 
-Both produce ``Decision``s on an object's state; the movers do the rest.
+It produces ``Decision``s on objects' read-model rows; the movers do the
+rest. (An operator's move is a use case: ``services.moves``.)
 """
 
 from __future__ import annotations
@@ -19,32 +20,6 @@ from tiering.ml.policies import idle_rule
 from tiering.ml.usage import TIERS
 
 log = logging.getLogger(__name__)
-
-
-class DecisionRefused(Exception):
-    """Why a requested move cannot be decided; ``status`` is the HTTP answer."""
-
-    def __init__(self, status: int, field: str | None, reason: str):
-        super().__init__(reason)
-        self.status, self.field, self.reason = status, field, reason
-
-
-def operator_decision(state: dict[str, Any] | None, tenant: str, key: str, target: str,
-                      reason: str | None, at: float) -> Decision:
-    """An operator's move on the live state (from the owning shard, not a read model)."""
-    try:
-        tier = Tier.parse(target)
-    except ValueError as e:
-        raise DecisionRefused(422, "target", str(e)) from None
-    if state is None or state["deleted_at"] is not None:
-        raise DecisionRefused(404, "key", f"unknown object {tenant}/{key}")
-    if state["move"] is not None:
-        move = state["move"]
-        raise DecisionRefused(409, None, f"move {move['move_id']} to {move['target']} is in flight "
-                                         f"(step {move['step']})")
-    if state["tier"] == tier.value:
-        raise DecisionRefused(409, "target", f"{tenant}/{key} is already in {tier.value}")
-    return Decision.for_object(state, tier, reason or "operator request", "operator", at)
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,8 @@ def main() -> int:
     from tiering.adapters.bus import Decision
     from tiering.app.cluster import ensure_auth_token, ensure_schema
     from tiering.app.movement import MovementRuntime
-    from tiering.app.services import KafkaBroker, SeaweedFS
     from tiering.config import Settings
+    from tiering.devstack import KafkaBroker, SeaweedFS
     from tiering.domain.ids import shard_of
     from tiering.domain.records import AccessRecord, Op
 

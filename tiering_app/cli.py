@@ -51,7 +51,7 @@ def launch(
     otherwise starts a local Ray. Ctrl-C shuts everything down cleanly.
     """
     from tiering.app.launch import run
-    from tiering.app.services._proc import PortInUse
+    from tiering.devstack._proc import PortInUse
 
     try:
         run(load_settings(api_port=port), produce=produce, objects=objects, rate=rate, seed=seed)

@@ -37,7 +37,7 @@ def _producer_loop(send, settings: Settings, stop: threading.Event, *, objects: 
 def reserve_server_ports(settings: Settings) -> tuple[socket.socket, socket.socket | None]:
     """The API's and the dashboard's ports, held from the first step (see ``reserve_port``);
     a taken one stops the launch before anything has started."""
-    from tiering.app.services._proc import PortInUse, reserve_port
+    from tiering.devstack._proc import PortInUse, reserve_port
 
     try:
         api = reserve_port(settings.api_host, settings.api_port)
@@ -62,8 +62,9 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     from tiering.actors.shard import relax_gc
     from tiering.app import cluster
     from tiering.app.movement import MovementRuntime
-    from tiering.app.services._proc import wait_listening
     from tiering.app.wiring import build_services
+    from tiering.devstack._proc import wait_listening
+    from tiering.services.job_runners import RayJobRunner
     from tiering.web.app import create_app
 
     api_socket, dashboard_socket = reserve_server_ports(settings)
@@ -88,10 +89,10 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     snapshotter = snapshot_cls.options(name="snapshotter", get_if_exists=True).remote(payload)
     ray.get([runner.lag.remote(), snapshotter.snapshot_now.remote()])
     ingest = RayIngest(handles)
-    services = build_services(settings, ingest, shard_handles=handles, runner=runner)
     movement.start(handles)  # movers, decision bus, reconciler, age rule
+    services = build_services(settings, ingest, shard_handles=handles, runner=runner,
+                              movement=movement, job_runner=RayJobRunner(name="jobs"))
     app = create_app(services)
-    movement.attach(app, services)  # /objects/{key}/move, /content; /health
     console.print(f"movement: S3 at {settings.s3_endpoint}, {movement.bus.describe()['kind']} "
                   f"decision bus, {settings.movers} movers")
     server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host,
@@ -137,6 +138,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
         if producer is not None:
             producer.join(timeout=30)
         movement.stop()  # before the shards it calls; stops our SeaweedFS too
+        services.close()  # the job worker, the API's store and read-model connections
         for actor in (runner, snapshotter):
             try:
                 ray.get(actor.stop.remote(), timeout=15)

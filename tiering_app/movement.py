@@ -70,7 +70,7 @@ class MovementRuntime:
         """Make the object store ready; ``runtime.settings`` then names it."""
         seaweed = None
         if not settings.s3_endpoint:
-            from tiering.app.services import SeaweedFS
+            from tiering.devstack import SeaweedFS
 
             data_dir = settings.data_dir / "seaweed"
             found = _join_embedded(data_dir)
@@ -207,57 +207,6 @@ class MovementRuntime:
         from tiering.actors.materialize import MaterializingIngest
         return MaterializingIngest(self.shards, self.settings)
 
-    async def open_content(self, tenant: str, key: str):
-        """(state, bucket, chunks) from the bucket the live state names, else
-        the move's other side: mid-move the bytes are in one or both. None if
-        the object is unknown, deleted or has no bytes anywhere."""
-        from tiering.adapters.objectstore import ObjectMissing, object_name
-        state = await self.live(tenant, key)
-        if state is None or state["deleted_at"] is not None:
-            return None
-        buckets = [self.buckets.of(state["tier"])]
-        move = state["move"]
-        if move is not None:
-            other = move["target"] if move["source"] == state["tier"] else move["source"]
-            buckets.append(self.buckets.of(other))
-        name = object_name(tenant, key)
-        for bucket in buckets:
-            chunks = self.store.read(bucket, name)
-            try:  # the first chunk proves the object is there (a reclaim may race us)
-                first = await asyncio.to_thread(next, chunks, b"")
-            except ObjectMissing:
-                continue
-            return state, bucket, _prepend(first, chunks)
-        return None
-
-    def import_page(self, bucket: str, tenant: str, prefix: str, start_after: str | None,
-                    limit: int) -> dict[str, Any]:
-        """Register up to ``limit`` objects already in ``bucket`` (a PUT at
-        their last-modified time and real size), their bytes placed in the tier
-        the log names by a server-side copy. Our own names keep their tenant."""
-        from tiering.actors.materialized_bytes import source_key
-        from tiering.adapters.objectstore import object_name, parse_object_name
-        from tiering.domain.records import RecordError, parse_record
-        records, sources, skipped, seen, last = [], {}, [], 0, None
-        for name, info in self.store.listing(bucket, prefix, start_after):
-            last, seen = name, seen + 1
-            ours = parse_object_name(name) if bucket in self.buckets.all() else None
-            t, k = ours or (tenant, name)
-            try:
-                r = parse_record({"ts": info.modified or time.time(), "tenant": t, "key": k,
-                                  "op": "PUT", "size": info.size})
-                object_name(r.tenant, r.key)
-            except (RecordError, ValueError) as e:
-                skipped.append({"name": name, "reason": str(e)})
-            else:
-                records.append(r)
-                sources[source_key(t, k)] = (bucket, name)
-            if seen >= limit:
-                break
-        result = self.call(self.ingest.aingest(records, sources)) if records else None
-        return {"imported": len(records), "events": result.events if result else 0,
-                "skipped": skipped, "next": last if seen >= limit else None}
-
     def reconcile(self) -> dict[str, Any]:
         return self.call(self.reconciler.run_once())
 
@@ -268,11 +217,14 @@ class MovementRuntime:
         return {"movers": len(alive), "expected": self.settings.movers, "bus": self.bus.describe(),
                 "object_store": self.store.endpoint if hasattr(self.store, "endpoint") else None}
 
-    def attach(self, app, services=None) -> None:
-        """Expose the runtime to ``web.routers.moves`` and to /health."""
-        app.state.movement = self
-        if services is not None:
-            services.health_checks["movement"] = self.health
+    def use_cases(self) -> dict[str, Any]:
+        """The API's use cases that need this runtime (``web.deps.Services`` fields)."""
+        from tiering.services.autopilot import AutopilotControls
+        from tiering.services.moves import Moves
+
+        return {"moves": Moves(self, self.store, self.buckets, self.publish, self.ingest),
+                "autopilot": AutopilotControls(self.autopilot, self.acall) if self.autopilot else None,
+                "materializing": self.ingest}
 
     # ----- stopping ----------------------------------------------------------------
     def stop(self) -> None:
@@ -307,8 +259,3 @@ class MovementRuntime:
             self.seaweed.stop()
             self.seaweed = None
 
-
-def _prepend(first: bytes, rest):
-    if first:
-        yield first
-    yield from rest

@@ -12,7 +12,9 @@ from tiering.web.deps import Services
 
 
 def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[Any] = (),
-                   runner: Any = None) -> Services:
+                   runner: Any = None, movement: Any = None, job_runner: Any = None) -> Services:
+    """``movement`` (a MovementRuntime) adds moves, content, imports and the
+    autopilot; ``job_runner`` training and what-if jobs."""
     store = open_object_logs(settings.eventstore_env())
     db = ReadModelDB.from_settings(settings)
     read_models = ReadModels(db, policy_path=settings.data_dir / "policy.yaml")
@@ -46,5 +48,8 @@ def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[A
             return {"position": position, "head": head}
 
         checks["projection_runner"] = runner_alive
-    return Services(settings=settings, ingest=ingest, read_models=read_models,
-                    health_checks=checks, lag=lag, closers=[store.close, db.close])
+    extra = movement.use_cases() if movement is not None else {}
+    if movement is not None:
+        checks["movement"] = movement.health
+    return Services(settings=settings, ingest_port=ingest, read_models=read_models, job_runner=job_runner,
+                    health_checks=checks, lag=lag, closers=[store.close, db.close], **extra)

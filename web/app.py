@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -14,16 +13,8 @@ from tiering.web.metrics import ApiMetrics
 from tiering.web.routers import accesses, autopilot, health, insights, metrics, ml, movements, moves, objects
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI):
-    yield
-    ml_jobs = getattr(app.state, "ml", None)  # made on the first /ml request
-    if ml_jobs is not None:
-        ml_jobs.shutdown()
-
-
 def create_app(services: Services) -> FastAPI:
-    app = FastAPI(title="tiering", version="0.1.0", lifespan=_lifespan,
+    app = FastAPI(title="tiering", version="0.1.0",
                   description="Event-sourced storage tiering: ingest accesses, read the estate.")
     services.metrics = services.metrics or ApiMetrics()
     app.state.services = services

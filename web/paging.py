@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fastapi import HTTPException
+from tiering.services.errors import invalid
 
 
 def keyset_page(list_page: Callable[..., tuple[list[dict], str | None]], **filters: Any) -> dict[str, Any]:
@@ -13,5 +13,5 @@ def keyset_page(list_page: Callable[..., tuple[list[dict], str | None]], **filte
     try:
         items, next_cursor = list_page(**filters)
     except ValueError as e:
-        raise HTTPException(422, [{"field": "cursor", "reason": str(e)}]) from None
+        raise invalid("cursor", str(e)) from None
     return {"items": items, "next_cursor": next_cursor}

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import TRACES
-from tiering.app.services._proc import port_is_free
+from tiering.devstack._proc import port_is_free
 
 pytestmark = pytest.mark.e2e
 IBM = TRACES / "ibm-cos-000-part0.txt"

@@ -44,7 +44,7 @@ def runner(store_settings):
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory):
     """One real SeaweedFS (auth on) for every movement test of the session."""
-    from tiering.app.services import SeaweedFS
+    from tiering.devstack import SeaweedFS
 
     server = SeaweedFS(tmp_path_factory.mktemp("moves-seaweed")).start()
     yield server
@@ -54,7 +54,7 @@ def seaweed(tmp_path_factory):
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory):
     """One real Kafka broker (KRaft) for the session."""
-    from tiering.app.services import KafkaBroker
+    from tiering.devstack import KafkaBroker
 
     broker = KafkaBroker(tmp_path_factory.mktemp("moves-kafka")).start()
     yield broker

@@ -29,10 +29,9 @@ def api_client(stack):
     from tiering.web.app import create_app
     from tiering.web.deps import Services
 
-    services = Services(settings=stack.settings, ingest=RayIngest(stack.shards), read_models=None)
-    app = create_app(services)
-    stack.runtime.attach(app, services)
-    return TestClient(app)
+    services = Services(settings=stack.settings, ingest_port=RayIngest(stack.shards),
+                        **stack.runtime.use_cases())
+    return TestClient(create_app(services))
 
 
 def md5(data: bytes) -> str:

@@ -24,11 +24,9 @@ def _api(stack):
     from tiering.web.deps import Services
 
     runner = ProjectionRunner(stack.settings)
-    services = Services(settings=stack.settings, ingest=RayIngest(stack.shards),
-                        read_models=ReadModels.from_settings(stack.settings))
-    app = create_app(services)
-    stack.runtime.attach(app, services)
-    return TestClient(app), runner
+    services = Services(settings=stack.settings, ingest_port=RayIngest(stack.shards),
+                        read_models=ReadModels.from_settings(stack.settings), **stack.runtime.use_cases())
+    return TestClient(create_app(services)), runner
 
 
 def _estate(stack):

@@ -6,9 +6,6 @@ object log, so the queries are checked against what production writes.
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -124,7 +121,7 @@ def test_cost_comparison_prices_the_tier_aggregates(insights):
 
 def test_insights_over_rest(insights):
     _, rm, settings = insights
-    client = TestClient(create_app(Services(settings=settings, ingest=None, read_models=rm)))
+    client = TestClient(create_app(Services(settings=settings, read_models=rm)))
     assert client.get("/insights/tenants").json() == {"tenants": ["acme", "zeta"]}
     moves = client.get("/insights/moves-per-hour", params={"hours": 1}).json()
     assert {r["outcome"] for r in moves["items"]} == {"failed", "in_flight"}
@@ -134,26 +131,3 @@ def test_insights_over_rest(insights):
     assert cost["tenant"] == "zeta" and cost["parts"]["intelligent_tiering"]["monitored_objects"] == 0
     assert client.get("/insights/top-objects", params={"limit": 101}).status_code == 422
     assert client.get("/insights/moves-per-hour", params={"hours": 0}).status_code == 422
-
-
-def test_the_top_objects_cache_answers_stale_and_refreshes_in_the_background():
-    from tiering.web.routers.insights import StaleWhileRevalidate
-
-    cache, calls, release = StaleWhileRevalidate(ttl_s=0.3), [], threading.Event()
-
-    def compute():
-        calls.append(1)
-        if len(calls) > 1:
-            release.wait(5)  # a slow recomputation
-        return len(calls)
-
-    assert cache.get(("k",), compute) == 1  # computed on the first request
-    assert cache.get(("k",), compute) == 1 and len(calls) == 1  # fresh: cached
-    time.sleep(0.35)
-    assert cache.get(("k",), compute) == 1  # stale: answered at once...
-    assert cache.get(("k",), compute) == 1 and len(calls) == 2  # ...one recomputation only
-    release.set()
-    deadline = time.time() + 5
-    while cache.get(("k",), compute) != 2 and time.time() < deadline:
-        time.sleep(0.01)
-    assert cache.get(("k",), compute) == 2

@@ -36,9 +36,9 @@ def test_post_move_answers_202_409_404_and_422_naming_the_field(stack):
     client = api_client(stack)
     stack.put({"a": 10_000, "b": 10})
     bad = client.post("/objects/a/move", params={"tenant": "acme"}, json={"target": "lukewarm"})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "target"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "target"
     missing = client.post("/objects/a/move", params={"tenant": "acme"}, json={})
-    assert missing.status_code == 422 and "target" in missing.json()["detail"][0]["loc"]
+    assert missing.status_code == 422 and "target" in missing.json()["errors"][0]["field"]
     assert client.post("/objects/nope/move", params={"tenant": "acme"},
                        json={"target": "cold"}).status_code == 404
     same = client.post("/objects/a/move", params={"tenant": "acme"}, json={"target": "hot"})
@@ -115,7 +115,7 @@ def test_materializing_ingest_writes_bytes_and_rejects_keys_too_long_for_the_sto
     long_key = "é" * 500  # 1000 bytes of UTF-8 is a valid key, but 6000 bytes once encoded
     r = client.post("/accesses/materialize",
                     json=[{"ts": 4, "tenant": "acme", "key": long_key, "op": "PUT", "size": 1}])
-    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "key"
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "key"
     assert stack.state(long_key) is None  # nothing recorded
     deleted = client.post("/accesses/materialize",
                           json=[{"ts": 5, "tenant": "acme", "key": "m/2", "op": "DELETE"}])
@@ -160,7 +160,7 @@ def test_import_registers_objects_already_in_a_bucket(stack):
         got = client.get(f"/objects/{name}/content", params={"tenant": "acme"})
         assert got.content == payloads[name]
     bad = client.post("/imports", json={"bucket": "no-such-bucket-here"})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "bucket"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "bucket"
 
 
 def test_without_a_movement_runtime_the_routes_say_503(sqlite_settings):
@@ -169,8 +169,7 @@ def test_without_a_movement_runtime_the_routes_say_503(sqlite_settings):
     from tiering.web.app import create_app
     from tiering.web.deps import Services
 
-    client = TestClient(create_app(Services(settings=sqlite_settings, ingest=None,
-                                            read_models=None)))
+    client = TestClient(create_app(Services(settings=sqlite_settings)))
     assert client.get("/objects/x/content").status_code == 503
     assert client.post("/objects/x/move", json={"target": "cold"}).status_code == 503
 

@@ -110,7 +110,7 @@ def test_a_malformed_record_rejects_the_whole_batch_and_changes_nothing(stack):
     metrics_before = stack.client.get("/metrics").json()
     resp = stack.post([rec(2, "x", "PUT", 3), rec(3, "keep", "GET"), rec(4, "y", "FETCH")])
     assert resp.status_code == 422
-    detail = resp.json()["detail"]
+    detail = resp.json()["errors"]
     assert detail == [{"index": 2, "field": "op", "reason": detail[0]["reason"]}]
     assert "GET" in detail[0]["reason"]
     stack.project()
@@ -122,9 +122,9 @@ def test_a_malformed_record_rejects_the_whole_batch_and_changes_nothing(stack):
 
 def test_bad_json_and_non_arrays_are_422_with_a_reason(stack):
     bad = stack.client.post("/accesses", content=b"[{", headers={"content-type": "application/json"})
-    assert bad.status_code == 422 and "not JSON" in bad.json()["detail"][0]["reason"]
+    assert bad.status_code == 422 and "not JSON" in bad.json()["errors"][0]["reason"]
     obj = stack.post({"ts": 1, "key": "k", "op": "GET"})
-    assert obj.status_code == 422 and "array" in obj.json()["detail"][0]["reason"]
+    assert obj.status_code == 422 and "array" in obj.json()["errors"][0]["reason"]
 
 
 def test_an_oversized_batch_is_413_and_states_the_limit(store_settings):

@@ -1,12 +1,12 @@
 """POST /ml/retrain with no trace trains on the live event log (SQLite store,
-read model built by the projection runner), and the model is registered."""
+read model built by the projection runner), and the model is registered.
+The job runs in the Ray job worker, as in a launched stack: not in the API's process."""
 
 from __future__ import annotations
 
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
+from tests.support.api import api_client
 from tiering.actors.ingest import LocalIngest
 from tiering.actors.shard import ShardWorker
 from tiering.config import Settings
@@ -14,8 +14,7 @@ from tiering.domain.records import AccessRecord, Op
 from tiering.ml.learn import CANDIDATES
 from tiering.projections.queries import ReadModels
 from tiering.projections.runner import ProjectionRunner
-from tiering.web.deps import Services
-from tiering.web.routers import ml
+from tiering.services.job_runners import RayJobRunner
 
 pytestmark = pytest.mark.integration
 DAY = 86_400.0
@@ -31,20 +30,23 @@ def _history(ingest: LocalIngest) -> None:
                        for i in range(60)])
 
 
-def test_retrain_without_a_trace_learns_from_the_live_log(tmp_path):
+def jobs_api(settings):
+    runner = RayJobRunner()
+    client = api_client(Settings.model_validate(settings.model_dump()), job_runner=runner,
+                        read_models=ReadModels.from_settings(settings))
+    return client, runner
+
+
+def test_retrain_without_a_trace_learns_from_the_live_log(ray_cluster, tmp_path):
     settings = Settings(data_dir=tmp_path, shards=2, api_token=None)
     workers = [ShardWorker(i, settings) for i in range(2)]
     _history(LocalIngest(workers))
     ProjectionRunner(settings).catch_up()
-    app = FastAPI()
-    app.state.services = Services(settings=settings, ingest=None,
-                                  read_models=ReadModels.from_settings(settings))
-    app.include_router(ml.router)
-    client = TestClient(app)
+    client, runner = jobs_api(settings)
 
     r = client.post("/ml/retrain", json={})
     assert r.status_code == 202
-    client.app.state.ml.pool.submit(lambda: None).result()
+    runner.drain()
     job = client.get(f"/ml/jobs/{r.json()['job_id']}").json()
     assert job["status"] == "succeeded", job
     assert job["progress"] == 1.0 and job["stage"] == f"registered {job['version']}"
@@ -75,16 +77,13 @@ def test_retrain_without_a_trace_learns_from_the_live_log(tmp_path):
     assert model["policy_params"]["newcomers_from_time"] == pytest.approx(T0 + split * DAY)
     for w in workers:
         w.close()
+    runner.close()
 
 
-def test_retrain_on_an_empty_log_fails_with_a_reason(tmp_path):
+def test_retrain_on_an_empty_log_fails_with_a_reason(ray_cluster, tmp_path):
     settings = Settings(data_dir=tmp_path, api_token=None)
-    app = FastAPI()
-    app.state.services = Services(settings=settings, ingest=None,
-                                  read_models=ReadModels.from_settings(settings))
-    app.include_router(ml.router)
-    client = TestClient(app)
+    client, runner = jobs_api(settings)
     job_id = client.post("/ml/retrain", json={}).json()["job_id"]
-    client.app.state.ml.pool.submit(lambda: None).result()
+    runner.drain()
     job = client.get(f"/ml/jobs/{job_id}").json()
     assert job["status"] == "failed" and "empty" in job["error"]

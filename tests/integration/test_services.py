@@ -25,7 +25,7 @@ import pytest
 from minio import Minio
 from minio.error import S3Error
 
-from tiering.app.services import KafkaBroker, SeaweedFS
+from tiering.devstack import KafkaBroker, SeaweedFS
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -100,7 +100,7 @@ def test_seaweed_listens_on_loopback_only(seaweed):
 def test_seaweed_volume_count_does_not_shrink_with_free_disk(seaweed):
     # weed mini's own default is free disk / 1 GiB, and each bucket needs a volume: with
     # a few GiB free the fourth tier bucket could not be written to.
-    from tiering.app.services.seaweed import MAX_VOLUMES
+    from tiering.devstack.seaweed import MAX_VOLUMES
 
     status = json.loads(urllib.request.urlopen(
         f"http://127.0.0.1:{seaweed.ports['master']}/dir/status", timeout=10).read())
@@ -121,7 +121,7 @@ def test_seaweed_volume_count_does_not_shrink_with_free_disk(seaweed):
 
 def test_seaweed_cli_prints_info_and_stops_on_sigterm(tmp_path):
     data_dir = tmp_path / "cli-seaweed"
-    proc = subprocess.Popen([sys.executable, "-m", "tiering.app.services", "seaweed",
+    proc = subprocess.Popen([sys.executable, "-m", "tiering.devstack", "seaweed",
                              "--data-dir", str(data_dir)], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:

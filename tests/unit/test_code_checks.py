@@ -1,7 +1,7 @@
 """The code passes its own checks: ruff, import-linter's layers contract
-(``.importlinter``: config < domain < ml, adapters, ingest < projections <
-actors < simulation < web < app, no cycle between packages) and mypy on the
-domain and the settings."""
+(``.importlinter``: config < domain < ml, adapters, ingest, devstack <
+projections < actors < simulation < services < web < app, no cycle between
+packages) and mypy on the domain, the settings and the service layer."""
 
 import os
 import subprocess
@@ -36,8 +36,9 @@ def test_the_layers_contract_holds(layout):
     assert done.returncode == 0 and "1 kept, 0 broken" in done.stdout, done.stdout + done.stderr
 
 
-def test_mypy_on_the_domain(layout):
-    done = run([BIN / "mypy", "-p", "tiering.domain", "-p", "tiering.config",
-                "--ignore-missing-imports", "--no-incremental", "--python-version", "3.11"],
+def test_mypy_on_the_domain_and_the_service_layer(layout):
+    done = run([BIN / "mypy", "-p", "tiering.domain", "-p", "tiering.config", "-p", "tiering.services",
+                "--ignore-missing-imports", "--follow-imports", "silent", "--no-incremental",
+                "--python-version", "3.11"],
                layout, MYPYPATH=str(layout))
     assert done.returncode == 0, done.stdout + done.stderr

@@ -29,6 +29,8 @@ from tiering.projections import schema
 from tiering.projections.db import ReadModelDB
 from tiering.projections.projector import Projector
 from tiering.projections.queries import ReadModels
+from tiering.services.job_runners import InProcessJobRunner
+from tiering.web import errors
 from tiering.web.dashboard.app import build_page
 from tiering.web.dashboard.store import DashboardStore
 from tiering.web.dashboard.views import bound_views
@@ -96,7 +98,7 @@ def fake_controls() -> APIRouter:
 
     @router.post("/whatif", status_code=202)
     def whatif(request: Request, body: dict = Body()):
-        jobs = ml.ml_state(request, request.app.state.services).jobs
+        jobs = request.app.state.services.job_runner.table.jobs
         job_id = uuid.uuid4().hex
         report = {"policies": {p: {"total_usd": 2.0 - i, "moves": i, "savings_captured": i / 3,
                                    "cost_vs_oracle": 2.0 - i, "breakdown_usd": {"storage": 1.5 - i}}
@@ -126,8 +128,9 @@ def api(tmp_path):
     rm = ReadModels(db)
     rm.write_snapshot(1000.0)
     app = FastAPI()
-    app.state.services = Services(settings=Settings(data_dir=tmp_path), ingest=None,
-                                  read_models=rm, metrics=ApiMetrics())
+    errors.install(app)
+    app.state.services = Services(settings=Settings(data_dir=tmp_path), read_models=rm,
+                                  metrics=ApiMetrics(), job_runner=InProcessJobRunner())
     controls = fake_controls()
     # The fake first: it stands in for the real what-if and autopilot routes.
     for router in (controls, insights.router, metrics.router, objects.router, ml.router):

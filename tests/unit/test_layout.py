@@ -9,8 +9,8 @@ from eventsourcing.utils import resolve_topic
 from tiering.domain.model import StoredObject
 
 ROOT = Path(__file__).resolve().parents[2]
-OLD = re.compile(r"^\s*(from|import) (domain|actors|adapters|projections|web|ml|ingest|tiering_app)\b",
-                 re.M)
+OLD = re.compile(r"^\s*(from|import) "
+                 r"(domain|actors|adapters|projections|web|ml|ingest|tiering_app|services|devstack|simulation)\b", re.M)
 
 
 def python_files():
@@ -29,3 +29,18 @@ def test_nothing_imports_a_package_by_its_old_top_level_name():
 def test_events_stored_under_the_old_module_name_still_resolve():
     assert resolve_topic("domain.model:StoredObject.Registered") is StoredObject.Registered
     assert resolve_topic("domain.model:StoredObject") is StoredObject
+
+
+def test_the_app_image_copies_every_package_folder():
+    import tomllib
+
+    folders = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values())
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert sorted(f for f in folders if f"COPY {f} {f}" not in dockerfile) == []
+
+
+def test_every_package_folder_is_installed():
+    import tomllib
+
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert set(tool["package-dir"]) <= set(tool["packages"])

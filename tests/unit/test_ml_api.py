@@ -3,23 +3,16 @@
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
+from tests.support.api import api_client, drain_jobs
 from tiering.config import Settings
-from tiering.web.deps import Services
-from tiering.web.routers import ml
 
 IBM = Path(__file__).resolve().parents[3] / "shared" / "traces" / "ibm-cos-000-part0.txt"
 
 
 @pytest.fixture
 def client(tmp_path):
-    app = FastAPI()
-    app.state.services = Services(settings=Settings(data_dir=tmp_path, api_token=None),
-                                  ingest=None, read_models=None)
-    app.include_router(ml.router)
-    return TestClient(app)
+    return api_client(Settings(data_dir=tmp_path, api_token=None))
 
 
 def test_policies_round_trip_and_validation(client):
@@ -38,7 +31,7 @@ def test_model_is_404_before_any_training(client):
     assert client.get("/ml/model").status_code == 404
     assert client.get("/ml/jobs/nope").status_code == 404
     r = client.post("/ml/retrain", json={"trace": "/no/file", "format": "msr"})
-    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "trace"
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "trace"
 
 
 @pytest.mark.skipif(not IBM.exists(), reason="shared traces not mounted")
@@ -48,7 +41,7 @@ def test_retrain_job_registers_a_model(client, tmp_path):
     r = client.post("/ml/retrain", json={"trace": "slice.txt", "format": "ibm-cos", "time_scale": 16000})
     assert r.status_code == 202
     job_id = r.json()["id"]
-    client.app.state.ml.pool.submit(lambda: None).result()  # the single worker has drained the queue
+    drain_jobs(client)
     job = client.get(f"/ml/jobs/{job_id}").json()
     assert job["status"] == "succeeded", job
     model = client.get("/ml/model").json()
@@ -63,15 +56,15 @@ def test_retrain_takes_a_bare_name_from_the_traces_dir(client, tmp_path):
     (tmp_path / "traces" / "slice.txt").write_text("\n".join(IBM.read_text().splitlines()[:2001]) + "\n")
     r = client.post("/ml/retrain", json={"trace": "slice.txt", "format": "ibm-cos", "time_scale": 16000})
     assert r.status_code == 202
-    client.app.state.ml.pool.submit(lambda: None).result()
+    drain_jobs(client)
     job = client.get(f"/ml/jobs/{r.json()['id']}").json()
     assert job["status"] == "succeeded", job
     assert client.get("/ml/model").json()["training_range"]["trace"].endswith("traces/slice.txt")
     bad = client.post("/ml/retrain", json={"trace": "other.txt", "format": "ibm-cos"})
-    assert bad.status_code == 422 and "other.txt" in bad.json()["detail"][0]["reason"]
+    assert bad.status_code == 422 and "other.txt" in bad.json()["errors"][0]["reason"]
     absolute = client.post("/ml/retrain", json={"trace": str(tmp_path / "traces" / "slice.txt"),
                                                 "format": "ibm-cos"})
-    assert absolute.status_code == 422 and absolute.json()["detail"][0]["field"] == "trace"
+    assert absolute.status_code == 422 and absolute.json()["errors"][0]["field"] == "trace"
 
 
 @pytest.mark.skipif(not IBM.exists(), reason="shared traces not mounted")
@@ -87,11 +80,11 @@ def test_whatif_runs_an_evaluation_on_a_trace_in_the_data_dir(client, tmp_path):
                        ({"trace": "slice.txt", "format": "tarot"}, "format"),
                        ({"trace": "slice.txt", "format": "ibm-cos", "policies": ["vibes"]}, "policies")):
         r = client.post("/whatif", json=bad)
-        assert r.status_code == 422 and r.json()["detail"][0]["field"] == field, r.text
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
     r = client.post("/whatif", json={"trace": "slice.txt", "format": "ibm-cos", "time_scale": 16000,
                                      "policies": ["s3-intelligent-tiering"]})
     assert r.status_code == 202
-    client.app.state.ml.pool.submit(lambda: None).result()
+    drain_jobs(client)
     job = client.get(f"/ml/jobs/{r.json()['job_id']}").json()
     assert job["status"] == "succeeded" and job["kind"] == "whatif" and job["progress"] == 1.0, job
     table = job["result"]["policies"]

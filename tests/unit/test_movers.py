@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiokafka import TopicPartition
 
-from tiering.actors.decisions import AgeRule, DecisionRefused, operator_decision
+from tiering.actors.decisions import AgeRule
 from tiering.actors.materialized_bytes import synthetic_content
 from tiering.actors.movers import Failpoints, mover_for
 from tiering.adapters.bus import Decision
@@ -59,24 +59,6 @@ def test_a_decision_on_the_same_version_and_target_is_the_same_move():
     resumed = Decision.resuming(state(move={"move_id": a.move_id, "source": "hot",
                                             "target": "warm", "requested_at": 5.0}))
     assert (resumed.move_id, resumed.source, resumed.target) == (a.move_id, "hot", "warm")
-
-
-@pytest.mark.parametrize("live,target,status,field", [
-    (state(), "lukewarm", 422, "target"),
-    (None, "cold", 404, "key"),
-    (state(deleted_at=5.0), "cold", 404, "key"),
-    (state(move={"move_id": "m", "target": "warm", "step": "copied"}), "cold", 409, None),
-    (state(), "hot", 409, "target"),
-])
-def test_operator_decisions_are_refused_with_the_right_answer(live, target, status, field):
-    with pytest.raises(DecisionRefused) as e:
-        operator_decision(live, "acme", "k", target, None, 0.0)
-    assert (e.value.status, e.value.field) == (status, field)
-
-
-def test_operator_decision_carries_the_reason():
-    d = operator_decision(state(), "acme", "k", "Cold", "archive it", 3.0)
-    assert (d.source, d.target, d.reason, d.policy) == ("hot", "cold", "archive it", "operator")
 
 
 def test_the_age_rule_measures_idle_time_against_the_newest_access():

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tiering.app.services._proc import PortInUse, reserve_port, wait_listening
+from tiering.devstack._proc import PortInUse, reserve_port, wait_listening
 
 
 def test_a_reserved_port_is_refused_to_a_plain_bind_until_released():
@@ -48,7 +48,7 @@ def test_service_ports_are_chosen_outside_the_kernels_ephemeral_range():
     """A port released before its service binds it must not be one that any
     outgoing connection on the host may take meanwhile (SeaweedFS once lost
     its admin port that way, mid-test, and exited)."""
-    from tiering.app.services._proc import _ephemeral_range, free_port_pair, free_ports
+    from tiering.devstack._proc import _ephemeral_range, free_port_pair, free_ports
 
     lo, hi = _ephemeral_range()
     ports = free_ports(12) + [free_port_pair(10000) + d for d in (0, 10000)]

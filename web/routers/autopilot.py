@@ -10,25 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
 
-from tiering.domain.model import DomainRuleError
 from tiering.domain.vocabulary import AutopilotMode, DecisionStatus
-from tiering.web.deps import ServicesDep, WriterDep
-from tiering.web.errors import public_message
+from tiering.services.errors import NotFound
+from tiering.web.deps import AutopilotDep, ReadModelsDep, WriterDep
 from tiering.web.paging import keyset_page
 
 router = APIRouter(tags=["autopilot"])
-
-
-def autopilot(request: Request):
-    runtime = getattr(request.app.state, "movement", None)
-    pilot = getattr(runtime, "autopilot", None)
-    if pilot is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "the decision loop is not running (TIERING_AUTOPILOT=false or no movers)")
-    return runtime, pilot
 
 
 class ModeChange(BaseModel):
@@ -41,64 +31,52 @@ class Answer(BaseModel):
 
 
 @router.get("/autopilot", summary="The decision loop: mode, model, last round")
-async def get_autopilot(request: Request) -> dict[str, Any]:
-    return autopilot(request)[1].state()
+async def get_autopilot(pilot: AutopilotDep) -> dict[str, Any]:
+    return pilot.state()
 
 
 @router.put("/autopilot", summary="Set the mode: auto, paused (dry run) or approval")
-async def set_mode(request: Request, body: Annotated[ModeChange, Body()], _: WriterDep) -> dict[str, Any]:
-    return autopilot(request)[1].set_mode(body.mode.value)
+async def set_mode(body: Annotated[ModeChange, Body()], pilot: AutopilotDep, _: WriterDep) -> dict[str, Any]:
+    return pilot.set_mode(body.mode)
 
 
 @router.post("/autopilot/run", summary="Run one decision round now, at the newest event time")
-async def run_round(request: Request, _: WriterDep) -> dict[str, Any]:
-    runtime, pilot = autopilot(request)
-    return await runtime.acall(pilot.run_round())
+async def run_round(pilot: AutopilotDep, _: WriterDep) -> dict[str, Any]:
+    return await pilot.run_round()
 
 
 @router.post("/autopilot/promote",
              summary="Promote on access now: objects in warm or cold accessed since they got there")
-async def run_promotions(request: Request, _: WriterDep) -> dict[str, Any]:
-    runtime, pilot = autopilot(request)
-    return await runtime.acall(pilot.run_promotions())
+async def run_promotions(pilot: AutopilotDep, _: WriterDep) -> dict[str, Any]:
+    return await pilot.promote()
 
 
 @router.get("/decisions", summary="Decisions, newest first, with their reasons")
-def list_decisions(services: ServicesDep, tenant: str | None = None,
+def list_decisions(read_models: ReadModelsDep, tenant: str | None = None,
                    status_: Annotated[DecisionStatus | None, Query(alias="status")] = None,
                    key: str | None = None, cursor: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    return keyset_page(services.read_models.list_decisions, tenant=tenant, status=status_ and status_.value, key=key,
+    return keyset_page(read_models.list_decisions, tenant=tenant, status=status_ and status_.value, key=key,
                        cursor=cursor, limit=limit)
 
 
 @router.get("/decisions/{decision_id}", summary="One decision")
-def get_decision(decision_id: str, services: ServicesDep) -> dict[str, Any]:
-    row = services.read_models.get_decision(decision_id)
+def get_decision(decision_id: str, read_models: ReadModelsDep) -> dict[str, Any]:
+    row = read_models.get_decision(decision_id)
     if row is None:
-        raise HTTPException(404, f"unknown decision {decision_id}")
+        raise NotFound(f"unknown decision {decision_id}")
     return row
-
-
-async def _answer(request: Request, decision_id: str, outcome: str, by: str) -> dict[str, Any]:
-    runtime, pilot = autopilot(request)
-    try:
-        return await runtime.acall(pilot.answer(decision_id, outcome, by))
-    except KeyError:
-        raise HTTPException(404, f"unknown decision {decision_id} (or not yet in the read model)") from None
-    except DomainRuleError as e:
-        raise HTTPException(409, public_message(e)) from None
 
 
 @router.post("/decisions/{decision_id}/approve", summary="Approve a pending decision: the move follows",
              responses={404: {"description": "Unknown decision"}, 409: {"description": "Not pending"}})
-async def approve(decision_id: str, request: Request, _: WriterDep,
+async def approve(decision_id: str, pilot: AutopilotDep, _: WriterDep,
                   body: Annotated[Answer | None, Body()] = None) -> dict[str, Any]:
-    return await _answer(request, decision_id, "approved", (body or Answer()).by)
+    return await pilot.answer(decision_id, True, (body or Answer()).by)
 
 
 @router.post("/decisions/{decision_id}/reject", summary="Reject a pending decision: nothing moves",
              responses={404: {"description": "Unknown decision"}, 409: {"description": "Not pending"}})
-async def reject(decision_id: str, request: Request, _: WriterDep,
+async def reject(decision_id: str, pilot: AutopilotDep, _: WriterDep,
                  body: Annotated[Answer | None, Body()] = None) -> dict[str, Any]:
-    return await _answer(request, decision_id, "rejected", (body or Answer()).by)
+    return await pilot.answer(decision_id, False, (body or Answer()).by)

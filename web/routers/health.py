@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from tiering.services.errors import public_message
 from tiering.web.deps import ServicesDep
-from tiering.web.errors import public_message
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_S = 5.0

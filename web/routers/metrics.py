@@ -7,20 +7,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from tiering.web.deps import ServicesDep
+from tiering.web.deps import ReadModelsDep, ServicesDep
 
 router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", summary="Estate totals; cost independent of the object count")
-def get_metrics(services: ServicesDep) -> dict[str, Any]:
-    return services.read_models.metrics()
+def get_metrics(read_models: ReadModelsDep) -> dict[str, Any]:
+    return read_models.metrics()
 
 
 @router.get("/metrics/history", summary="Metric snapshots taken on a schedule")
-def metrics_history(services: ServicesDep, since: float | None = None,
+def metrics_history(read_models: ReadModelsDep, since: float | None = None,
                     limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> dict[str, Any]:
-    return {"snapshots": services.read_models.metrics_history(limit=limit, since=since)}
+    return {"snapshots": read_models.metrics_history(limit=limit, since=since)}
 
 
 @router.get("/metrics/prometheus", summary="Operational counters in Prometheus text format")

@@ -4,26 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from tiering.domain.vocabulary import MoveStatus
-from tiering.web.deps import ServicesDep
+from tiering.services.errors import NotFound
+from tiering.web.deps import ReadModelsDep
 from tiering.web.paging import keyset_page
 
 router = APIRouter(prefix="/movements", tags=["movements"])
 
 
 @router.get("", summary="List moves, filtered, with cursor pagination")
-def list_movements(services: ServicesDep, tenant: str | None = None, status: MoveStatus | None = None,
+def list_movements(read_models: ReadModelsDep, tenant: str | None = None, status: MoveStatus | None = None,
                    key: str | None = None, cursor: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    return keyset_page(services.read_models.list_movements, tenant=tenant, status=status and status.value, key=key,
+    return keyset_page(read_models.list_movements, tenant=tenant, status=status and status.value, key=key,
                        cursor=cursor, limit=limit)
 
 
 @router.get("/{move_id}", summary="One move")
-def get_movement(move_id: str, services: ServicesDep) -> dict[str, Any]:
-    row = services.read_models.get_movement(move_id)
+def get_movement(move_id: str, read_models: ReadModelsDep) -> dict[str, Any]:
+    row = read_models.get_movement(move_id)
     if row is None:
-        raise HTTPException(404, f"unknown move {move_id}")
+        raise NotFound(f"unknown move {move_id}")
     return row

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from tiering.adapters.objectstore import TierBuckets
 from tiering.domain.records import DEFAULT_TENANT
 from tiering.domain.tiers import Tier
-from tiering.web.deps import ServicesDep
+from tiering.services.errors import NotFound
+from tiering.web.deps import ReadModelsDep, SettingsDep
 from tiering.web.paging import keyset_page
 
 router = APIRouter(prefix="/objects", tags=["objects"])
@@ -17,11 +18,11 @@ TenantQ = Annotated[str, Query(description="Tenant of the key", min_length=1, ma
 
 
 @router.get("", summary="List objects, filtered, with cursor pagination")
-def list_objects(services: ServicesDep, tenant: str | None = None, tier: Tier | None = None,
+def list_objects(read_models: ReadModelsDep, tenant: str | None = None, tier: Tier | None = None,
                  prefix: Annotated[str | None, Query(description="Key prefix")] = None,
                  include_deleted: bool = False, cursor: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    return keyset_page(services.read_models.list_objects, tenant=tenant,
+    return keyset_page(read_models.list_objects, tenant=tenant,
                        tier=tier.value if tier else None, prefix=prefix,
                        include_deleted=include_deleted, cursor=cursor, limit=limit)
 
@@ -29,19 +30,20 @@ def list_objects(services: ServicesDep, tenant: str | None = None, tier: Tier | 
 # Registered before the plain route so that a key's "/history" suffix is not
 # swallowed by the greedy path parameter.
 @router.get("/{key:path}/history", summary="An object's event history (from its read model)")
-def object_history(key: str, services: ServicesDep,
+def object_history(key: str, read_models: ReadModelsDep,
                    tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
-    if services.read_models.get_object(tenant, key) is None:
-        raise HTTPException(404, f"unknown object {tenant}/{key}")
-    return {"tenant": tenant, "key": key, "events": services.read_models.history(tenant, key)}
+    if read_models.get_object(tenant, key) is None:
+        raise NotFound(f"unknown object {tenant}/{key}")
+    return {"tenant": tenant, "key": key, "events": read_models.history(tenant, key)}
 
 
 @router.get("/{key:path}", summary="One object's state")
-def get_object(key: str, services: ServicesDep, tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
-    row = services.read_models.get_object(tenant, key)
+def get_object(key: str, read_models: ReadModelsDep, settings: SettingsDep,
+               tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
+    row = read_models.get_object(tenant, key)
     if row is None:
-        raise HTTPException(404, f"unknown object {tenant}/{key}")
+        raise NotFound(f"unknown object {tenant}/{key}")
     # The bucket follows from the tier the log names; moves change the tier
     # only at their commit, so this is where reads should go.
-    row["bucket"] = TierBuckets.from_settings(services.settings).of(row["tier"])
+    row["bucket"] = TierBuckets.from_settings(settings).of(row["tier"])
     return row

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import urllib3
 
-from tiering.app.services._proc import (
+from tiering.devstack._proc import (
     LOOPBACK,
     ManagedProcess,
     ServiceError,

@@ -1,4 +1,4 @@
-"""The Kafka broker's jars: fetched from Maven Central by ``services/kafka/pom.xml`` once."""
+"""The Kafka broker's jars: fetched from Maven Central by ``devstack/kafka/pom.xml`` once."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tiering.app.services._proc import ServiceError
+from tiering.devstack._proc import ServiceError
 
-REPO = Path(__file__).resolve().parents[2]
-KAFKA_DIR = REPO / "services" / "kafka"
+REPO = Path(__file__).resolve().parents[1]
+KAFKA_DIR = Path(__file__).resolve().parent / "kafka"  # the pom and the Log4j 2 config
 POM = KAFKA_DIR / "pom.xml"
 LOG4J2_CONFIG = KAFKA_DIR / "log4j2.properties"
 

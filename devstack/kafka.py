@@ -1,8 +1,8 @@
 """A local single-node Apache Kafka 4 broker (KRaft, broker+controller) run from Maven Central jars.
 
-The jars come from ``services/kafka/pom.xml`` (``mvn dependency:copy-dependencies``) into a
+The jars come from ``devstack/kafka/pom.xml`` (``mvn dependency:copy-dependencies``) into a
 cache, ``<repo>/.services/kafka-libs`` unless told otherwise; logging goes through Log4j 2
-configured by ``services/kafka/log4j2.properties``. Both listeners are on 127.0.0.1 only.
+configured by ``devstack/kafka/log4j2.properties``. Both listeners are on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tiering.app.services._proc import (
+from tiering.devstack._proc import (
     LOOPBACK,
     ManagedProcess,
     ServiceError,
@@ -30,7 +30,7 @@ from tiering.app.services._proc import (
     tail,
     wait_port_closed,
 )
-from tiering.app.services.kafka_jars import LOG4J2_CONFIG, default_libs_dir, ensure_kafka_jars
+from tiering.devstack.kafka_jars import LOG4J2_CONFIG, default_libs_dir, ensure_kafka_jars
 
 NODE_ID = 1
 READY_TOPIC = "_tiering_readiness"
@@ -152,7 +152,7 @@ class KafkaBroker(SupervisedService):
         return props
 
     def _write_config(self) -> None:
-        lines = ["# Written by tiering.app.services.kafka on every start; edits are overwritten."]
+        lines = ["# Written by tiering.devstack.kafka on every start; edits are overwritten."]
         lines += [f"{k}={_prop(v)}" for k, v in self.properties().items()]
         self.config_path.write_text("\n".join(lines) + "\n")
 

@@ -1,4 +1,4 @@
-"""``python -m tiering.app.services {kafka|seaweed} --data-dir DIR`` and ``... fetch-kafka``.
+"""``python -m tiering.devstack {kafka|seaweed} --data-dir DIR`` and ``... fetch-kafka``.
 
 ``kafka``/``seaweed`` start the service, print its connection info as one JSON line on stdout,
 then supervise it until SIGTERM/SIGINT, when it is stopped cleanly (exit 0). If the service
@@ -15,11 +15,11 @@ import sys
 import threading
 from pathlib import Path
 
-from tiering.app.services._proc import ServiceError
+from tiering.devstack._proc import ServiceError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tiering.app.services",
+    p = argparse.ArgumentParser(prog="python -m tiering.devstack",
                                 description="Local SeaweedFS S3 / Kafka services on 127.0.0.1.")
     sub = p.add_subparsers(dest="command", required=True)
     for name, what in (("seaweed", "SeaweedFS S3 (weed mini)"), ("kafka", "a Kafka 4 broker")):
@@ -68,7 +68,7 @@ def _run(service, timeout: float | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "fetch-kafka":
-        from tiering.app.services.kafka_jars import ensure_kafka_jars
+        from tiering.devstack.kafka_jars import ensure_kafka_jars
         try:
             libs = ensure_kafka_jars(args.libs_dir)
         except ServiceError as e:
@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"kafka_libs": str(libs)}), flush=True)
         return 0
     if args.command == "seaweed":
-        from tiering.app.services.seaweed import SeaweedFS
+        from tiering.devstack.seaweed import SeaweedFS
         return _run(SeaweedFS(args.data_dir, s3_port=args.port), args.timeout)
-    from tiering.app.services.kafka import KafkaBroker
+    from tiering.devstack.kafka import KafkaBroker
     return _run(KafkaBroker(args.data_dir, port=args.port), args.timeout)
 
 

@@ -1,0 +1,74 @@
+"""Ingest a batch of access records: all of it, or none of it.
+
+REST (``POST /accesses``), the materialising variant and ``import-bucket``
+come through here; trace replay and the synthetic producer call the same
+ingest ports directly, since their records are already parsed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+from tiering.domain.application import IngestResult
+from tiering.domain.records import AccessRecord, RecordError, parse_record
+from tiering.services.errors import Invalid, TooLarge, Unavailable
+
+MAX_REPORTED_ERRORS = 50
+
+
+class IngestPort(Protocol):
+    async def aingest(self, records: Sequence[AccessRecord]) -> IngestResult: ...
+
+
+@dataclass
+class IngestRecords:
+    """``port`` records accesses; ``materializing`` (when the stack has an
+    object store) records them and writes each PUT's bytes too."""
+
+    port: IngestPort | None
+    max_batch_records: int
+    materializing: IngestPort | None = None
+    materialize_by_default: bool = False
+
+    def wants_bytes(self, materialize: bool | None) -> bool:
+        if materialize is None:
+            return self.materializing is not None and self.materialize_by_default
+        return materialize
+
+    async def __call__(self, raws: Sequence[Any], materialize: bool | None = None) -> dict[str, int]:
+        bytes_too = self.wants_bytes(materialize)
+        port = self.materializing if bytes_too else self.port
+        if port is None:
+            raise Unavailable("materialize needs the movement runtime (object store), which is not running"
+                              if bytes_too else "ingest is not running")
+        if len(raws) > self.max_batch_records:
+            raise TooLarge(f"batch of {len(raws)} records exceeds the limit of "
+                           f"{self.max_batch_records} records")
+        records = parse_batch(raws)
+        if not records:
+            return {"accepted": 0, "events": 0, "registered": 0, "ignored": 0}
+        try:
+            result = await port.aingest(records)
+        except RecordError as e:  # a key the object store cannot name; checked before any write
+            raise Invalid([e.as_dict()]) from None
+        return {"accepted": result.accepted, "events": result.events,
+                "registered": result.registered, "ignored": result.ignored}
+
+
+def parse_batch(raws: Sequence[Any]) -> list[AccessRecord]:
+    """Every record parsed, or ``Invalid`` naming (up to 50 of) the bad ones."""
+    records: list[AccessRecord] = []
+    errors: list[dict[str, Any]] = []
+    bad = 0
+    for i, raw in enumerate(raws):
+        try:
+            records.append(parse_record(raw, i))
+        except RecordError as e:
+            bad += 1
+            if len(errors) < MAX_REPORTED_ERRORS:
+                errors.append(e.as_dict())
+    if errors:
+        raise Invalid(errors, f"{bad} invalid record(s), the first at index {errors[0]['index']}: "
+                              f"{errors[0]['field']}: {errors[0]['reason']}; nothing was applied")
+    return records
