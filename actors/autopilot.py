@@ -223,7 +223,7 @@ class Autopilot:
             await self.publish(Decision(
                 decision_id, row["object_id"], row["tenant"], row["key"], row["source"],
                 row["target"], "approved: " + "; ".join(row["reasons"]), row["basis_version"],
-                row["decided_at"], row["policy"]))
+                row["decided_at"], row["policy"], by))
             out["move_id"] = decision_id
         return out
 

@@ -205,7 +205,7 @@ class Placement:
         if obj.tier.value != d["source"]:
             return self._out("stale", obj, f"the object is in {obj.tier.value}, not {d['source']}")
         self._command(d["tenant"], d["key"], lambda o: o.request_move(
-            d["move_id"], Tier(d["target"]), d["reason"], at))
+            d["move_id"], Tier(d["target"]), d["reason"], at, d.get("requested_by")))
         return self._out("requested", obj)
 
     def _requested_since(self, obj: StoredObject, d: dict[str, Any]) -> bool:

@@ -33,16 +33,17 @@ class Decision:
     basis_version: int
     decided_at: float
     policy: str
+    requested_by: str | None = None  # the operator who asked or approved; None for a policy
 
     @classmethod
     def for_object(cls, state: dict[str, Any], target: "Tier | str", reason: str, policy: str,
-                   at: float) -> "Decision":
+                   at: float, requested_by: str | None = None) -> "Decision":
         """A decision on an object's state as ``ShardWorker.get_object`` (or the
         read model) describes it."""
         target = Tier.parse(target).value
         move_id = uuid5(MOVE_NAMESPACE, f"{state['object_id']}:{state['version']}:{target}").hex
         return cls(move_id, str(state["object_id"]), state["tenant"], state["key"], state["tier"],
-                   target, reason, int(state["version"]), at, policy)
+                   target, reason, int(state["version"]), at, policy, requested_by)
 
     @classmethod
     def resuming(cls, state: dict[str, Any], policy: str = "reconciler") -> "Decision":
@@ -61,7 +62,7 @@ class Decision:
     @classmethod
     def decode(cls, raw: bytes | dict[str, Any]) -> "Decision":
         data = raw if isinstance(raw, dict) else json.loads(raw)
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 def topic_names(prefix: str = "") -> dict[str, str]:

@@ -10,6 +10,7 @@ none of this; every process that opens the store does it here.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from eventsourcing.persistence import (
@@ -23,6 +24,7 @@ from eventsourcing.utils import retry
 
 from tiering.adapters.retrying import retrying
 from tiering.domain.application import ObjectLogApplication
+from tiering.domain.governance import GovernanceLog
 
 
 class ObjectLogStore(ObjectLogApplication):
@@ -107,3 +109,33 @@ def _with_page_cache(create: Callable[[], Any], mib: int) -> Callable[[], Any]:
 def _set_page_cache(conn: Any, mib: int) -> Any:
     conn._sqlite_conn.execute(f"PRAGMA cache_size=-{mib * 1024}")
     return conn
+
+
+class GovernanceStore(GovernanceLog):
+    """``GovernanceLog`` on a real event store, with the recorder adjusted."""
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        return adapt_recorder(super().construct_recorder(), self.env)
+
+
+def governance_env(env: Mapping[str, str], sqlite_path: str | None) -> dict[str, str]:
+    """The governance log's environment: on PostgreSQL the same database (its
+    own table, named after the application); on SQLite a file of its own, as
+    eventsourcing's SQLite recorder has one events table per file."""
+    out = {k: v for k, v in env.items() if k != "AGGREGATE_CACHE_MAXSIZE"}
+    if sqlite_path is not None and out.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
+        out["SQLITE_DBNAME"] = sqlite_path
+    return out
+
+
+def open_governance(env: Mapping[str, str], sqlite_path: str | None, attempts: int = 5) -> GovernanceStore:
+    """Keys' digests and who did what: a SQLite file only its owner may read."""
+    if sqlite_path is not None and env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
+        path = Path(sqlite_path)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+    for attempt in retrying(PersistenceError, attempts=attempts, first_s=0.2, max_s=2.0):
+        with attempt:
+            return GovernanceStore(env=governance_env(env, sqlite_path))
+    raise AssertionError("unreachable: the last failure is re-raised")

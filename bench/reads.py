@@ -67,7 +67,9 @@ def serve(settings: Settings):
     from tiering.app.wiring import build_services
     from tiering.web.app import create_app
 
-    app = create_app(build_services(settings, LocalIngest([])))
+    services = build_services(settings, LocalIngest([]))
+    services.access.bootstrap(settings.admin_key_path)
+    app = create_app(services)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.api_port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -90,7 +92,9 @@ def measure(settings: Settings, keys: list[str], requests: int) -> dict[str, tup
     server, thread = serve(settings)
     out = {}
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}") as client:
+        # Every call presents a key, as real clients do: its check is part of the cost.
+        with httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}",
+                          headers={"Authorization": f"Bearer {settings.client_key()}"}) as client:
             for path in ("/metrics", "/objects/bench/00000000"):
                 client.get(path, params={"tenant": "acme"}).raise_for_status()  # warm
             timings = []

@@ -274,8 +274,10 @@ class StoredObject(Aggregate):
     # ----- the move lifecycle --------------------------------------------
     # Every step is stamped (``stamp``) with the tenant's event time when it
     # is recorded, so a move's commit bills the new tier from that event time.
-    def request_move(self, move_id: str, target: Tier, reason: str, at: float | None) -> bool:
-        """Returns False for a duplicate request of the move in flight."""
+    def request_move(self, move_id: str, target: Tier, reason: str, at: float | None,
+                     by: str | None = None) -> bool:
+        """Returns False for a duplicate request of the move in flight. ``by``:
+        the operator who asked for it or approved it (None: a policy)."""
         self.check_not_deleted()
         target = Tier(target)
         if self.move is not None:
@@ -285,10 +287,12 @@ class StoredObject(Aggregate):
         if target is self.tier:
             raise AlreadyInTier(f"{self.tenant}/{self.key} is already in {target.value}")
         self._move_requested(move_id, self.tier.value, target.value, reason, self.stamp(at),
-                             self.etag, self.size)
+                             self.etag, self.size, by)
         return True
 
     class MoveRequested(_Stamped):
+        # v3 added ``by``, the operator's identity; earlier requests name nobody.
+        class_version = 3
         move_id: str
         source: str
         target: str
@@ -296,10 +300,16 @@ class StoredObject(Aggregate):
         at: float | None
         source_etag: str | None
         source_size: int
+        by: str | None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["by"] = None
 
     @event(MoveRequested)
     def _move_requested(self, move_id: str, source: str, target: str, reason: str,
-                        at: float | None, source_etag: str | None, source_size: int) -> None:
+                        at: float | None, source_etag: str | None, source_size: int,
+                        by: str | None = None) -> None:
         self.move = {"move_id": move_id, "source": source, "target": target,
                      "step": "requested", "source_etag": source_etag,
                      "source_size": source_size, "requested_at": at}

@@ -67,3 +67,11 @@ def public_message(exc: BaseException) -> str:
     exc = root_cause(exc)
     text = str(exc.args[0]) if exc.args else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Unauthenticated(UseCaseError):
+    """No key, or a key that does not let anyone in."""
+
+
+class Forbidden(UseCaseError):
+    """A valid key whose role does not allow this."""

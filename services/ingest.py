@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
 from tiering.domain.application import IngestResult
+from tiering.domain.governance import Principal
 from tiering.domain.records import AccessRecord, RecordError, parse_record
-from tiering.services.errors import Invalid, TooLarge, Unavailable
+from tiering.services.errors import Forbidden, Invalid, TooLarge, Unavailable
 
 MAX_REPORTED_ERRORS = 50
 
@@ -36,16 +37,22 @@ class IngestRecords:
             return self.materializing is not None and self.materialize_by_default
         return materialize
 
-    async def __call__(self, raws: Sequence[Any], materialize: bool | None = None) -> dict[str, int]:
+    async def __call__(self, raws: Sequence[Any], materialize: bool | None = None,
+                       who: Principal | None = None) -> dict[str, int]:
+        """``who``, when given, must see every record's tenant."""
+        if len(raws) > self.max_batch_records:
+            raise TooLarge(f"batch of {len(raws)} records exceeds the limit of "
+                           f"{self.max_batch_records} records")
+        records = parse_batch(raws)
+        if who is not None:
+            foreign = sorted({r.tenant for r in records if not who.sees(r.tenant)})
+            if foreign:
+                raise Forbidden(f"this key may not write records of tenant {foreign[0]!r}; nothing was applied")
         bytes_too = self.wants_bytes(materialize)
         port = self.materializing if bytes_too else self.port
         if port is None:
             raise Unavailable("materialize needs the movement runtime (object store), which is not running"
                               if bytes_too else "ingest is not running")
-        if len(raws) > self.max_batch_records:
-            raise TooLarge(f"batch of {len(raws)} records exceeds the limit of "
-                           f"{self.max_batch_records} records")
-        records = parse_batch(raws)
         if not records:
             return {"accepted": 0, "events": 0, "registered": 0, "ignored": 0}
         try:

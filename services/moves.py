@@ -44,12 +44,14 @@ class Moves:
         self.publish = publish
         self.materializing = materializing
 
-    async def request(self, tenant: str, key: str, target: str, reason: str | None) -> dict[str, Any]:
-        """Record an operator's move, then hand it to the movers."""
+    async def request(self, tenant: str, key: str, target: str, reason: str | None,
+                      by: str | None = None) -> dict[str, Any]:
+        """Record an operator's move (``by``: who, kept in the object's log),
+        then hand it to the movers."""
         state = await self.objects.live(tenant, key)
         # Decided at the object's newest event time; the owning shard stamps the
         # request at its tenant's now, which is never earlier.
-        decision = operator_decision(state, tenant, key, target, reason, state["log_time"] if state else 0.0)
+        decision = operator_decision(state, tenant, key, target, reason, state["log_time"] if state else 0.0, by)
         # Recorded before it is published: an answer means the log has the move,
         # and a second request sees it (409). Should publishing fail, the
         # reconciler finds the requested move in the log and drives it.
@@ -131,7 +133,7 @@ class Moves:
 
 
 def operator_decision(state: dict[str, Any] | None, tenant: str, key: str, target: str,
-                      reason: str | None, at: float) -> Decision:
+                      reason: str | None, at: float, by: str | None = None) -> Decision:
     """An operator's move on the live state (from the owning shard, not a read model)."""
     try:
         tier = Tier.parse(target)
@@ -144,7 +146,7 @@ def operator_decision(state: dict[str, Any] | None, tenant: str, key: str, targe
         raise Conflict(f"move {move['move_id']} to {move['target']} is in flight (step {move['step']})")
     if state["tier"] == tier.value:
         raise Conflict(f"{tenant}/{key} is already in {tier.value}")
-    return Decision.for_object(state, tier, reason or "operator request", "operator", at)
+    return Decision.for_object(state, tier, reason or "operator request", "operator", at, by)
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

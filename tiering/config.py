@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     api_url: str | None = Field(None, description="Where CLI commands find the REST API.")
     allowed_hosts: list[str] = Field(
         default_factory=list, description="Host names the API answers to besides localhost, 127.0.0.1, ::1 and api_host (JSON list; '*.example.com' allowed); any other Host header gets 400.")
-    api_token: str | None = Field(None, description="If set, write endpoints need 'Authorization: Bearer <token>'.")
+    api_key: str | None = Field(None, description="The API key CLI commands and the dashboard present; unset "
+                                "reads data_dir/admin.key, the first admin key, when this user can.")
     max_batch_records: int = Field(10_000, ge=1, description="Largest POST /accesses batch.")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body.")
     max_trace_bytes: int = Field(256 * 2**20, ge=1, description="Largest trace a retrain or what-if "
@@ -121,6 +122,24 @@ class Settings(BaseSettings):
     @property
     def resolved_api_url(self) -> str:
         return self.api_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def governance_path(self) -> Path:
+        """The SQLite file of keys and operator actions (on PostgreSQL: a table)."""
+        return self.data_dir / "governance.sqlite"
+
+    @property
+    def admin_key_path(self) -> Path:
+        return self.data_dir / "admin.key"
+
+    def client_key(self) -> str | None:
+        """The key a CLI command presents: ``api_key``, else the first admin key's file."""
+        if self.api_key:
+            return self.api_key
+        try:
+            return self.admin_key_path.read_text().strip() or None
+        except OSError:
+            return None
 
     @property
     def sqlite_path(self) -> Path:

@@ -79,7 +79,7 @@ def _run_feed(batches, settings, stats, speed: float, total: int | None, label: 
     from tiering.app.feeding import Pacer, feed
     from tiering.app.movement_cli import materializing_post
 
-    client = ApiClient(settings.resolved_api_url, settings.api_token)
+    client = ApiClient(settings.resolved_api_url, settings.client_key())
     # a replay writes bytes only when asked (--materialize); None is the server's default
     post = materializing_post(client) if materialize else (
         lambda records: client.post_batch(records, materialize=materialize))
@@ -200,7 +200,7 @@ def import_bucket(
     from tiering.app.movement_cli import import_bucket as run_import
 
     settings = load_settings()
-    client = ApiClient(settings.resolved_api_url, settings.api_token)
+    client = ApiClient(settings.resolved_api_url, settings.client_key())
     try:
         totals = run_import(client, bucket, tenant, prefix, page,
                             lambda t: err.print(f"imported {t['imported']:,}", end="\r"))
@@ -224,13 +224,23 @@ def projections_rebuild() -> None:
 
 @app.command()
 def audit(
-    key: Annotated[str, typer.Argument(help="Object key.")],
-    tenant: Annotated[str, typer.Option(help="Tenant of the key.")] = DEFAULT_TENANT,
+    key: Annotated[Optional[str], typer.Argument(help="Object key.")] = None,
+    tenant: Annotated[Optional[str], typer.Option(help=f"Tenant of the key (default {DEFAULT_TENANT}).")] = None,
     at: Annotated[Optional[str], typer.Option(help="Show the state as of this event time (ISO-8601 or epoch s).")] = None,
     incarnation: Annotated[Optional[int], typer.Option(min=0, help="Which incarnation (default: the latest).")] = None,
+    actions: Annotated[bool, typer.Option("--actions", help="Show what operators and admins did instead "
+                                                            "(of --tenant if given).")] = False,
 ) -> None:
     """Replay one object's log: its whole history, and its state as of --at."""
     from tiering.app.admin import audit_object
+
+    if actions:
+        from tiering.app.keys_cli import show_actions
+
+        return show_actions(tenant)
+    if key is None:
+        raise fail("name an object KEY, or pass --actions")
+    tenant = tenant or DEFAULT_TENANT
 
     when = _parse_time("--at", at)
     if not audit_object(load_settings(), tenant, key, when, incarnation, out):
@@ -265,6 +275,15 @@ def _local_error(e: ValueError) -> str:
     from tiering.ingest.csvmap import CsvHeaderError
 
     return e.for_file_owner() if isinstance(e, CsvHeaderError) else str(e)
+
+
+def _add_keys() -> None:
+    from tiering.app.keys_cli import keys_app
+
+    app.add_typer(keys_app, name="keys")
+
+
+_add_keys()
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -93,6 +93,11 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     services = build_services(settings, ingest, shard_handles=handles, runner=runner,
                               movement=movement, job_runner=RayJobRunner(name="jobs"))
     app = create_app(services)
+    if services.access.bootstrap(settings.admin_key_path):
+        console.print(f"[bold]first start: an admin key (all tenants) is in {settings.admin_key_path}[/] "
+                      "(0600). Use it as: curl -H \"Authorization: Bearer $(cat "
+                      f"{settings.admin_key_path})\" {settings.resolved_api_url}/whoami ; "
+                      "issue narrower keys with 'tiering keys create'.")
     console.print(f"movement: S3 at {settings.s3_endpoint}, {movement.bus.describe()['kind']} "
                   f"decision bus, {settings.movers} movers")
     server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host,

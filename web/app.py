@@ -10,7 +10,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from tiering.web import content_types, errors
 from tiering.web.deps import Services
 from tiering.web.metrics import ApiMetrics
-from tiering.web.routers import accesses, autopilot, health, insights, metrics, ml, movements, moves, objects
+from tiering.web.routers import accesses, autopilot, health, insights, keys, metrics, ml, movements, moves, objects
 
 
 def create_app(services: Services) -> FastAPI:
@@ -37,6 +37,6 @@ def create_app(services: Services) -> FastAPI:
 
     # moves before objects: its /objects/{key}/content and /move routes
     # would otherwise be swallowed by objects' greedy GET /objects/{key:path}.
-    for module in (health, accesses, moves, objects, movements, metrics, ml, insights, autopilot):
+    for module in (health, accesses, moves, objects, movements, metrics, ml, insights, autopilot, keys):
         app.include_router(module.router)
     return app

@@ -7,13 +7,13 @@ as a typed dependency, and a part of the stack that is not running is a 503.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, Request
 
 from tiering.config import Settings
+from tiering.services.access import AccessControl
 from tiering.services.autopilot import AutopilotControls
 from tiering.services.errors import Unavailable
 from tiering.services.ingest import IngestRecords
@@ -34,6 +34,7 @@ class Services:
     autopilot: AutopilotControls | None = None
     materializing: Any = None    # an ingest port that also writes bytes
     job_runner: JobRunner | None = None
+    access: AccessControl | None = None  # keys and the action log; opened from settings if None
     health_checks: dict[str, Callable[[], Any]] = field(default_factory=dict)
     metrics: Any = None  # web.metrics.ApiMetrics
     lag: Callable[[], int] | None = None  # events recorded but not yet projected
@@ -41,6 +42,12 @@ class Services:
 
     def __post_init__(self) -> None:
         s = self.settings
+        if self.access is None:
+            from tiering.adapters.eventstore import open_governance
+
+            log = open_governance(s.eventstore_env(), str(s.governance_path))
+            self.access = AccessControl(log)
+            self.closers.append(log.close)
         self.policies = Policies(s.data_dir / "policy.yaml")
         self.ingest = IngestRecords(self.ingest_port, s.max_batch_records, self.materializing,
                                     s.ingest_materialize)
@@ -106,17 +113,3 @@ def get_policies(services: ServicesDep) -> Policies:
 
 
 PoliciesDep = Annotated[Policies, Depends(get_policies)]
-
-
-def require_writer(settings: SettingsDep,
-                   authorization: Annotated[str | None, Header()] = None) -> None:
-    """Write endpoints need the bearer token when one is configured."""
-    if not settings.api_token:
-        return
-    expected = f"Bearer {settings.api_token}"
-    if authorization is None or not secrets.compare_digest(authorization, expected):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
-
-
-WriterDep = Annotated[None, Depends(require_writer)]

@@ -24,9 +24,11 @@ from tiering.domain.model import DomainRuleError
 from tiering.services.errors import (
     Busy,
     Conflict,
+    Forbidden,
     Invalid,
     NotFound,
     TooLarge,
+    Unauthenticated,
     Unavailable,
     UseCaseError,
     public_message,
@@ -34,7 +36,8 @@ from tiering.services.errors import (
 )
 
 log = logging.getLogger(__name__)
-STATUS = {NotFound: 404, Conflict: 409, TooLarge: 413, Invalid: 422, Busy: 429, Unavailable: 503}
+STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409, TooLarge: 413, Invalid: 422,
+          Busy: 429, Unavailable: 503}
 
 __all__ = ["install", "public_message", "root_cause", "field_errors"]
 
@@ -58,6 +61,8 @@ def install(app: FastAPI) -> None:
             body["errors"] = exc.errors
         if isinstance(exc, Busy):
             headers["Retry-After"] = str(exc.retry_after_s)
+        if isinstance(exc, Unauthenticated):
+            headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 
-import httpx
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from tests.support.launched import http
 
 # Rows of data behind each titled Bokeh chart, and the largest value plotted
 # (a chart with no data yet draws a row of zeros).
@@ -46,7 +47,7 @@ def wait_for(what: str, probe, timeout: float = 120, every: float = 1.0, show=No
 def count(url: str, path: str, **params) -> int:
     n, cursor = 0, None
     while True:
-        page = httpx.get(f"{url}{path}", params={**params, "limit": 1000,
+        page = http.get(f"{url}{path}", params={**params, "limit": 1000,
                                                  **({"cursor": cursor} if cursor else {})},
                          timeout=30).json()
         n += len(page["items"])
@@ -79,13 +80,13 @@ def settled_text(locator, quiet_s: float = 3.0, timeout: float = 30) -> str:
 def advance_event_time(url: str, days: float, key: str) -> float:
     """One PUT ``days`` after the newest event: the trace's objects have been idle
     that long when the autopilot next decides. Returns the new event time."""
-    newest = httpx.get(f"{url}/metrics", timeout=10).json()["event_time"]
+    newest = http.get(f"{url}/metrics", timeout=10).json()["event_time"]
     ts = newest + days * 86400
-    r = httpx.post(f"{url}/accesses", json=[{"ts": ts, "key": key, "op": "PUT", "size": 10}],
+    r = http.post(f"{url}/accesses", json=[{"ts": ts, "key": key, "op": "PUT", "size": 10}],
                    timeout=30)
     assert r.status_code == 200, r.text
     wait_for("the read model to see the new event time",
-             lambda: httpx.get(f"{url}/metrics", timeout=10).json()["event_time"] >= ts)
+             lambda: http.get(f"{url}/metrics", timeout=10).json()["event_time"] >= ts)
     return ts
 
 
@@ -93,7 +94,7 @@ def choose_mode(page, url: str, mode: str) -> None:
     """Pick the autopilot mode on the Operate tab; returns once the API has it."""
     page.get_by_text("Operate", exact=True).click()
     page.locator(".autopilot-mode").get_by_role("button", name=mode).click()
-    wait_for(f"{mode} mode", lambda: httpx.get(f"{url}/autopilot", timeout=10).json()["mode"] == mode)
+    wait_for(f"{mode} mode", lambda: http.get(f"{url}/autopilot", timeout=10).json()["mode"] == mode)
 
 
 def run_round(page, mode: str) -> None:

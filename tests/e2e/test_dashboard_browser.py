@@ -32,6 +32,7 @@ from tests.e2e.browser_kit import (
     wait_for,
 )
 from tests.e2e.test_launch_replay import BIN, IBM, free_port
+from tests.support.launched import http, use_admin_key
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
@@ -61,8 +62,8 @@ def stack(tmp_path_factory):
         if proc.poll() is not None:
             raise AssertionError(f"launch exited:\n{log_path.read_text()[-4000:]}")
         try:
-            return httpx.get(f"{url}/health", timeout=5).status_code == 200 and \
-                httpx.get(dash, timeout=5).status_code == 200
+            return use_admin_key(tmp / "var") and http.get(f"{url}/health", timeout=5).status_code == 200 \
+                and http.get(dash, timeout=5).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -74,10 +75,10 @@ def stack(tmp_path_factory):
             capture_output=True, text=True, timeout=900, cwd=tmp)
         assert replay.returncode == 0, replay.stderr[-3000:]
         wait_for("the read models to hold the trace",
-                 lambda: httpx.get(f"{url}/metrics", timeout=10).json()["objects_total"] == 1509)
+                 lambda: http.get(f"{url}/metrics", timeout=10).json()["objects_total"] == 1509)
         # In auto mode the next round (on event time) moves the idle objects.
         advance_event_time(url, 60, "e2e-clock-1")
-        wait_for("the autopilot's moves", lambda: httpx.get(
+        wait_for("the autopilot's moves", lambda: http.get(
             f"{url}/insights/moves-per-hour", timeout=10).json()["items"], timeout=180)
         yield url, dash, env, tmp
     finally:
@@ -128,7 +129,7 @@ def test_charts_render_with_the_replayed_data(page, stack):
 
     def busiest_hour() -> int:
         per_hour: dict[float, int] = {}
-        for r in httpx.get(f"{url}/insights/moves-per-hour", timeout=10).json()["items"]:
+        for r in http.get(f"{url}/insights/moves-per-hour", timeout=10).json()["items"]:
             per_hour[r["hour"]] = per_hour.get(r["hour"], 0) + r["moves"]
         return max(per_hour.values())
 
@@ -138,23 +139,23 @@ def test_charts_render_with_the_replayed_data(page, stack):
         "Moves per hour by outcome"]["peak"] == busiest_hour() > 0, timeout=30,
         show=lambda: (charts(page)["Moves per hour by outcome"], busiest_hour()))
     assert drawn["Tier distribution (objects)"]["peak"] >= 1509
-    metrics = httpx.get(f"{url}/metrics", timeout=10).json()
+    metrics = http.get(f"{url}/metrics", timeout=10).json()
     card = page.locator('.card[data-figure="objects"] .value')
     wait_for("the objects figure", lambda: card.inner_text() == f"{metrics['objects_total']:,}",
              timeout=30, show=lambda: (card.inner_text(), page.locator(".notices p").all_inner_texts()))
-    top = httpx.get(f"{url}/insights/top-objects", params={"limit": 20}, timeout=10).json()
+    top = http.get(f"{url}/insights/top-objects", params={"limit": 20}, timeout=10).json()
     first = top["items"][0]["key"]
     cells = page.locator(".tabulator-cell", has_text=first)
     # Says what the tables and the API held if it times out (seen once locally, never in CI).
     wait_for(f"the top-objects table to list {first}", cells.count, timeout=30, show=lambda: (
         [t[:80] for t in page.locator(".tabulator-row").all_inner_texts()[:8]],
-        [i["key"] for i in httpx.get(f"{url}/insights/top-objects", params={"limit": 20},
+        [i["key"] for i in http.get(f"{url}/insights/top-objects", params={"limit": 20},
                                      timeout=10).json()["items"][:5]]))
     cells.first.click()  # drill down
     # Its timeline chart (titles are drawn on the canvas, so asked of Bokeh).
     events = wait_for("the drill-down chart", lambda: charts(page).get(
         f"History of default/{first}"), timeout=30)
-    history = httpx.get(f"{url}/objects/{first}/history", timeout=10).json()["events"]
+    history = http.get(f"{url}/objects/{first}/history", timeout=10).json()["events"]
     assert events["rows"] == len(history) >= 2
     if os.environ.get("TIERING_SCREENSHOT"):
         screenshot(page, stack, os.environ["TIERING_SCREENSHOT"])
@@ -165,16 +166,16 @@ def screenshot(page: Page, stack, path: str) -> None:
     """The trace once more, a day after the newest event, so that the top
     objects are the trace's; then the whole page."""
     url, _, env, tmp = stack
-    base = httpx.get(f"{url}/metrics", timeout=10).json()["event_time"] + 86400
+    base = http.get(f"{url}/metrics", timeout=10).json()["event_time"] + 86400
     replay = subprocess.run(
         [str(BIN / "tiering"), "replay-trace", str(IBM), "--format", "ibm-cos", "--materialize",
          "--time-scale", str(TIME_SCALE), "--base-time", str(base)],
         env={**env, "TIERING_API_URL": url}, capture_output=True, text=True, timeout=900, cwd=tmp)
     assert replay.returncode == 0, replay.stderr[-3000:]
-    wait_for("a full top-objects table", lambda: len(httpx.get(
+    wait_for("a full top-objects table", lambda: len(http.get(
         f"{url}/insights/top-objects", timeout=10).json()["items"]) == 20, timeout=60)
     page.wait_for_timeout(20_000)  # the cache's refresh, then the page's
-    first = httpx.get(f"{url}/insights/top-objects", timeout=10).json()["items"][0]["key"]
+    first = http.get(f"{url}/insights/top-objects", timeout=10).json()["items"][0]["key"]
     page.locator(".tabulator-cell", has_text=first).first.click()
     wait_for("the drill-down chart", lambda: charts(page).get(f"History of default/{first}"))
     page.wait_for_timeout(2000)
@@ -222,23 +223,23 @@ def test_approval_holds_decisions_until_an_operator_approves_one(page, stack):
     answered = wait_for("the approval notice", lambda: re.search(
         r"approve ([0-9a-f]{32})(: done| failed.*)", notices()), timeout=60, show=notices)
     assert answered.group(1, 2) == (decision_id, ": done"), answered.group(0)
-    wait_for("the approval", lambda: httpx.get(
+    wait_for("the approval", lambda: http.get(
         f"{url}/decisions/{decision_id}", timeout=10).json()["status"] == "approved", timeout=60)
     # The approved decision becomes a move (its id is the decision's).
-    wait_for("the approved move", lambda: httpx.get(
+    wait_for("the approved move", lambda: http.get(
         f"{url}/movements/{decision_id}", timeout=10).status_code == 200, timeout=60)
     assert page.problems == []
 
 
 def test_retrain_shows_a_new_model_version(page, stack):
     url = stack[0]
-    before = httpx.get(f"{url}/ml/model", timeout=10)
+    before = http.get(f"{url}/ml/model", timeout=10)
     old = before.json()["version"] if before.status_code == 200 else None
     page.get_by_text("Operate", exact=True).click()
     page.locator(".retrain-trace select").select_option(IBM.name)
     page.locator(".retrain").get_by_role("button").click()
     page.wait_for_selector(".jobs >> text=succeeded", timeout=300_000)
-    model = httpx.get(f"{url}/ml/model", timeout=10).json()
+    model = http.get(f"{url}/ml/model", timeout=10).json()
     assert model["version"] != old and model["training_range"]["trace"].endswith(IBM.name)
     page.get_by_text("Estate", exact=True).click()
     page.wait_for_selector(f".model-status >> text={model['version']}", timeout=30_000)
@@ -258,7 +259,7 @@ def test_whatif_runs_on_a_trace_of_the_data_dir_and_shows_its_table(page, stack)
     job_id = wait_for("the what-if job", lambda: (lambda m: m and m.group(1))(re.search(
         r"([0-9a-f]{32})\s+whatif", page.locator(".jobs table").inner_text())), timeout=30)
     job = wait_for("the what-if to finish", lambda: (lambda j: j if j["status"] in (
-        "succeeded", "failed") else None)(httpx.get(f"{url}/ml/jobs/{job_id}", timeout=10).json()),
+        "succeeded", "failed") else None)(http.get(f"{url}/ml/jobs/{job_id}", timeout=10).json()),
         timeout=300, every=2)
     assert job["status"] == "succeeded", job
     policies = job["result"]["policies"]

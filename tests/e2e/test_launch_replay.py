@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import TRACES
+from tests.support.launched import http, use_admin_key
 from tiering.devstack._proc import port_is_free
 
 pytestmark = pytest.mark.e2e
@@ -63,7 +64,7 @@ def launched(tmp_path):
     deadline = time.time() + 180
     while True:
         try:
-            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+            if use_admin_key(tmp_path / "var") and http.get(f"{url}/health", timeout=5).status_code == 200:
                 break
         except httpx.HTTPError:
             pass
@@ -85,7 +86,7 @@ def all_objects(url: str) -> dict[str, dict]:
     out, cursor = {}, None
     while True:
         params = {"limit": 1000, "include_deleted": "true", **({"cursor": cursor} if cursor else {})}
-        page = httpx.get(f"{url}/objects", params=params, timeout=30).json()
+        page = http.get(f"{url}/objects", params=params, timeout=30).json()
         out.update({o["key"]: o for o in page["items"]})
         cursor = page["next_cursor"]
         if not cursor:
@@ -99,6 +100,14 @@ def test_replayed_trace_is_visible_over_rest_with_independent_counts(launched):
                             timeout=600, cwd=tmp)
     assert replay.returncode == 0, replay.stderr[-3000:]
     assert "10,000" in replay.stdout and "0 bad lines" in replay.stdout
+    # Auth is on from the first start: the replay used the admin key launch wrote.
+    assert httpx.get(f"{url}/objects", timeout=10).status_code == 401
+    assert http.get(f"{url}/whoami").json()["role"] == "admin"
+    made = subprocess.run([str(BIN / "tiering"), "keys", "create", "--name", "ops", "--tenant", "other",
+                           "--role", "viewer"], env=env, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    viewer = {"X-API-Key": made.stdout.split()[-1]}
+    assert httpx.get(f"{url}/objects", headers=viewer, timeout=10).json()["items"] == []
     expected = expected_counts(IBM)
     deadline = time.time() + 120
     while True:
@@ -111,9 +120,9 @@ def test_replayed_trace_is_visible_over_rest_with_independent_counts(launched):
     assert got == dict(expected)
     deleted = {k for k, o in objects.items() if o["deleted_at"] is not None}
     assert len(deleted) == 2
-    metrics = httpx.get(f"{url}/metrics", timeout=10).json()
+    metrics = http.get(f"{url}/metrics", timeout=10).json()
     assert metrics["objects_total"] == 1511 - len(deleted)
-    health = httpx.get(f"{url}/health", timeout=10).json()
+    health = http.get(f"{url}/health", timeout=10).json()
     assert health["status"] == "ok" and health["checks"]["shards"]["detail"]["alive"] == 2
     # what the stack wrote under its data dir is its user's alone
     var = tmp / "var"

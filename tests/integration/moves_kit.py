@@ -25,13 +25,14 @@ from tiering.domain.records import AccessRecord, Op
 def api_client(stack):
     from fastapi.testclient import TestClient
 
+    from tests.support.api import authorized
     from tiering.actors.ingest import RayIngest
     from tiering.web.app import create_app
     from tiering.web.deps import Services
 
     services = Services(settings=stack.settings, ingest_port=RayIngest(stack.shards),
                         **stack.runtime.use_cases())
-    return TestClient(create_app(services))
+    return authorized(TestClient(create_app(services)))
 
 
 def md5(data: bytes) -> str:

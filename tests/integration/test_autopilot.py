@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support.api import authorized, issue_key
+
 pytestmark = pytest.mark.integration
 DAY = 86_400.0
 T0 = 1_700_000_000.0
@@ -26,7 +28,7 @@ def _api(stack):
     runner = ProjectionRunner(stack.settings)
     services = Services(settings=stack.settings, ingest_port=RayIngest(stack.shards),
                         read_models=ReadModels.from_settings(stack.settings), **stack.runtime.use_cases())
-    return TestClient(create_app(services)), runner
+    return authorized(TestClient(create_app(services))), runner
 
 
 def _estate(stack):
@@ -74,8 +76,13 @@ def test_paused_records_decisions_and_moves_nothing_then_approval_and_auto_move(
     assert client.post("/autopilot/run").json()["decided"] == 2
     pending = {d["key"]: d for d in _decisions(client, runner, status="pending")}
     assert set(pending) == {"idle-a", "idle-b"}
-    ok = client.post(f"/decisions/{pending['idle-a']['decision_id']}/approve", json={"by": "alice"})
+    # The answer is recorded under the key that gave it, never a name in the body.
+    alice = {"Authorization": "Bearer " + issue_key(client.app.state.services, "acme", "operator", "alice")}
+    ok = client.post(f"/decisions/{pending['idle-a']['decision_id']}/approve", json={"by": "mallory"},
+                     headers=alice)
     assert ok.status_code == 200 and ok.json()["move_id"] == pending["idle-a"]["decision_id"]
+    answered = [e["data"] for e in stack.history("idle-a") if e["kind"] == "RecommendationResolved"]
+    assert answered[-1]["by"].startswith("alice#") and "mallory" not in str(answered)
     no = client.post(f"/decisions/{pending['idle-b']['decision_id']}/reject")
     assert no.json()["status"] == "rejected"
     again = client.post(f"/decisions/{pending['idle-b']['decision_id']}/approve")
@@ -90,6 +97,11 @@ def test_paused_records_decisions_and_moves_nothing_then_approval_and_auto_move(
     assert stack.where("idle-a") == {stack.buckets.of(target): stack.where("idle-a")[stack.buckets.of(target)]}
     assert states["idle-a"]["tier"] == target
     assert stack.state("idle-b")["tier"] == "hot"
+    requested = [e["data"] for e in stack.history("idle-a") if e["kind"] == "MoveRequested"]
+    assert requested[-1]["by"].startswith("alice#")
+    acts = client.get("/actions", params={"tenant": "acme"}).json()["items"]
+    assert [(a["action"], a["by"][:6]) for a in acts if a["action"].startswith("decision.")] == [
+        ("decision.approve", "alice#"), ("decision.reject", "tester")]
     kinds_b = _kinds(stack, "idle-b")
     assert "RecommendationResolved" in kinds_b and "MoveRequested" not in kinds_b
     statuses = {d["key"]: d["status"] for d in _decisions(client, runner)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support.api import authorized
 from tiering.domain.application import ObjectLogApplication
 from tiering.domain.clock import HOUR_S
 from tiering.domain.costs import GB, IT_MONITORING_PER_1K_MONTH, MONTH_S, SMALL_OBJECT_BYTES
@@ -121,7 +122,7 @@ def test_cost_comparison_prices_the_tier_aggregates(insights):
 
 def test_insights_over_rest(insights):
     _, rm, settings = insights
-    client = TestClient(create_app(Services(settings=settings, read_models=rm)))
+    client = authorized(TestClient(create_app(Services(settings=settings, read_models=rm))))
     assert client.get("/insights/tenants").json() == {"tenants": ["acme", "zeta"]}
     moves = client.get("/insights/moves-per-hour", params={"hours": 1}).json()
     assert {r["outcome"] for r in moves["items"]} == {"failed", "in_flight"}

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tests.integration.moves_kit import MoveStack, api_client, md5
+from tests.support.api import authorized
 
 pytestmark = pytest.mark.integration
 
@@ -169,7 +170,7 @@ def test_without_a_movement_runtime_the_routes_say_503(sqlite_settings):
     from tiering.web.app import create_app
     from tiering.web.deps import Services
 
-    client = TestClient(create_app(Services(settings=sqlite_settings)))
+    client = authorized(TestClient(create_app(Services(settings=sqlite_settings))))
     assert client.get("/objects/x/content").status_code == 503
     assert client.post("/objects/x/move", json={"target": "cold"}).status_code == 503
 

@@ -38,7 +38,7 @@ def jobs_api(settings):
 
 
 def test_retrain_without_a_trace_learns_from_the_live_log(ray_cluster, tmp_path):
-    settings = Settings(data_dir=tmp_path, shards=2, api_token=None)
+    settings = Settings(data_dir=tmp_path, shards=2)
     workers = [ShardWorker(i, settings) for i in range(2)]
     _history(LocalIngest(workers))
     ProjectionRunner(settings).catch_up()
@@ -81,7 +81,7 @@ def test_retrain_without_a_trace_learns_from_the_live_log(ray_cluster, tmp_path)
 
 
 def test_retrain_on_an_empty_log_fails_with_a_reason(ray_cluster, tmp_path):
-    settings = Settings(data_dir=tmp_path, api_token=None)
+    settings = Settings(data_dir=tmp_path)
     client, runner = jobs_api(settings)
     job_id = client.post("/ml/retrain", json={}).json()["job_id"]
     runner.drain()

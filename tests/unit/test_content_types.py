@@ -2,20 +2,16 @@
 refused with 415 before any route runs, and change nothing."""
 
 import pytest
-from fastapi.testclient import TestClient
 
+from tests.support.api import api_client
 from tiering.config import Settings
-from tiering.services.job_runners import InProcessJobRunner
-from tiering.web.app import create_app
-from tiering.web.deps import Services
 
 EVIL = {"origin": "https://evil.example"}
 
 
 @pytest.fixture
 def client(tmp_path):
-    app = create_app(Services(settings=Settings(data_dir=tmp_path), job_runner=InProcessJobRunner()))
-    return TestClient(app, raise_server_exceptions=False)
+    return api_client(Settings(data_dir=tmp_path), raise_server_exceptions=False)
 
 
 @pytest.mark.parametrize("ctype", ["text/plain", "text/plain;charset=UTF-8",
@@ -53,8 +49,7 @@ def test_a_write_without_a_body_needs_no_type(client):
 
 def test_the_api_answers_only_to_its_allowed_host_names(tmp_path):
     settings = Settings(data_dir=tmp_path, allowed_hosts=["tiering.example.com"])
-    client = TestClient(create_app(Services(settings=settings, job_runner=InProcessJobRunner())),
-                        raise_server_exceptions=False)
+    client = api_client(settings, raise_server_exceptions=False)
     for host in ("localhost:8000", "127.0.0.1", "tiering.example.com"):
         assert client.get("/policies", headers={"host": host}).status_code == 200, host
     for host in ("evil.example", "rebound.attacker.net:8000"):

@@ -20,6 +20,7 @@ from bokeh.models import Plot
 from fastapi import APIRouter, Body, FastAPI, HTTPException, Request
 from panel.models.tabulator import DataTabulator
 
+from tests.support.api import issue_key
 from tiering.config import Settings
 from tiering.domain.application import ObjectLogApplication
 from tiering.domain.clock import HOUR_S
@@ -142,7 +143,8 @@ def api(tmp_path):
 @pytest_asyncio.fixture
 async def store(api):
     app = api[0]
-    s = DashboardStore("http://api", transport=httpx.ASGITransport(app=app))
+    s = DashboardStore("http://api", token=issue_key(app.state.services),
+                       transport=httpx.ASGITransport(app=app))
     yield s
     await s.aclose()
 

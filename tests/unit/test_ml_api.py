@@ -12,7 +12,7 @@ IBM = Path(__file__).resolve().parents[3] / "shared" / "traces" / "ibm-cos-000-p
 
 @pytest.fixture
 def client(tmp_path):
-    return api_client(Settings(data_dir=tmp_path, api_token=None))
+    return api_client(Settings(data_dir=tmp_path))
 
 
 def test_policies_round_trip_and_validation(client):

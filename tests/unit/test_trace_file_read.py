@@ -28,7 +28,7 @@ def data_dir(tmp_path):
 
 @pytest.fixture
 def client(data_dir):
-    return api_client(Settings(data_dir=data_dir, api_token=None, max_trace_bytes=4096))
+    return api_client(Settings(data_dir=data_dir, max_trace_bytes=4096))
 
 
 def drain(client) -> None:

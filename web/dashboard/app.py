@@ -63,7 +63,7 @@ def build_page(store: DashboardStore, refresh_ms: int | None = None) -> pn.viewa
 
 def session_page(settings: Settings):
     """A fresh store per browser session; closed with the session."""
-    store = DashboardStore(settings.resolved_api_url, token=settings.api_token)
+    store = DashboardStore(settings.resolved_api_url, token=settings.client_key())
 
     def closed(_ctx) -> None:  # Bokeh calls this synchronously, on the server's loop
         try:

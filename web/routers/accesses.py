@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from tiering.domain.governance import Principal
 from tiering.services.errors import Invalid, TooLarge, invalid
-from tiering.web.deps import Services, ServicesDep, WriterDep
+from tiering.web.auth import Operator
+from tiering.web.deps import Services, ServicesDep
 
 router = APIRouter(tags=["ingest"])
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
@@ -62,21 +64,22 @@ def _decode(body: bytes, content_type: str) -> list[Any]:
 @router.post("/accesses", summary="Ingest a batch of access records (JSON array or NDJSON)",
              responses={413: {"description": "Batch or body over the limit"},
                         422: {"description": "A record is invalid; nothing was applied"}})
-async def post_accesses(request: Request, services: ServicesDep, _: WriterDep,
+async def post_accesses(who: Operator, request: Request, services: ServicesDep,
                         materialize: Annotated[bool | None, Query(
                             description="Write each PUT's bytes (up to the materialize cap) to the "
                                         "object store. Default: yes when the stack has one "
                                         "(TIERING_INGEST_MATERIALIZE).")] = None) -> dict[str, Any]:
-    return await ingest_body(request, services, materialize)
+    return await ingest_body(request, services, materialize, who)
 
 
-async def ingest_body(request: Request, services: Services, materialize: bool | None) -> dict[str, Any]:
+async def ingest_body(request: Request, services: Services, materialize: bool | None,
+                      who: Principal) -> dict[str, Any]:
     """Read, decode and ingest a request's records, counting the outcome."""
     batches, records = services.metrics.batches, services.metrics.records
     raws = _decode(await _read_body(request, services.settings.max_body_bytes),
                    request.headers.get("content-type", "application/json"))
     try:
-        result = await services.ingest(raws, materialize)
+        result = await services.ingest(raws, materialize, who)
     except TooLarge:
         batches.labels("too_large").inc()
         raise

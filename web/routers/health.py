@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from tiering.services.errors import public_message
+from tiering.web.auth import Viewer
 from tiering.web.deps import ServicesDep
 
 router = APIRouter(tags=["health"])
@@ -26,7 +27,7 @@ async def _run(check) -> dict[str, Any]:
 
 
 @router.get("/health", summary="Checks each dependency; 503 if any fails")
-async def health(services: ServicesDep) -> JSONResponse:
+async def health(_: Viewer, services: ServicesDep) -> JSONResponse:
     names = list(services.health_checks)
     results = await asyncio.gather(*(_run(services.health_checks[n]) for n in names))
     checks = dict(zip(names, results))

@@ -14,11 +14,15 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
 from tiering.domain.records import DEFAULT_TENANT
-from tiering.web.deps import MovesDep, ServicesDep, WriterDep
+from tiering.services.access import require_tenant
+from tiering.web.auth import Admin, Operator, Viewer
+from tiering.web.deps import ServicesDep, get_moves
 from tiering.web.routers.accesses import ingest_body
 from tiering.web.routers.objects import TenantQ
 
 router = APIRouter(tags=["moves"])
+# The caller and its tenant are checked before whether the movement runtime is
+# up (get_moves, a 503 otherwise): nothing is said about another tenant.
 # S3's rules for a bucket name: 3-63 of a-z 0-9 . -, starting and ending with
 # a letter or digit, no "..".
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -34,34 +38,40 @@ class MoveRequest(BaseModel):
              responses={404: {"description": "Unknown or deleted object"},
                         409: {"description": "A move is in flight, or the object is in that tier"},
                         422: {"description": "Bad target tier"}})
-async def request_move(key: str, body: Annotated[MoveRequest, Body()], moves: MovesDep,
-                       _: WriterDep, tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
-    return await moves.request(tenant, key, body.target, body.reason)
+async def request_move(who: Operator, key: str, body: Annotated[MoveRequest, Body()],
+                       services: ServicesDep, tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
+    require_tenant(who, tenant)
+    answer = await get_moves(services).request(tenant, key, body.target, body.reason, who.identity)
+    services.access.record(who, "move.request", tenant, key, {"target": answer["target"],
+                                                              "move_id": answer["move_id"]})
+    return answer
 
 
 @router.get("/objects/{key:path}/content", summary="The object's bytes, wherever they live",
             response_class=StreamingResponse,
             responses={200: {"content": {"application/octet-stream": {}}},
                        404: {"description": "Unknown, deleted, or no bytes in the store"}})
-async def get_content(key: str, moves: MovesDep, tenant: TenantQ = DEFAULT_TENANT):
-    state, bucket, chunks = await moves.content(tenant, key)
+async def get_content(who: Viewer, key: str, services: ServicesDep, tenant: TenantQ = DEFAULT_TENANT):
+    require_tenant(who, tenant)
+    state, bucket, chunks = await get_moves(services).content(tenant, key)
     return StreamingResponse(chunks, media_type="application/octet-stream",
                              headers={"x-tier": state["tier"], "x-bucket": bucket})
 
 
 @router.get("/objects/{key:path}/location", summary="Tier and bucket as the log says, live")
-async def get_location(key: str, moves: MovesDep, tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
-    return await moves.location(tenant, key)
+async def get_location(who: Viewer, key: str, services: ServicesDep,
+                       tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
+    require_tenant(who, tenant)
+    return await get_moves(services).location(tenant, key)
 
 
 @router.post("/accesses/materialize", summary="Ingest a batch and write real bytes for its objects",
              responses={413: {"description": "Batch or body over the limit"},
                         422: {"description": "A record is invalid; nothing was applied"}})
-async def post_accesses_materialized(request: Request, services: ServicesDep, _: MovesDep,
-                                     __: WriterDep) -> dict[str, Any]:
+async def post_accesses_materialized(who: Operator, request: Request, services: ServicesDep) -> dict[str, Any]:
     """Same body and answers as POST /accesses; each PUT (and each object first
     seen here) also gets ``min(size, materialize_cap_bytes)`` bytes in its tier."""
-    return await ingest_body(request, services, materialize=True)
+    return await ingest_body(request, services, True, who)
 
 
 class ImportRequest(BaseModel):
@@ -81,5 +91,9 @@ class ImportRequest(BaseModel):
 
 
 @router.post("/imports", summary="Register one page of objects already in a bucket")
-async def import_page(body: ImportRequest, moves: MovesDep, _: WriterDep) -> dict[str, Any]:
-    return await moves.import_page(body.bucket, body.tenant, body.prefix, body.start_after, body.limit)
+async def import_page(who: Admin, body: ImportRequest, services: ServicesDep) -> dict[str, Any]:
+    require_tenant(who, body.tenant)
+    answer = await get_moves(services).import_page(body.bucket, body.tenant, body.prefix, body.start_after, body.limit)
+    services.access.record(who, "bucket.import", body.tenant, body.bucket,
+                           {"prefix": body.prefix, "imported": answer["imported"]})
+    return answer
