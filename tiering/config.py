@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     api_url: str | None = Field(None, description="Where CLI commands find the REST API.")
     allowed_hosts: list[str] = Field(
         default_factory=list, description="Host names the API answers to besides localhost, 127.0.0.1, ::1 and api_host (JSON list; '*.example.com' allowed); any other Host header gets 400.")
-    api_key: str | None = Field(None, description="The API key CLI commands and the dashboard present; unset "
-                                "reads data_dir/admin.key, the first admin key, when this user can.")
+    api_key: str | None = Field(None, description="The API key CLI commands present; unset reads "
+                                "data_dir/admin.key, the first admin key, when this user can.")
     max_batch_records: int = Field(10_000, ge=1, description="Largest POST /accesses batch.")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body.")
     max_trace_bytes: int = Field(256 * 2**20, ge=1, description="Largest trace a retrain or what-if "

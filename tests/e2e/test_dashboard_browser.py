@@ -63,7 +63,7 @@ def stack(tmp_path_factory):
             raise AssertionError(f"launch exited:\n{log_path.read_text()[-4000:]}")
         try:
             return use_admin_key(tmp / "var") and http.get(f"{url}/health", timeout=5).status_code == 200 \
-                and http.get(dash, timeout=5).status_code == 200
+                and http.get(f"{dash}login", timeout=5).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -104,9 +104,39 @@ def page(browser, stack):
     pg.problems = []
     pg.on("console", lambda m: m.type == "error" and pg.problems.append(f"console: {m.text}"))
     pg.on("pageerror", lambda e: pg.problems.append(f"pageerror: {e}"))
-    pg.goto(stack[1])
+    sign_in(pg, stack[1], (stack[3] / "var" / "admin.key").read_text().strip())
     pg.wait_for_selector(".card >> text=objects", timeout=60_000)
     yield pg
+    context.close()
+
+
+def sign_in(pg: Page, dash: str, key: str) -> None:
+    pg.goto(dash)
+    pg.wait_for_url("**/login**", timeout=30_000)  # no session: the login page, nothing else
+    pg.fill("input[name=key]", key)
+    pg.click("button[type=submit]")
+
+
+def test_the_dashboard_needs_a_key_and_a_viewer_gets_no_controls(browser, stack):
+    url, dash, env, tmp = stack
+    context = browser.new_context()
+    pg = context.new_page()
+    sign_in(pg, dash, "tk_000000000000_not-a-key")
+    pg.wait_for_url("**/login?error=1", timeout=30_000)
+    assert "objects" not in pg.content()
+    made = subprocess.run([str(BIN / "tiering"), "keys", "create", "--name", "watcher", "--tenant", "default",
+                           "--role", "viewer"], env=env, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    sign_in(pg, dash, made.stdout.split()[-1])
+    pg.wait_for_selector(".card >> text=objects", timeout=60_000)
+    assert pg.get_by_text("watcher#").count() == 1
+    assert pg.get_by_text("Operate", exact=True).count() == 0  # a viewer steers nothing
+    cookie = next(c for c in context.cookies() if c["name"] == "tiering_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    pg.goto(dash.rstrip("/") + "/logout")
+    pg.wait_for_url("**/login**", timeout=30_000)
+    pg.goto(dash)
+    pg.wait_for_url("**/login**", timeout=30_000)  # signed out: the session is gone
     context.close()
 
 

@@ -10,13 +10,16 @@ run anywhere that reaches the API.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
+import secrets
 from typing import Any
 
 import panel as pn
 
 from tiering.config import Settings
 from tiering.web.dashboard import controls, views
+from tiering.web.dashboard.login import Sessions, key_login, session_of
 from tiering.web.dashboard.store import DashboardStore
 
 log = logging.getLogger("tiering.dashboard")
@@ -27,10 +30,14 @@ def _card(title: str, *objects, **kwargs) -> pn.Card:
     return pn.Card(*objects, title=title, collapsible=False, sizing_mode="stretch_width", **kwargs)
 
 
-def build_page(store: DashboardStore, refresh_ms: int | None = None) -> pn.viewable.Viewable:
-    """The whole page over one store; with ``refresh_ms`` it refreshes itself."""
+def build_page(store: DashboardStore, refresh_ms: int | None = None,
+               who: dict[str, Any] | None = None) -> pn.viewable.Viewable:
+    """The whole page over one store, with the controls ``who`` (``GET
+    /whoami``; None: every control) may use; with ``refresh_ms`` it refreshes itself."""
     v = views.bound_views(store)
-    header = pn.Row(pn.pane.Markdown(f"## {TITLE}"), pn.layout.HSpacer(),
+    signed_in = [pn.pane.HTML(f'{html.escape(who["identity"])} ({html.escape(who["role"])}) '
+                              '<a href="/logout">sign out</a>', css_classes=["signed-in"])] if who else []
+    header = pn.Row(pn.pane.Markdown(f"## {TITLE}"), pn.layout.HSpacer(), *signed_in,
                     controls.tenant_filter(store), sizing_mode="stretch_width")
     estate = pn.Column(
         v["overview"],
@@ -42,14 +49,17 @@ def build_page(store: DashboardStore, refresh_ms: int | None = None) -> pn.viewa
                _card("Model", v["model"], v["importances"]), sizing_mode="stretch_width"),
         _card("Object drill-down", controls.drill_down(store), v["object"]),
         sizing_mode="stretch_width")
-    operate = pn.Column(
-        pn.Row(controls.autopilot(store), controls.retrain(store), sizing_mode="stretch_width"),
-        controls.jobs(store),
-        _card("Recent decisions (select pending ones to approve or reject)",
-              controls.decisions(store)),
-        controls.whatif(store), sizing_mode="stretch_width")
-    page = pn.Column(header, v["notices"], pn.Tabs(("Estate", estate), ("Operate", operate),
-                                                    dynamic=False),
+    tabs = [("Estate", estate)]
+    if may(who, "operator"):
+        steering = [pn.Row(controls.autopilot(store), controls.retrain(store), sizing_mode="stretch_width"),
+                    controls.jobs(store)] if may(who, "admin", estate=True) else []
+        operate = pn.Column(
+            *steering,
+            _card("Recent decisions (select pending ones to approve or reject)",
+                  controls.decisions(store)),
+            *([controls.whatif(store)] if steering else []), sizing_mode="stretch_width")
+        tabs.append(("Operate", operate))
+    page = pn.Column(header, v["notices"], pn.Tabs(*tabs, dynamic=False),
                      sizing_mode="stretch_width", css_classes=["tiering-dashboard"])
     if refresh_ms:
         async def first_load() -> None:
@@ -61,9 +71,22 @@ def build_page(store: DashboardStore, refresh_ms: int | None = None) -> pn.viewa
     return page
 
 
-def session_page(settings: Settings):
-    """A fresh store per browser session; closed with the session."""
-    store = DashboardStore(settings.resolved_api_url, token=settings.client_key())
+def may(who: dict[str, Any] | None, role: str, estate: bool = False) -> bool:
+    """Whether ``who`` has ``role`` or higher (and, with ``estate``, a key of all tenants)."""
+    if who is None:
+        return True
+    ranks = ("viewer", "operator", "admin")
+    return ranks.index(who["role"]) >= ranks.index(role) and (not estate or who["tenant"] == "*")
+
+
+def session_page(settings: Settings, sessions: Sessions, cookie_secret: str):
+    """A fresh store per browser session, calling the API with the signed-in
+    user's key; closed with the session."""
+    request = pn.state.curdoc.session_context.request
+    session = session_of(sessions, cookie_secret, dict(request.cookies))
+    if session is None:
+        return pn.pane.HTML('Your session has ended: <a href="/login">sign in</a> again.')
+    store = DashboardStore(settings.resolved_api_url, token=session.key, who=session.who)
 
     def closed(_ctx) -> None:  # Bokeh calls this synchronously, on the server's loop
         try:
@@ -72,7 +95,7 @@ def session_page(settings: Settings):
             pass
 
     pn.state.on_session_destroyed(closed)
-    return build_page(store, refresh_ms=int(settings.dashboard_refresh_s * 1000))
+    return build_page(store, refresh_ms=int(settings.dashboard_refresh_s * 1000), who=session.who)
 
 
 def serve(settings: Settings) -> Any:
@@ -80,8 +103,10 @@ def serve(settings: Settings) -> Any:
     pn.extension("tabulator", notifications=False)
     host, port = settings.resolved_dashboard_host, settings.dashboard_port
     origins = [f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
-    server = pn.serve({"/": lambda: session_page(settings)}, port=port, address=host,
+    sessions, cookie_secret = Sessions(), secrets.token_hex(32)  # sessions live as long as the process
+    server = pn.serve({"/": lambda: session_page(settings, sessions, cookie_secret)}, port=port, address=host,
                       websocket_origin=origins + list(settings.dashboard_origins), show=False,
-                      threaded=True, title=TITLE, verbose=False)
+                      threaded=True, title=TITLE, verbose=False,
+                      auth_provider=key_login(settings.resolved_api_url, sessions), cookie_secret=cookie_secret)
     log.info("dashboard on http://%s:%s", host, port)
     return server

@@ -58,9 +58,13 @@ class DashboardStore(param.Parameterized):
     notice = param.String(default="", doc="The outcome of the last operator action")
     refreshed_at = param.Number(default=None, allow_None=True)
 
-    def __init__(self, api_url: str, *, token: str | None = None,
+    def __init__(self, api_url: str, *, token: str | None = None, who: dict[str, Any] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None, **params):
         super().__init__(**params)
+        # The signed-in key (GET /whoami); estate-wide reads are made only for
+        # a key of all tenants, and never fail for the others. None: all of them.
+        self.estate = who is None or who.get("tenant") == "*"
+        self.estate_admin = self.estate and (who is None or who.get("role") == "admin")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(base_url=api_url, headers=headers, timeout=15,
                                        transport=transport)
@@ -115,14 +119,18 @@ class DashboardStore(param.Parameterized):
         names = ("overview", "history", "moves", "top", "decisions", "model", "autopilot",
                  "tenants")
         since = {"since": self._history_since} if self._history_since is not None else {}
+        async def nothing() -> None:
+            return None
+
+        estate = self._fetch if self.estate else lambda *_a, **_k: nothing()
         results = await asyncio.gather(
             self._fetch(errors, "overview", "/insights/overview", **self._scope()),
-            self._fetch(errors, "history", "/metrics/history", limit=500, **since),
+            estate(errors, "history", "/metrics/history", limit=500, **since),
             self._fetch(errors, "moves", "/insights/moves-per-hour", **self._scope(hours=48)),
             self._fetch(errors, "top", "/insights/top-objects", **self._scope(limit=TOP_OBJECTS)),
             self._fetch(errors, "decisions", "/decisions", **self._scope(limit=DECISIONS_SHOWN)),
             self._fetch(errors, "model", "/ml/model"),
-            self._fetch(errors, "autopilot", "/autopilot"),
+            estate(errors, "autopilot", "/autopilot"),
             self._fetch(errors, "tenants", "/insights/tenants"))
         got = dict(zip(names, results))
         updates: dict[str, Any] = {}
@@ -156,6 +164,8 @@ class DashboardStore(param.Parameterized):
         self.param.update(errors=errors, refreshed_at=time.time(), **updates)
 
     async def load_traces(self) -> None:
+        if not self.estate_admin:  # the trace library is an admin's
+            return
         async with self._refreshing:  # errors are read and set whole, one writer at a time
             errors = dict(self.errors)
             body = await self._fetch(errors, "traces", "/whatif/traces")
