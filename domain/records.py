@@ -15,6 +15,13 @@ from typing import Any, Iterable, Mapping
 
 DEFAULT_TENANT = "default"
 MAX_KEY_BYTES = 1024
+# Bounds that keep every figure within what the stores hold (64-bit integers
+# in SQL): no event time after 2286-11-20 (10^10 s), no object above S3's
+# 5 TiB, no latency above a day. A record outside them is refused at the door,
+# never acknowledged and then stuck in a projection.
+MAX_TS = 10_000_000_000.0
+MAX_SIZE = 5 * 2**40
+MAX_LATENCY_MS = 86_400_000.0
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FIELDS = ("ts", "tenant", "key", "op", "size", "latency_ms")
 
@@ -65,9 +72,12 @@ def parse_ts(value: Any) -> float:
     if isinstance(value, bool) or value is None:
         raise RecordError("ts", "required; ISO-8601 or epoch seconds")
     if isinstance(value, (int, float)):
-        ts = float(value)
+        try:
+            ts = float(value)
+        except OverflowError:
+            raise RecordError("ts", f"must be at most {MAX_TS:.0f} (2286-11-20)") from None
     elif isinstance(value, str):
-        text = value.strip()
+        text = value.strip()[:64]
         try:
             ts = float(text)
         except ValueError:
@@ -80,8 +90,9 @@ def parse_ts(value: Any) -> float:
             ts = parsed.timestamp()
     else:
         raise RecordError("ts", f"expected string or number, got {type(value).__name__}")
-    if not math.isfinite(ts) or ts < 0:
-        raise RecordError("ts", f"must be a finite time at or after 1970-01-01, got {value!r}")
+    if not math.isfinite(ts) or ts < 0 or ts > MAX_TS:
+        raise RecordError("ts", f"must be a finite time from 1970-01-01 to 2286-11-20 ({MAX_TS:.0f}), "
+                                f"got {str(value)[:40]!r}")
     return ts
 
 
@@ -94,12 +105,12 @@ def _parse_size(value: Any, op: Op) -> int | None:
         raise RecordError("size", "expected an integer number of bytes")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 20:
         value = int(value.strip())
     if not isinstance(value, int):
-        raise RecordError("size", f"expected an integer number of bytes, got {value!r}")
-    if value < 0:
-        raise RecordError("size", f"must be >= 0, got {value}")
+        raise RecordError("size", f"expected an integer number of bytes, got {str(value)[:40]!r}")
+    if value < 0 or value > MAX_SIZE:
+        raise RecordError("size", f"must be from 0 to {MAX_SIZE} (5 TiB), got {str(value)[:40]}")
     return value
 
 
@@ -110,10 +121,10 @@ def _parse_latency(value: Any) -> float | None:
         raise RecordError("latency_ms", "expected a number")
     try:
         latency = float(value)
-    except (TypeError, ValueError):
-        raise RecordError("latency_ms", f"expected a number, got {value!r}") from None
-    if not math.isfinite(latency) or latency < 0:
-        raise RecordError("latency_ms", f"must be a finite number >= 0, got {value!r}")
+    except (TypeError, ValueError, OverflowError):
+        raise RecordError("latency_ms", f"expected a number, got {str(value)[:40]!r}") from None
+    if not math.isfinite(latency) or latency < 0 or latency > MAX_LATENCY_MS:
+        raise RecordError("latency_ms", f"must be from 0 to {MAX_LATENCY_MS:.0f} (a day), got {str(value)[:40]!r}")
     return latency
 
 
@@ -135,7 +146,11 @@ def parse_record(raw: Any, index: int | None = None) -> AccessRecord:
         key = raw.get("key")
         if not isinstance(key, str) or not key:
             raise RecordError("key", "required non-empty string")
-        if len(key.encode()) > MAX_KEY_BYTES or "\x00" in key:
+        try:
+            encoded = key.encode()
+        except UnicodeEncodeError:  # a lone surrogate: JSON allows it, UTF-8 does not
+            raise RecordError("key", "not valid Unicode (a lone surrogate)") from None
+        if len(encoded) > MAX_KEY_BYTES or "\x00" in key:
             raise RecordError("key", f"at most {MAX_KEY_BYTES} bytes of UTF-8, no NUL")
         op_raw = raw.get("op")
         try:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
 
 from tests.support.api import issue_key
 from tiering.services.job_runners import InProcessJobRunner

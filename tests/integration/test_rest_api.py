@@ -209,3 +209,21 @@ def test_a_revoked_key_stops_working(store_settings):
     assert stack.client.get("/whoami", headers={"X-API-Key": key["key"]}).status_code == 401
     listed = {k["key_id"]: k for k in stack.client.get("/keys").json()["items"]}
     assert listed[key["key_id"]]["revoked"] and "key" not in listed[key["key_id"]]
+
+
+def test_poison_records_are_refused_and_the_projections_keep_up(stack):
+    """Each of these was once a 200 (or a 500) that stopped the read models."""
+    bodies = [
+        (json.dumps([rec(1.7e308, "x", "GET")]).encode(), "ts"),
+        (json.dumps([rec(1, "x", "PUT", 2**63)]).encode(), "size"),
+        (b'[{"ts": ' + b"9" * 5000 + b', "key": "x", "op": "GET"}]', "body"),
+        (b'[{"ts": 1, "key": "\\ud800", "op": "GET"}]', "key"),
+        (b'[{"ts": 1, "key": "\xff\xfe", "op": "GET"}]', "body"),
+        (b"[" * 100_000, "body"),
+    ]
+    for body, field in bodies:
+        r = stack.client.post("/accesses", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, (field, r.text[:200])
+    assert stack.post([rec(5, "after", "PUT", 1)]).status_code == 200
+    stack.project()
+    assert stack.client.get("/objects/after").json()["accesses_total"] == 1

@@ -1,6 +1,15 @@
 import pytest
 
-from tiering.domain.records import Op, RecordError, parse_batch, parse_record, parse_ts
+from tiering.domain.records import (
+    MAX_LATENCY_MS,
+    MAX_SIZE,
+    MAX_TS,
+    Op,
+    RecordError,
+    parse_batch,
+    parse_record,
+    parse_ts,
+)
 
 
 def test_iso_and_epoch_times_agree():
@@ -37,3 +46,26 @@ def test_one_bad_record_rejects_the_batch_and_names_its_index():
     with pytest.raises(RecordError) as e:
         parse_batch([{"ts": 1, "key": "a", "op": "GET"}, {"ts": 1, "key": "b", "op": "NOPE"}])
     assert e.value.index == 1 and e.value.field == "op"
+
+
+@pytest.mark.parametrize("field,raw", [
+    ("ts", {"ts": 1.7e308, "key": "k", "op": "GET"}),
+    ("ts", {"ts": 10**400, "key": "k", "op": "GET"}),
+    ("ts", {"ts": "9" * 5000, "key": "k", "op": "GET"}),
+    ("ts", {"ts": 10_000_000_001, "key": "k", "op": "GET"}),
+    ("size", {"ts": 1, "key": "k", "op": "PUT", "size": 2**63}),
+    ("size", {"ts": 1, "key": "k", "op": "PUT", "size": "9" * 30}),
+    ("latency_ms", {"ts": 1, "key": "k", "op": "GET", "latency_ms": 10**400}),
+    ("latency_ms", {"ts": 1, "key": "k", "op": "GET", "latency_ms": 1e12}),
+    ("key", {"ts": 1, "key": "\ud800", "op": "GET"}),
+])
+def test_values_no_store_can_hold_are_refused_at_the_door(field, raw):
+    """Each was once acknowledged, then stopped the projections for good."""
+    with pytest.raises(RecordError) as e:
+        parse_record(raw, 3)
+    assert (e.value.field, e.value.index) == (field, 3) and len(e.value.reason) < 200
+
+
+def test_the_largest_values_a_store_holds_are_taken():
+    r = parse_record({"ts": MAX_TS, "key": "k", "op": "PUT", "size": MAX_SIZE, "latency_ms": MAX_LATENCY_MS})
+    assert (r.ts, r.size, r.latency_ms) == (MAX_TS, MAX_SIZE, MAX_LATENCY_MS)
