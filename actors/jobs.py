@@ -33,8 +33,7 @@ class JobTable:
     def submit(self, job_id: str, kind: str, request: dict[str, Any], spec: Any) -> dict[str, Any] | None:
         """Queue a job; None when ``max_queued`` jobs are already waiting or running."""
         with self._lock:
-            unfinished = sum(j["status"] in ("queued", "running") for j in self.jobs.values())
-            if unfinished >= self.max_queued:
+            if self.unfinished() >= self.max_queued:
                 return None
             self.jobs[job_id] = {"id": job_id, "job_id": job_id, "kind": kind, "status": "queued",
                                  "stage": "queued", "progress": 0.0, "request": request}
@@ -44,6 +43,9 @@ class JobTable:
     def get(self, job_id: str) -> dict[str, Any] | None:
         found = self.jobs.get(job_id)
         return dict(found) if found is not None else None
+
+    def unfinished(self) -> int:
+        return sum(j["status"] in ("queued", "running") for j in list(self.jobs.values()))
 
     def drain(self) -> None:
         """Wait until every job queued so far has finished."""
@@ -84,6 +86,9 @@ class JobWorker:
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         return self.table.get(job_id)
+
+    def unfinished(self) -> int:
+        return self.table.unfinished()
 
     def drain(self) -> None:
         self.table.drain()

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from tiering.domain.costs import DEFAULT_PRICES, CostModel, override_prices
+from tiering.domain.quotas import QuotaConfig
 
 Overrides = Mapping[str, Mapping[str, float]]
 _TIER_KEYS = ("hot", "warm", "cold")
@@ -44,6 +45,7 @@ class PolicyConfig:
     tenants: Mapping[str, Overrides] = field(default_factory=dict)
     prefixes: tuple[PrefixRule, ...] = ()
     base: CostModel = field(default_factory=CostModel)
+    quotas: QuotaConfig = field(default_factory=QuotaConfig)
 
     # ----- building ----------------------------------------------------------
     @classmethod
@@ -52,10 +54,10 @@ class PolicyConfig:
         data = data or {}
         if not isinstance(data, Mapping):
             raise ValueError("policy file: the top level must be a mapping")
-        unknown = set(data) - {"defaults", "tenants", "prefixes"}
+        unknown = set(data) - {"defaults", "tenants", "prefixes", "quotas"}
         if unknown:
             raise ValueError(f"policy file: unknown section(s) {sorted(unknown)}; "
-                             "expected defaults, tenants, prefixes")
+                             "expected defaults, tenants, prefixes, quotas")
         base = base or CostModel(dict(DEFAULT_PRICES))
         defaults = _check_overrides("defaults", data.get("defaults") or {}, base)
         tenants_in = data.get("tenants") or {}
@@ -77,7 +79,7 @@ class PolicyConfig:
                 raise ValueError(f"prefixes[{i}]: unknown field(s) {sorted(extra)}")
             ov = {k: v for k, v in item.items() if k in _TIER_KEYS}
             rules.append(PrefixRule(item["prefix"], tenant, _check_overrides(f"prefixes[{i}]", ov, base)))
-        return cls(defaults, tenants, tuple(rules), base)
+        return cls(defaults, tenants, tuple(rules), base, QuotaConfig.from_dict(data.get("quotas")))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +87,7 @@ class PolicyConfig:
             "tenants": {t: _plain(o) for t, o in self.tenants.items()},
             "prefixes": [{"prefix": r.prefix, **({"tenant": r.tenant} if r.tenant else {}),
                           **_plain(r.overrides)} for r in self.prefixes],
+            "quotas": self.quotas.to_dict(),
         }
 
     # ----- resolving ---------------------------------------------------------

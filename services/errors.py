@@ -49,11 +49,14 @@ def invalid(field: str | None, reason: str, **more: Any) -> Invalid:
 
 
 class Busy(UseCaseError):
-    """Too much already queued; try again after ``retry_after_s``."""
+    """Too much already queued, or a quota spent; try again after ``retry_after_s``."""
 
-    def __init__(self, message: str, retry_after_s: int = 30):
+    def __init__(self, message: str, retry_after_s: int = 30, quota: str | None = None,
+                 limit: int | None = None):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.quota = quota
+        self.limit = limit
 
 
 def root_cause(exc: BaseException) -> BaseException:

@@ -14,6 +14,7 @@ from tiering.domain.application import IngestResult
 from tiering.domain.governance import Principal
 from tiering.domain.records import AccessRecord, RecordError, parse_record
 from tiering.services.errors import Forbidden, Invalid, TooLarge, Unavailable
+from tiering.services.quotas import QuotaGuard
 
 MAX_REPORTED_ERRORS = 50
 
@@ -31,6 +32,7 @@ class IngestRecords:
     max_batch_records: int
     materializing: IngestPort | None = None
     materialize_by_default: bool = False
+    quotas: QuotaGuard | None = None
 
     def wants_bytes(self, materialize: bool | None) -> bool:
         if materialize is None:
@@ -48,6 +50,8 @@ class IngestRecords:
             foreign = sorted({r.tenant for r in records if not who.sees(r.tenant)})
             if foreign:
                 raise Forbidden(f"this key may not write records of tenant {foreign[0]!r}; nothing was applied")
+        if self.quotas is not None:
+            self.quotas.check_ingest(records)
         bytes_too = self.wants_bytes(materialize)
         port = self.materializing if bytes_too else self.port
         if port is None:

@@ -24,6 +24,9 @@ class InProcessJobRunner:
     async def get(self, job_id: str) -> dict[str, Any] | None:
         return self.table.get(job_id)
 
+    async def unfinished(self) -> int:
+        return self.table.unfinished()
+
     def drain(self) -> None:
         self.table.drain()
 
@@ -53,6 +56,9 @@ class RayJobRunner:
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         return await self.handle.get.remote(job_id)
+
+    async def unfinished(self) -> int:
+        return await self.handle.unfinished.remote()
 
     def drain(self) -> None:
         import ray

@@ -11,10 +11,12 @@ import uuid
 from typing import Any, Protocol, Sequence
 
 from tiering.config import Settings
+from tiering.domain.governance import ALL_TENANTS
 from tiering.ingest.formats import TraceError
 from tiering.ingest.trace_library import TraceLibrary
 from tiering.services.errors import Busy, NotFound, invalid
 from tiering.services.policies import Policies
+from tiering.services.quotas import QuotaGuard
 from tiering.services.training import JobSpec
 
 TRACE_FORMATS = ("ibm-cos", "cloudphysics", "msr", "systor", "csv")
@@ -26,14 +28,18 @@ class JobRunner(Protocol):
 
     async def get(self, job_id: str) -> dict[str, Any] | None: ...
 
+    async def unfinished(self) -> int: ...
+
     def close(self) -> None: ...
 
 
 class TrainingJobs:
-    def __init__(self, settings: Settings, runner: JobRunner, policies: Policies):
+    def __init__(self, settings: Settings, runner: JobRunner, policies: Policies,
+                 quotas: QuotaGuard | None = None):
         self.settings = settings
         self.runner = runner
         self.policies = policies
+        self.quotas = quotas
         self.library = TraceLibrary(settings.data_dir / "traces", settings.max_trace_bytes)
 
     async def retrain(self, request: dict[str, Any], trace: str | None, fmt: str | None,
@@ -86,6 +92,8 @@ class TrainingJobs:
             raise invalid("trace", str(e)) from None
 
     async def _submit(self, spec: JobSpec, request: dict[str, Any]) -> dict[str, Any]:
+        if self.quotas is not None:  # jobs span every tenant: the default quota applies
+            self.quotas.check_jobs(ALL_TENANTS, await self.runner.unfinished())
         job_id = uuid.uuid4().hex
         queued = await self.runner.submit(job_id, spec.kind, request, spec)
         if queued is None:

@@ -23,17 +23,28 @@ class Policies:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
+        self._cached: tuple[tuple[int, int], PolicyConfig] | None = None
 
     def current(self) -> PolicyConfig:
-        if not self.path.exists():
-            return PolicyConfig()
+        """The file's policy, parsed again only when the file changed (every
+        ingest batch asks, for its quotas)."""
         try:
-            return load_policy_file(self.path)
+            st = self.path.stat()
+        except FileNotFoundError:
+            return PolicyConfig()
+        stamp = (st.st_mtime_ns, st.st_size)
+        cached = self._cached
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        try:
+            config = load_policy_file(self.path)
         except ValueError:
             # A hand edit that does not parse; its error may quote the file.
             log.exception("the policy file does not parse")
             raise Conflict("the policy file does not parse (details in the server log); "
                            "PUT /policies replaces it") from None
+        self._cached = (stamp, config)
+        return config
 
     def replace(self, body: Any) -> dict[str, Any]:
         try:

@@ -10,7 +10,19 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from tiering.web import content_types, errors
 from tiering.web.deps import Services
 from tiering.web.metrics import ApiMetrics
-from tiering.web.routers import accesses, autopilot, health, insights, keys, metrics, ml, movements, moves, objects
+from tiering.web.routers import (
+    accesses,
+    autopilot,
+    health,
+    insights,
+    keys,
+    metrics,
+    ml,
+    movements,
+    moves,
+    objects,
+    quotas,
+)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -37,6 +49,6 @@ def create_app(services: Services) -> FastAPI:
 
     # moves before objects: its /objects/{key}/content and /move routes
     # would otherwise be swallowed by objects' greedy GET /objects/{key:path}.
-    for module in (health, accesses, moves, objects, movements, metrics, ml, insights, autopilot, keys):
+    for module in (health, accesses, moves, objects, movements, metrics, ml, insights, autopilot, keys, quotas):
         app.include_router(module.router)
     return app

@@ -8,7 +8,7 @@ as a typed dependency, and a part of the stack that is not running is a 503.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, TypeVar
 
 from fastapi import Depends, Request
 
@@ -21,6 +21,7 @@ from tiering.services.insights import EstateInsights
 from tiering.services.jobs import JobRunner, TrainingJobs
 from tiering.services.moves import Moves
 from tiering.services.policies import Policies
+from tiering.services.quotas import QuotaGuard
 
 
 @dataclass
@@ -49,9 +50,11 @@ class Services:
             self.access = AccessControl(log)
             self.closers.append(log.close)
         self.policies = Policies(s.data_dir / "policy.yaml")
+        rm = self.read_models
+        self.quotas = QuotaGuard(self.policies, None if rm is None else lambda tenant: _holdings(rm, tenant))
         self.ingest = IngestRecords(self.ingest_port, s.max_batch_records, self.materializing,
-                                    s.ingest_materialize)
-        self.jobs = TrainingJobs(s, self.job_runner, self.policies) if self.job_runner else None
+                                    s.ingest_materialize, self.quotas)
+        self.jobs = TrainingJobs(s, self.job_runner, self.policies, self.quotas) if self.job_runner else None
         self.insights = EstateInsights(self.read_models) if self.read_models is not None else None
         if self.job_runner is not None:
             self.closers.insert(0, self.job_runner.close)
@@ -59,6 +62,11 @@ class Services:
     def close(self) -> None:
         for close in self.closers:
             close()
+
+
+def _holdings(read_models: Any, tenant: str) -> dict[str, int]:
+    m = read_models.metrics(tenant)
+    return {"objects": m["objects_total"], "bytes": m["bytes_total"]}
 
 
 def get_services(request: Request) -> Services:
@@ -72,34 +80,36 @@ def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
+T = TypeVar("T")
+READ_MODELS_CLOSED = "the read models are not open"
+
+
+def running(part: T | None, missing: str) -> T:
+    """``part`` of the stack, or a 503 saying that it is not running."""
+    if part is None:
+        raise Unavailable(missing)
+    return part
+
+
 def get_read_models(services: ServicesDep) -> Any:
-    if services.read_models is None:
-        raise Unavailable("the read models are not open")
-    return services.read_models
+    return running(services.read_models, READ_MODELS_CLOSED)
 
 
 def get_moves(services: ServicesDep) -> Moves:
-    if services.moves is None:
-        raise Unavailable("the movement runtime is not running (object store and movers)")
-    return services.moves
+    return running(services.moves, "the movement runtime is not running (object store and movers)")
 
 
 def get_autopilot(services: ServicesDep) -> AutopilotControls:
-    if services.autopilot is None:
-        raise Unavailable("the decision loop is not running (TIERING_AUTOPILOT=false or no movers)")
-    return services.autopilot
+    return running(services.autopilot,
+                   "the decision loop is not running (TIERING_AUTOPILOT=false or no movers)")
 
 
 def get_jobs(services: ServicesDep) -> TrainingJobs:
-    if services.jobs is None:
-        raise Unavailable("the job worker is not running")
-    return services.jobs
+    return running(services.jobs, "the job worker is not running")
 
 
 def get_insights(services: ServicesDep) -> EstateInsights:
-    if services.insights is None:
-        raise Unavailable("the read models are not open")
-    return services.insights
+    return running(services.insights, READ_MODELS_CLOSED)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -61,6 +61,8 @@ def install(app: FastAPI) -> None:
             body["errors"] = exc.errors
         if isinstance(exc, Busy):
             headers["Retry-After"] = str(exc.retry_after_s)
+            if exc.quota is not None:
+                body.update(quota=exc.quota, limit=exc.limit)
         if isinstance(exc, Unauthenticated):
             headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(body, status_code=status, headers=headers)

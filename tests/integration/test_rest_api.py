@@ -227,3 +227,20 @@ def test_poison_records_are_refused_and_the_projections_keep_up(stack):
     assert stack.post([rec(5, "after", "PUT", 1)]).status_code == 200
     stack.project()
     assert stack.client.get("/objects/after").json()["accesses_total"] == 1
+
+
+def test_over_a_quota_is_a_429_that_names_it_and_changes_nothing(stack):
+    limits = {"quotas": {"tenants": {"default": {"ingest_records_per_s": 3, "objects": 2}}}}
+    assert stack.client.put("/policies", json=limits).status_code == 200
+    assert stack.post([rec(1, "a", "PUT", 1), rec(2, "b", "PUT", 1)]).status_code == 200
+    head = stack.services.health_checks["event_store"]()["head"]
+    r = stack.post([rec(3, "c", "GET"), rec(4, "d", "GET")])
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    assert r.json()["quota"] == "ingest_records_per_s" and r.json()["limit"] == 3
+    assert stack.services.health_checks["event_store"]()["head"] == head
+    stack.project()
+    time.sleep(1.0)  # the quota's own second, not a synchronisation
+    over = stack.post([rec(5, "e", "PUT", 1)])
+    assert over.status_code == 429 and over.json()["quota"] == "objects"
+    used = stack.client.get("/quotas", params={"tenant": "default"}).json()["quotas"]
+    assert used["objects"] == {"limit": 2, "used": 2, "meaning": used["objects"]["meaning"]}

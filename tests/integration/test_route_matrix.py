@@ -77,6 +77,7 @@ SAMPLES = {
     ("GET", "/keys"): lambda t: ({}, {}, None),
     ("DELETE", "/keys/{key_id}"): lambda t: ({"key_id": "000000000000"}, {}, None),
     ("GET", "/whoami"): lambda t: ({}, {}, None),
+    ("GET", "/quotas"): lambda t: ({}, {"tenant": t}, None),
     ("GET", "/actions"): lambda t: ({}, {"tenant": t}, None),
 }
 # Routes whose sample names a tenant (query or body): the other tenant's is refused.

@@ -37,7 +37,7 @@ from tiering.web.dashboard.store import DashboardStore
 from tiering.web.dashboard.views import bound_views
 from tiering.web.deps import Services
 from tiering.web.metrics import ApiMetrics
-from tiering.web.routers import insights, metrics, ml, objects
+from tiering.web.routers import insights, metrics, ml, objects, quotas
 
 H = 500_000 * HOUR_S
 pytestmark = pytest.mark.asyncio
@@ -134,7 +134,7 @@ def api(tmp_path):
                                   metrics=ApiMetrics(), job_runner=InProcessJobRunner())
     controls = fake_controls()
     # The fake first: it stands in for the real what-if and autopilot routes.
-    for router in (controls, insights.router, metrics.router, objects.router, ml.router):
+    for router in (controls, insights.router, metrics.router, objects.router, ml.router, quotas.router):
         app.include_router(router)
     yield app, rm, controls.state
     db.close()

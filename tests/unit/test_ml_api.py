@@ -16,7 +16,8 @@ def client(tmp_path):
 
 
 def test_policies_round_trip_and_validation(client):
-    assert client.get("/policies").json() == {"defaults": {}, "tenants": {}, "prefixes": []}
+    assert client.get("/policies").json() == {"defaults": {}, "tenants": {}, "prefixes": [],
+                                              "quotas": {"defaults": {}, "tenants": {}}}
     body = {"tenants": {"acme": {"cold": {"min_storage_days": 180}}},
             "prefixes": [{"prefix": "logs/", "warm": {"retrieval_gb": 0.02}}]}
     r = client.put("/policies", json=body)

@@ -48,6 +48,7 @@ def build_page(store: DashboardStore, refresh_ms: int | None = None,
                      controls.top_objects(store)),
                _card("Model", v["model"], v["importances"]), sizing_mode="stretch_width"),
         _card("Object drill-down", controls.drill_down(store), v["object"]),
+        _card("Quotas", v["quotas"]),
         sizing_mode="stretch_width")
     tabs = [("Estate", estate)]
     if may(who, "operator"):

@@ -47,6 +47,7 @@ class DashboardStore(param.Parameterized):
     top_objects = param.DataFrame(default=frames.empty_top())
     decisions = param.DataFrame(default=frames.empty_decisions())
     model = param.Dict(default={})
+    quotas = param.Dict(default={}, doc="GET /quotas for the tenant shown")
     importances = param.DataFrame(default=frames.empty_importances())
     autopilot = param.Dict(default={})
     traces = param.List(default=[])
@@ -117,7 +118,7 @@ class DashboardStore(param.Parameterized):
         # changed in place, or the views would not hear of the change.
         errors = dict(self.errors)
         names = ("overview", "history", "moves", "top", "decisions", "model", "autopilot",
-                 "tenants")
+                 "tenants", "quotas")
         since = {"since": self._history_since} if self._history_since is not None else {}
         async def nothing() -> None:
             return None
@@ -131,7 +132,8 @@ class DashboardStore(param.Parameterized):
             self._fetch(errors, "decisions", "/decisions", **self._scope(limit=DECISIONS_SHOWN)),
             self._fetch(errors, "model", "/ml/model"),
             estate(errors, "autopilot", "/autopilot"),
-            self._fetch(errors, "tenants", "/insights/tenants"))
+            self._fetch(errors, "tenants", "/insights/tenants"),
+            self._fetch(errors, "quotas", "/quotas", **self._scope()))
         got = dict(zip(names, results))
         updates: dict[str, Any] = {}
         if got["overview"] is not None:
@@ -158,6 +160,8 @@ class DashboardStore(param.Parameterized):
             updates["autopilot"] = got["autopilot"]
         if got["tenants"] is not None:
             updates["tenants"] = got["tenants"]["tenants"]
+        if got["quotas"] is not None:
+            updates["quotas"] = got["quotas"]
         await self.poll_jobs(apply=False, into=updates)
         # Unchanged data is not set again, so views redraw only what moved.
         updates = {k: v for k, v in updates.items() if not _same(getattr(self, k), v)}

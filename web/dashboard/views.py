@@ -134,6 +134,20 @@ def object_timeline(events: pd.DataFrame, ref: tuple[str, str]) -> list:
                                  sizing_mode="stretch_width")]
 
 
+def quota_table(quotas: dict) -> str:
+    """The tenant's quotas (GET /quotas): limit and use of each; unlimited ones are left out."""
+    rows = [(name, q) for name, q in (quotas.get("quotas") or {}).items() if q["limit"] is not None]
+    if not rows:
+        return f"quotas of **{quotas.get('tenant', '?')}**: none set (unlimited)"
+    fmt = {"bytes": _bytes}
+    lines = [f"quotas of **{quotas['tenant']}**", "", "| quota | used | limit |", "|---|---|---|"]
+    for name, q in rows:
+        show = fmt.get(name, lambda v: f"{v:,}")
+        used = "-" if q["used"] is None else show(q["used"])
+        lines.append(f"| {name} | {used} | {show(q['limit'])} |")
+    return "\n".join(lines)
+
+
 def errors_line(errors: dict, notice: str) -> str:
     parts = [f"⚠ {k}: {v}" for k, v in sorted(errors.items())]
     return "  \n".join(([notice] if notice else []) + parts)
@@ -176,4 +190,5 @@ def bound_views(store: DashboardStore) -> dict[str, pn.viewable.Viewable]:
                              ["object_history", "object_ref"]),
         "notices": _following(store, pn.pane.Markdown(css_classes=["notices"]), errors_line,
                               ["errors", "notice"]),
+        "quotas": _following(store, pn.pane.Markdown(css_classes=["quotas"]), quota_table, ["quotas"]),
     }

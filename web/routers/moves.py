@@ -41,7 +41,9 @@ class MoveRequest(BaseModel):
 async def request_move(who: Operator, key: str, body: Annotated[MoveRequest, Body()],
                        services: ServicesDep, tenant: TenantQ = DEFAULT_TENANT) -> dict[str, Any]:
     require_tenant(who, tenant)
-    answer = await get_moves(services).request(tenant, key, body.target, body.reason, who.identity)
+    moves = get_moves(services)
+    services.quotas.check_move(tenant)
+    answer = await moves.request(tenant, key, body.target, body.reason, who.identity)
     services.access.record(who, "move.request", tenant, key, {"target": answer["target"],
                                                               "move_id": answer["move_id"]})
     return answer

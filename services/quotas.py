@@ -1,0 +1,89 @@
+"""Per-tenant quotas, enforced where the work enters: ingest, operator moves, jobs.
+
+Over a quota the caller gets ``Busy`` (429 with ``Retry-After``) naming the
+quota and its limit, and nothing is done. Holdings (objects, bytes) are read
+from the read models, so a burst can overshoot them by the projection lag;
+rates are counted in this process.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from typing import Any, Callable, Sequence
+
+from tiering.domain.quotas import QUOTAS, TokenBucket
+from tiering.domain.records import AccessRecord, Op
+from tiering.services.errors import Busy
+from tiering.services.policies import Policies
+
+DAY_S = 86_400
+
+
+class QuotaGuard:
+    def __init__(self, policies: Policies, holdings: Callable[[str], dict[str, int]] | None,
+                 clock: Callable[[], float] = time.time):
+        self.policies = policies
+        self.holdings = holdings  # tenant -> {"objects", "bytes"} (None: not known here)
+        self.clock = clock
+        self._buckets: dict[tuple[str, int], TokenBucket] = {}
+        self._moves: dict[tuple[str, int], int] = Counter()
+        self._lock = threading.Lock()
+
+    def limits(self, tenant: str) -> dict[str, int | None]:
+        return self.policies.current().quotas.for_tenant(tenant)
+
+    def check_ingest(self, records: Sequence[AccessRecord]) -> None:
+        by_tenant = Counter(r.tenant for r in records)
+        puts = {r.tenant for r in records if r.op is Op.PUT}
+        for tenant, n in by_tenant.items():
+            limits = self.limits(tenant)
+            if tenant in puts and self.holdings is not None and (limits["objects"] is not None
+                                                                 or limits["bytes"] is not None):
+                held = self.holdings(tenant)
+                for name in ("objects", "bytes"):
+                    if limits[name] is not None and held[name] >= limits[name]:
+                        raise _over(tenant, name, limits[name], 60, f"it holds {held[name]:,}")
+            rate = limits["ingest_records_per_s"]
+            if rate is not None:
+                with self._lock:
+                    bucket = self._buckets.setdefault((tenant, rate), TokenBucket(rate, self.clock()))
+                    wait = bucket.take(n, self.clock())
+                if wait:
+                    why = ("a batch larger than a second's worth never fits: send smaller batches"
+                           if n > rate else f"{n:,} records now")
+                    raise _over(tenant, "ingest_records_per_s", rate, math.ceil(min(wait, 3600)), why)
+
+    def check_move(self, tenant: str) -> None:
+        """Count one operator move request against today's quota (UTC day)."""
+        limit = self.limits(tenant)["moves_per_day"]
+        if limit is None:
+            return
+        now = self.clock()
+        day = int(now // DAY_S)
+        with self._lock:
+            if self._moves[(tenant, day)] >= limit:
+                raise _over(tenant, "moves_per_day", limit, math.ceil((day + 1) * DAY_S - now), "today")
+            self._moves[(tenant, day)] += 1
+
+    def check_jobs(self, tenant: str, running: int) -> None:
+        limit = self.limits(tenant)["concurrent_jobs"]
+        if limit is not None and running >= limit:
+            raise _over(tenant, "concurrent_jobs", limit, 30, f"{running} queued or running")
+
+    def status(self, tenant: str) -> dict[str, Any]:
+        """Each quota's limit, and what the tenant holds or used where that is known."""
+        limits = self.limits(tenant)
+        held = self.holdings(tenant) if self.holdings is not None else {}
+        day = int(self.clock() // DAY_S)
+        used = {"objects": held.get("objects"), "bytes": held.get("bytes"),
+                "moves_per_day": self._moves.get((tenant, day), 0)}
+        return {"tenant": tenant, "quotas": {name: {"limit": limits[name], "used": used.get(name),
+                                                    "meaning": QUOTAS[name]} for name in QUOTAS}}
+
+
+def _over(tenant: str, quota: str, limit: int, retry_after_s: int, why: str) -> Busy:
+    return Busy(f"tenant {tenant} is over its {quota} quota of {limit:,} ({why})", max(1, retry_after_s),
+                quota=quota, limit=limit)
