@@ -204,6 +204,10 @@ class GovernanceLog(Application):
         self.save(OperatorAction(by=who.identity, role=who.role.value, tenant=tenant, action=action,
                                  target=target, details=details or {}))
 
+    def all_events(self) -> Iterator[Any]:
+        """Every event of the log, oldest first (keys, actions, webhooks: a small log)."""
+        return self._events()
+
     def _events(self) -> Iterator[Any]:
         start = 1
         while True:

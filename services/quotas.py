@@ -24,8 +24,11 @@ DAY_S = 86_400
 
 class QuotaGuard:
     def __init__(self, policies: Policies, holdings: Callable[[str], dict[str, int]] | None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 on_over: Callable[[str, str, int], None] | None = None):
         self.policies = policies
+        self.on_over = on_over  # (tenant, quota, limit): the quota.exceeded incident
+        self._told: dict[tuple[str, str], float] = {}
         self.holdings = holdings  # tenant -> {"objects", "bytes"} (None: not known here)
         self.clock = clock
         self._buckets: dict[tuple[str, int], TokenBucket] = {}
@@ -45,7 +48,7 @@ class QuotaGuard:
                 held = self.holdings(tenant)
                 for name in ("objects", "bytes"):
                     if limits[name] is not None and held[name] >= limits[name]:
-                        raise _over(tenant, name, limits[name], 60, f"it holds {held[name]:,}")
+                        raise self._over(tenant, name, limits[name], 60, f"it holds {held[name]:,}")
             rate = limits["ingest_records_per_s"]
             if rate is not None:
                 with self._lock:
@@ -54,7 +57,7 @@ class QuotaGuard:
                 if wait:
                     why = ("a batch larger than a second's worth never fits: send smaller batches"
                            if n > rate else f"{n:,} records now")
-                    raise _over(tenant, "ingest_records_per_s", rate, math.ceil(min(wait, 3600)), why)
+                    raise self._over(tenant, "ingest_records_per_s", rate, math.ceil(min(wait, 3600)), why)
 
     def check_move(self, tenant: str) -> None:
         """Count one operator move request against today's quota (UTC day)."""
@@ -65,13 +68,13 @@ class QuotaGuard:
         day = int(now // DAY_S)
         with self._lock:
             if self._moves[(tenant, day)] >= limit:
-                raise _over(tenant, "moves_per_day", limit, math.ceil((day + 1) * DAY_S - now), "today")
+                raise self._over(tenant, "moves_per_day", limit, math.ceil((day + 1) * DAY_S - now), "today")
             self._moves[(tenant, day)] += 1
 
     def check_jobs(self, tenant: str, running: int) -> None:
         limit = self.limits(tenant)["concurrent_jobs"]
         if limit is not None and running >= limit:
-            raise _over(tenant, "concurrent_jobs", limit, 30, f"{running} queued or running")
+            raise self._over(tenant, "concurrent_jobs", limit, 30, f"{running} queued or running")
 
     def status(self, tenant: str) -> dict[str, Any]:
         """Each quota's limit, and what the tenant holds or used where that is known."""
@@ -84,6 +87,18 @@ class QuotaGuard:
                                                     "meaning": QUOTAS[name]} for name in QUOTAS}}
 
 
-def _over(tenant: str, quota: str, limit: int, retry_after_s: int, why: str) -> Busy:
+    def _over(self, tenant: str, quota: str, limit: int, retry_after_s: int, why: str) -> Busy:
+        """The refusal; the incident too, at most once a minute per tenant and quota."""
+        now = self.clock()
+        if self.on_over is not None and now - self._told.get((tenant, quota), -math.inf) >= 60:
+            self._told[(tenant, quota)] = now
+            try:
+                self.on_over(tenant, quota, limit)
+            except Exception:  # noqa: BLE001 - telling must never change the answer
+                pass
+        return _busy(tenant, quota, limit, retry_after_s, why)
+
+
+def _busy(tenant: str, quota: str, limit: int, retry_after_s: int, why: str) -> Busy:
     return Busy(f"tenant {tenant} is over its {quota} quota of {limit:,} ({why})", max(1, retry_after_s),
                 quota=quota, limit=limit)

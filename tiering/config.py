@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     api_key: str | None = Field(None, description="The API key CLI commands present; unset reads "
                                 "data_dir/admin.key, the first admin key, when this user can.")
     max_batch_records: int = Field(10_000, ge=1, description="Largest POST /accesses batch.")
+    incident_poll_s: float = Field(5.0, gt=0, description="How often the logs, health checks and projection "
+                                   "lag are looked at for incidents (webhooks).")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body.")
     max_trace_bytes: int = Field(256 * 2**20, ge=1, description="Largest trace a retrain or what-if "
                                  "job reads, and largest trace upload.")

@@ -91,7 +91,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     ingest = RayIngest(handles)
     movement.start(handles)  # movers, decision bus, reconciler, age rule
     services = build_services(settings, ingest, shard_handles=handles, runner=runner,
-                              movement=movement, job_runner=RayJobRunner(name="jobs"))
+                              movement=movement, job_runner=RayJobRunner(name="jobs"), watch_incidents=True)
     app = create_app(services)
     if services.access.bootstrap(settings.admin_key_path):
         console.print(f"[bold]first start: an admin key (all tenants) is in {settings.admin_key_path}[/] "

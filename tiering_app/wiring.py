@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Sequence
 
 from tiering.adapters.eventstore import open_object_logs
@@ -12,9 +13,11 @@ from tiering.web.deps import Services
 
 
 def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[Any] = (),
-                   runner: Any = None, movement: Any = None, job_runner: Any = None) -> Services:
+                   runner: Any = None, movement: Any = None, job_runner: Any = None,
+                   watch_incidents: bool = False) -> Services:
     """``movement`` (a MovementRuntime) adds moves, content, imports and the
-    autopilot; ``job_runner`` training and what-if jobs."""
+    autopilot; ``job_runner`` training and what-if jobs; ``watch_incidents``
+    tells the webhooks of failed moves, pending decisions and failing checks."""
     store = open_object_logs(settings.eventstore_env())
     db = ReadModelDB.from_settings(settings)
     read_models = ReadModels(db, policy_path=settings.data_dir / "policy.yaml")
@@ -51,5 +54,14 @@ def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[A
     extra = movement.use_cases() if movement is not None else {}
     if movement is not None:
         checks["movement"] = movement.health
-    return Services(settings=settings, ingest_port=ingest, read_models=read_models, job_runner=job_runner,
-                    health_checks=checks, lag=lag, closers=[store.close, db.close], **extra)
+    services = Services(settings=settings, ingest_port=ingest, read_models=read_models, job_runner=job_runner,
+                        health_checks=checks, lag=lag, closers=[store.close, db.close], **extra)
+    if watch_incidents:
+        from tiering.services.incidents import IncidentWatch
+
+        watch, stop = IncidentWatch(store, services.webhooks, checks, lag), threading.Event()
+        thread = threading.Thread(target=watch.run_forever, args=(stop, settings.incident_poll_s),
+                                  name="incidents", daemon=True)
+        thread.start()
+        services.closers.insert(0, stop.set)
+    return services

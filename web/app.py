@@ -22,6 +22,7 @@ from tiering.web.routers import (
     moves,
     objects,
     quotas,
+    webhooks,
 )
 
 
@@ -49,6 +50,7 @@ def create_app(services: Services) -> FastAPI:
 
     # moves before objects: its /objects/{key}/content and /move routes
     # would otherwise be swallowed by objects' greedy GET /objects/{key:path}.
-    for module in (health, accesses, moves, objects, movements, metrics, ml, insights, autopilot, keys, quotas):
+    for module in (health, accesses, moves, objects, movements, metrics, ml, insights, autopilot, keys, quotas,
+                   webhooks):
         app.include_router(module.router)
     return app

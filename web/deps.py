@@ -22,6 +22,7 @@ from tiering.services.jobs import JobRunner, TrainingJobs
 from tiering.services.moves import Moves
 from tiering.services.policies import Policies
 from tiering.services.quotas import QuotaGuard
+from tiering.services.webhooks import Webhooks
 
 
 @dataclass
@@ -49,9 +50,13 @@ class Services:
             log = open_governance(s.eventstore_env(), str(s.governance_path))
             self.access = AccessControl(log)
             self.closers.append(log.close)
+        self.webhooks = Webhooks(self.access.log)
+        self.closers.insert(0, self.webhooks.close)
         self.policies = Policies(s.data_dir / "policy.yaml")
         rm = self.read_models
-        self.quotas = QuotaGuard(self.policies, None if rm is None else lambda tenant: _holdings(rm, tenant))
+        self.quotas = QuotaGuard(self.policies, None if rm is None else lambda tenant: _holdings(rm, tenant),
+                                 on_over=lambda tenant, quota, limit: self.webhooks.emit(
+                                     tenant, "quota.exceeded", {"quota": quota, "limit": limit}))
         self.ingest = IngestRecords(self.ingest_port, s.max_batch_records, self.materializing,
                                     s.ingest_materialize, self.quotas)
         self.jobs = TrainingJobs(s, self.job_runner, self.policies, self.quotas) if self.job_runner else None

@@ -78,11 +78,17 @@ SAMPLES = {
     ("DELETE", "/keys/{key_id}"): lambda t: ({"key_id": "000000000000"}, {}, None),
     ("GET", "/whoami"): lambda t: ({}, {}, None),
     ("GET", "/quotas"): lambda t: ({}, {"tenant": t}, None),
+    ("POST", "/webhooks"): lambda t: ({}, {}, {"tenant": t, "url": "http://127.0.0.1:9/hook",
+                                               "incidents": ["move.failed"]}),
+    ("GET", "/webhooks"): lambda t: ({}, {}, None),
+    ("DELETE", "/webhooks/{subscription_id}"): lambda t: ({"subscription_id": "nope"}, {}, None),
+    ("GET", "/webhooks/deliveries"): lambda t: ({}, {}, None),
+    ("POST", "/webhooks/deliveries/{delivery_id}/redeliver"): lambda t: ({"delivery_id": "nope"}, {}, None),
     ("GET", "/actions"): lambda t: ({}, {"tenant": t}, None),
 }
 # Routes whose sample names a tenant (query or body): the other tenant's is refused.
 WRITES_NAMING_A_TENANT = {("POST", "/accesses"), ("POST", "/accesses/materialize"), ("POST", "/keys"),
-                          ("POST", "/imports")}
+                          ("POST", "/imports"), ("POST", "/webhooks")}
 
 
 def routes(app):
