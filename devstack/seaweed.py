@@ -5,6 +5,13 @@ creates its single identity from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``
 environment at every start (it keeps no identity of its own, and with neither set it serves
 S3 to anyone), so the keys are generated once, kept in ``data_dir/credentials.json`` (0600)
 and passed on every start; ``start`` also checks that an unsigned request is refused.
+
+Behind the S3 gateway, the filer and the volume server would serve and take
+bucket contents over plain HTTP to anyone on the machine. So every start
+writes a ``security.toml`` (0600; weed reads it from its working directory,
+the data dir) with fresh JWT signing keys for the volume server's and the
+filer's reads and writes: the gateway signs its own calls, any other caller
+gets 401. ``start`` checks that too.
 """
 
 from __future__ import annotations
@@ -191,6 +198,7 @@ class SeaweedFS(SupervisedService):
     def _start_once(self, t0: float, timeout: float) -> None:
         self.ports = self._choose_ports()
         self._remove_sockets()
+        self._write_security()
         env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV}
         env.update(AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key)
         self._proc.start(self._argv(), env=env, cwd=self.data_dir)
@@ -217,16 +225,35 @@ class SeaweedFS(SupervisedService):
         raise ServiceError(f"SeaweedFS S3 not ready at {self.endpoint} in time ({last!r}); "
                            f"log tail:\n{tail(self._proc.logfile)}")
 
+    def _write_security(self) -> None:
+        """Fresh JWT keys for the volume server and the filer, reads and writes alike."""
+        sections = ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read")
+        text = "# Written by tiering.devstack.seaweed on every start; edits are overwritten.\n" + "".join(
+            f'[{name}]\nkey = "{secrets.token_urlsafe(32)}"\nexpires_after_seconds = 60\n' for name in sections)
+        path = self.data_dir / "security.toml"
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_text(text)
+
     def _check_auth_enforced(self) -> None:
-        """An unsigned ListBuckets must be refused (403), or we would be serving S3 to anyone."""
-        try:
-            with urllib.request.urlopen(f"{self.url}/", timeout=5) as r:
-                status = r.status
-        except urllib.error.HTTPError as e:
-            status = e.code
+        """An unsigned ListBuckets must be refused (403), or we would be serving S3 to anyone;
+        the filer must refuse a read without a JWT (401)."""
+        filer = self._status(f"http://{LOOPBACK}:{self.ports['filer']}/buckets/")
+        if filer != 401:
+            raise ServiceError(f"the SeaweedFS filer answered an unsigned read with {filer}, not 401: "
+                               "its JWT security is not in force")
+        status = self._status(f"{self.url}/")
         if status != 403:
             raise ServiceError(f"SeaweedFS S3 answered an unsigned request with {status}, not 403: "
                                "authentication is not enforced")
+
+    @staticmethod
+    def _status(url: str) -> int:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
 
     def stop(self, timeout: float = 30) -> None:
         self._proc.stop(timeout)

@@ -20,7 +20,7 @@ from tiering.domain.model import StoredObject
 from tiering.services.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
-PENDING = get_topic(StoredObject.TierRecommended)
+PENDING = get_topic(StoredObject.TierRecommended)  # type: ignore[attr-defined]  # made by @event
 FAILED = get_topic(StoredObject.MoveFailed)
 PAGE = 1000
 

@@ -47,8 +47,9 @@ class QuotaGuard:
                                                                  or limits["bytes"] is not None):
                 held = self.holdings(tenant)
                 for name in ("objects", "bytes"):
-                    if limits[name] is not None and held[name] >= limits[name]:
-                        raise self._over(tenant, name, limits[name], 60, f"it holds {held[name]:,}")
+                    limit = limits[name]
+                    if limit is not None and held[name] >= limit:
+                        raise self._over(tenant, name, limit, 60, f"it holds {held[name]:,}")
             rate = limits["ingest_records_per_s"]
             if rate is not None:
                 with self._lock:

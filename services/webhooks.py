@@ -63,7 +63,7 @@ class Webhooks:
 
     def subscriptions(self, by: Principal | None = None) -> list[Subscription]:
         ids = [e.originator_id for e in self.log.all_events() if isinstance(e, Subscription.Created)]
-        subs = [self.log.repository.get(i) for i in ids]
+        subs: list[Subscription] = [self.log.repository.get(i) for i in ids]
         return [s for s in subs if not s.removed and (by is None or by.sees(s.tenant))]
 
     def unsubscribe(self, by: Principal, subscription_id: str) -> dict[str, Any]:
@@ -93,7 +93,7 @@ class Webhooks:
 
     def deliveries(self, by: Principal, subscription_id: str | None = None) -> list[dict[str, Any]]:
         ids = [e.originator_id for e in self.log.all_events() if isinstance(e, Delivery.Created)]
-        found = [self.log.repository.get(i) for i in ids]
+        found: list[Delivery] = [self.log.repository.get(i) for i in ids]
         return [d.describe() for d in found if by.sees(d.tenant)
                 and subscription_id in (None, d.subscription_id)]
 
@@ -168,7 +168,7 @@ class Webhooks:
 
     def _get(self, cls: type, ident: str) -> Any:
         try:
-            found = self.log.repository.get(UUID(ident))
+            found: Any = self.log.repository.get(UUID(ident))
         except Exception:  # noqa: BLE001 - a malformed or unknown id is not found
             return None
         return found if isinstance(found, cls) else None

@@ -82,6 +82,25 @@ def test_seaweed_refuses_wrong_or_missing_credentials(seaweed):
             client.list_buckets()
 
 
+def test_seaweed_filer_and_volume_take_nothing_without_a_jwt(seaweed):
+    """Behind the S3 gateway, a byte changed through the filer was once served as the object."""
+    bucket = f"t-{uuid.uuid4().hex[:10]}"
+    seaweed.client().make_bucket(bucket)
+    seaweed.client().put_object(bucket, "k", io.BytesIO(b"original"), 8)
+    filer = f"http://127.0.0.1:{seaweed.ports['filer']}"
+    for method, url, data in (("GET", f"{filer}/buckets/", None), ("GET", f"{filer}/buckets/{bucket}/k", None),
+                              ("PUT", f"{filer}/buckets/{bucket}/k", b"tampered"),
+                              ("DELETE", f"{filer}/buckets/{bucket}/k", None)):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method), timeout=5) as r:
+                status = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        assert status == 401, (method, url, status)
+    assert seaweed.client().get_object(bucket, "k").read() == b"original"
+    assert stat.S_IMODE((seaweed.data_dir / "security.toml").stat().st_mode) == 0o600
+
+
 def test_seaweed_credentials_kept_private_in_data_dir(seaweed):
     path = seaweed.data_dir / "credentials.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
