@@ -4,12 +4,20 @@ The SQLite recorder cannot subscribe, so the runner polls
 ``select_notifications`` after its tracked position. Each page and the new
 position commit in one read-model transaction, so a crash or restart never
 applies an event twice or skips one.
+
+No event stops the read models: when a page fails for a reason other than
+the database being unreachable, its events are applied one at a time, and
+each one that fails is set aside in ``rm_quarantine`` with its error; the
+runner goes on after it. ``/health`` is then not ok (and the webhooks tell
+of it) until an operator deals with it (``tiering projections quarantine``).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
@@ -23,6 +31,15 @@ from tiering.projections.page import Prepared
 from tiering.projections.projector import Projector
 
 log = logging.getLogger(__name__)
+QUARANTINE_COLUMNS = ("notification_id", "object_id", "version", "kind", "error", "quarantined_at")
+# Failures of the database itself: the page is retried, its events are not to blame.
+TRANSIENT: tuple[type[BaseException], ...] = (sqlite3.OperationalError, sqlite3.InterfaceError)
+try:
+    import psycopg
+
+    TRANSIENT += (psycopg.OperationalError, psycopg.InterfaceError)
+except ImportError:  # PostgreSQL support not installed
+    pass
 
 
 class ProjectionRunner:
@@ -37,6 +54,7 @@ class ProjectionRunner:
         # which spends most of its time in SQL with the GIL released.
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="projection-read")
         self._ahead: tuple[int, Future] | None = None
+        self._ids: dict[int, list[int]] = {}  # a page's last id -> its notification ids
         self._ensure()
 
     def _ensure(self) -> None:
@@ -63,10 +81,20 @@ class ProjectionRunner:
         if not notifications:
             return position, []
         to_event = self.app.mapper.to_domain_event
+        self._ids[notifications[-1].id] = [n.id for n in notifications]
         return notifications[-1].id, self.projector.prepare([to_event(n) for n in notifications])
 
     def run_once(self) -> int:
         """Apply the next page; returns how many events it held (0: caught up)."""
+        try:
+            return self._run_page()
+        except TRANSIENT:
+            raise  # the database, not the events: the same page is tried again
+        except Exception:  # noqa: BLE001 - one of the page's events cannot be applied
+            self._ahead = None
+            return self._one_at_a_time()
+
+    def _run_page(self) -> int:
         ahead, self._ahead = self._ahead, None
         with self.db.transaction():
             # Touching the tracking row first makes a second runner on the
@@ -79,6 +107,9 @@ class ProjectionRunner:
                 last, prepared = ahead[1].result()
             else:
                 last, prepared = self._read(position)
+            self._ids.pop(last, None)
+            if len(self._ids) > 8:  # pages read ahead and then not used
+                self._ids.clear()
             if not prepared:
                 # A change of the price-override prefixes re-buckets even
                 # when no events arrive (projections.scopes).
@@ -90,6 +121,36 @@ class ProjectionRunner:
             if len(prepared) == self.settings.projection_page:  # likely more behind it
                 self._ahead = (last, self._reader.submit(self._read, last))
         return len(prepared)
+
+    def _one_at_a_time(self) -> int:
+        """The failed page again, event by event; each that fails is quarantined."""
+        with self.db.transaction():
+            self.db.execute("UPDATE rm_tracking SET position = position WHERE name = ?", (self.name,))
+            last, prepared = self._read(self.position)
+        ids = self._ids.pop(last, [])
+        for notification_id, p in zip(ids, prepared, strict=True):
+            try:
+                with self.db.transaction():
+                    self.projector.apply(self.db, [p])
+                    self._advance(notification_id)
+            except TRANSIENT:
+                raise
+            except Exception as e:  # noqa: BLE001 - set aside, with what went wrong
+                log.error("quarantined event %s (%s v%s of %s): %r", notification_id, p.entry.kind,
+                          p.entry.version, p.oid, e)
+                with self.db.transaction():
+                    self.db.execute(schema.upsert_sql("rm_quarantine", QUARANTINE_COLUMNS, ("notification_id",)),
+                                    (notification_id, p.oid, p.entry.version, p.entry.kind,
+                                     f"{type(e).__name__}: {e}"[:1000], time.time()))
+                    self._advance(notification_id)
+        return len(prepared)
+
+    def _advance(self, position: int) -> None:
+        self.db.execute("UPDATE rm_tracking SET position = ? WHERE name = ?", (position, self.name))
+
+    def quarantined(self) -> list[dict]:
+        return self.db.fetchdicts(f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM rm_quarantine"
+                                  " ORDER BY notification_id")
 
     def catch_up(self, on_progress: Callable[[int], None] | None = None) -> int:
         """Apply pages until none is left; ``on_progress`` gets the position after each."""

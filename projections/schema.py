@@ -86,6 +86,10 @@ TABLES = {
                    " PRIMARY KEY (scope, name)",
     "rm_metric_snapshots": "taken_at DOUBLE PRECISION PRIMARY KEY, event_time DOUBLE PRECISION,"
                            " data TEXT NOT NULL",
+    # Events the projector could not apply, set aside so the ones after them
+    # still are (projections.runner); a rebuild meets them again.
+    "rm_quarantine": "notification_id BIGINT PRIMARY KEY, object_id TEXT NOT NULL, version BIGINT,"
+                     " kind TEXT, error TEXT NOT NULL, quarantined_at DOUBLE PRECISION NOT NULL",
 }
 KEPT_ON_REBUILD = ("rm_metric_snapshots",)
 INDEXES = (

@@ -277,13 +277,15 @@ def _local_error(e: ValueError) -> str:
     return e.for_file_owner() if isinstance(e, CsvHeaderError) else str(e)
 
 
-def _add_keys() -> None:
+def _add_subcommands() -> None:
     from tiering.app.keys_cli import keys_app
+    from tiering.app.quarantine_cli import quarantine_app
 
     app.add_typer(keys_app, name="keys")
+    projections_app.add_typer(quarantine_app, name="quarantine")
 
 
-_add_keys()
+_add_subcommands()
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -12,6 +12,10 @@ from tiering.projections.queries import ReadModels
 from tiering.web.deps import Services
 
 
+class EventsQuarantined(RuntimeError):
+    """Some events are set aside: the read models are incomplete."""
+
+
 def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[Any] = (),
                    runner: Any = None, movement: Any = None, job_runner: Any = None,
                    watch_incidents: bool = False) -> Services:
@@ -33,8 +37,17 @@ def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[A
         position, head = read_models.position(), store.recorder.max_notification_id() or 0
         return max(0, head - position)
 
+    def quarantined() -> int:
+        return int(db.fetchone("SELECT COUNT(*) FROM rm_quarantine")[0])
+
+    def quarantine() -> dict[str, Any]:
+        n = quarantined()
+        if n:
+            raise EventsQuarantined(f"{n} event(s) could not be projected: tiering projections quarantine list")
+        return {"events": 0}
+
     checks = {"event_store": event_store, "read_models": read_model_db,
-              "projections": lambda: {"lag_events": lag()}}
+              "projections": lambda: {"lag_events": lag()}, "quarantine": quarantine}
     if shard_handles:
         def shards() -> dict[str, Any]:
             import ray
@@ -55,7 +68,8 @@ def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[A
     if movement is not None:
         checks["movement"] = movement.health
     services = Services(settings=settings, ingest_port=ingest, read_models=read_models, job_runner=job_runner,
-                        health_checks=checks, lag=lag, closers=[store.close, db.close], **extra)
+                        health_checks=checks, lag=lag, quarantined=quarantined, closers=[store.close, db.close],
+                        **extra)
     if watch_incidents:
         from tiering.services.incidents import IncidentWatch
 

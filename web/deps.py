@@ -40,6 +40,7 @@ class Services:
     health_checks: dict[str, Callable[[], Any]] = field(default_factory=dict)
     metrics: Any = None  # web.metrics.ApiMetrics
     lag: Callable[[], int] | None = None  # events recorded but not yet projected
+    quarantined: Callable[[], int] | None = None  # events the projector set aside
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -18,3 +18,5 @@ class ApiMetrics:
                                   ["method", "route", "status"], registry=self.registry)
         self.projection_lag = Gauge("tiering_projection_lag_events",
                                     "Events recorded but not yet projected", registry=self.registry)
+        self.quarantined = Gauge("tiering_projection_quarantined_events",
+                                 "Events the projector could not apply, set aside", registry=self.registry)

@@ -28,9 +28,11 @@ def metrics_history(_: EstateViewer, read_models: ReadModelsDep, since: float | 
 
 @router.get("/metrics/prometheus", summary="Operational counters in Prometheus text format")
 def prometheus(_: EstateAdmin, services: ServicesDep) -> Response:
-    if services.lag is not None:
-        try:
-            services.metrics.projection_lag.set(services.lag())
-        except Exception:  # a scrape must not fail because one gauge cannot be read
-            pass
+    for gauge, read in ((services.metrics.projection_lag, services.lag),
+                        (services.metrics.quarantined, services.quarantined)):
+        if read is not None:
+            try:
+                gauge.set(read())
+            except Exception:  # a scrape must not fail because one gauge cannot be read
+                pass
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
