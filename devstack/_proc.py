@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import random
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import IO, Sequence
@@ -125,6 +127,19 @@ def wait_port_closed(port: int, timeout: float = 10.0) -> None:
         time.sleep(0.1)
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the process that started it
+    dies, however it dies (kill -9 included), so no service outlives its
+    launcher. (Linux ties this to the starting thread: start services from a
+    thread that lives as long as they should, as the main thread does.)"""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class ManagedProcess:
     """One child in its own process group, logging to a file, with a pid file beside its data."""
 
@@ -153,7 +168,7 @@ class ManagedProcess:
                         f"{' '.join(argv)}\n".encode())
         self.proc = subprocess.Popen(
             list(argv), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            env=env, cwd=cwd, start_new_session=True, close_fds=True)
+            env=env, cwd=cwd, start_new_session=True, close_fds=True, preexec_fn=_die_with_parent)
         self.pidfile.write_text(f"{self.proc.pid}\n")
 
     def stop(self, timeout: float = 30.0, *, crash: bool = False) -> int | None:

@@ -159,6 +159,25 @@ def test_seaweed_cli_prints_info_and_stops_on_sigterm(tmp_path):
             proc.wait()
 
 
+def test_seaweed_dies_with_the_process_that_started_it(tmp_path):
+    """After kill -9 of its launcher, weed used to live on and be adopted by the next launch."""
+    proc = subprocess.Popen([sys.executable, "-m", "tiering.devstack", "seaweed",
+                             "--data-dir", str(tmp_path / "orphan")], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        weed_pid = json.loads(proc.stdout.readline())["pid"]
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while psutil.pid_exists(weed_pid) and psutil.Process(weed_pid).status() != "zombie":
+            assert time.monotonic() < deadline, "weed outlived its launcher"
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 # -- Kafka ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
