@@ -54,9 +54,10 @@ def expected_counts(path: Path) -> Counter:
 @pytest.fixture
 def launched(tmp_path):
     port = free_port()
+    # Every port this stack opens is its own: the dashboard's too, not the default 8050.
     env = {**os.environ, "TIERING_DATA_DIR": str(tmp_path / "var"), "TIERING_API_PORT": str(port),
-           "TIERING_SHARDS": "2", "TIERING_SNAPSHOT_INTERVAL_S": "1", "RAY_AUTH_MODE": "token",
-           "TIERING_RAY_ADDRESS": "local"}
+           "TIERING_DASHBOARD_PORT": str(free_port(port)), "TIERING_SHARDS": "2",
+           "TIERING_SNAPSHOT_INTERVAL_S": "1", "RAY_AUTH_MODE": "token", "TIERING_RAY_ADDRESS": "local"}
     log = (tmp_path / "launch.log").open("w")
     proc = subprocess.Popen([str(BIN / "tiering"), "launch"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
