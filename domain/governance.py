@@ -23,6 +23,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
 ALL_TENANTS = "*"
 KEY_PREFIX = "tk"
@@ -204,14 +205,14 @@ class GovernanceLog(Application):
         self.save(OperatorAction(by=who.identity, role=who.role.value, tenant=tenant, action=action,
                                  target=target, details=details or {}))
 
-    def all_events(self) -> Iterator[Any]:
-        """Every event of the log, oldest first (keys, actions, webhooks: a small log)."""
-        return self._events()
-
-    def _events(self) -> Iterator[Any]:
+    def events_of(self, *kinds: type) -> Iterator[Any]:
+        """The log's events of these classes, oldest first. The store filters by
+        topic, so finding the few subscriptions or keys never reads the many
+        deliveries and actions."""
+        topics = [get_topic(k) for k in kinds]
         start = 1
         while True:
-            page = self.recorder.select_notifications(start=start, limit=500)
+            page = self.recorder.select_notifications(start=start, limit=500, topics=topics)
             for n in page:
                 yield self.mapper.to_domain_event(n)
             if len(page) < 500:
@@ -219,15 +220,13 @@ class GovernanceLog(Application):
             start = page[-1].id + 1
 
     def keys(self) -> list[AccessKey]:
-        ids = [e.originator_id for e in self._events() if isinstance(e, AccessKey.Issued)]
+        ids = [e.originator_id for e in self.events_of(AccessKey.Issued)]
         return [self.repository.get(i) for i in ids]
 
     def actions(self, tenant: str | None = None, since: float | None = None) -> list[dict[str, Any]]:
         """Every recorded action (oldest first), optionally of one tenant or after ``since``."""
         out = []
-        for e in self._events():
-            if not isinstance(e, OperatorAction.Recorded):
-                continue
+        for e in self.events_of(OperatorAction.Recorded):
             at = e.timestamp.timestamp()
             if (tenant is None or e.tenant in (tenant, ALL_TENANTS)) and (since is None or at >= since):
                 out.append({"at": at, "by": e.by, "role": e.role, "tenant": e.tenant,
@@ -235,4 +234,4 @@ class GovernanceLog(Application):
         return out
 
     def has_keys(self) -> bool:
-        return any(isinstance(e, AccessKey.Issued) for e in self._events())
+        return next(self.events_of(AccessKey.Issued), None) is not None

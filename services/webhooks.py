@@ -62,7 +62,7 @@ class Webhooks:
         return {**sub.describe(), "secret": sub.secret}
 
     def subscriptions(self, by: Principal | None = None) -> list[Subscription]:
-        ids = [e.originator_id for e in self.log.all_events() if isinstance(e, Subscription.Created)]
+        ids = [e.originator_id for e in self.log.events_of(Subscription.Created)]
         subs: list[Subscription] = [self.log.repository.get(i) for i in ids]
         return [s for s in subs if not s.removed and (by is None or by.sees(s.tenant))]
 
@@ -92,7 +92,7 @@ class Webhooks:
         return ids
 
     def deliveries(self, by: Principal, subscription_id: str | None = None) -> list[dict[str, Any]]:
-        ids = [e.originator_id for e in self.log.all_events() if isinstance(e, Delivery.Created)]
+        ids = [e.originator_id for e in self.log.events_of(Delivery.Created)]
         found: list[Delivery] = [self.log.repository.get(i) for i in ids]
         return [d.describe() for d in found if by.sees(d.tenant)
                 and subscription_id in (None, d.subscription_id)]
