@@ -25,6 +25,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from tiering.actors.deciding import RoundSpec, decision_task, group_objects, price_overrides
+from tiering.actors.predictors import PredictorPool
+from tiering.actors.shard_steps import AnswerDecision
 from tiering.adapters.bus import Decision
 from tiering.config import Settings
 from tiering.domain.ids import shard_of
@@ -45,8 +48,9 @@ class Autopilot:
         self.rounds, self.last_round = 0, None
         self.next_event_time: float | None = None
         self.cursor: str | None = None  # where the next round's listing resumes
-        self.predictors: list[Any] = []
+        self.pool: PredictorPool | None = None
         self.model_version: str | None = None
+        self._decision_task = None
         self.lock = asyncio.Lock()  # one round at a time
         self.promotions = 0  # decisions made by the sweeps between rounds
         self._swept_through: float | None = None  # event time the last sweep looked back to
@@ -79,9 +83,6 @@ class Autopilot:
     # ----- the model ----------------------------------------------------------
     def _refresh_predictors(self) -> dict[str, Any]:
         """The newest model's meta, with a pool of predictors loaded with it."""
-        import ray
-
-        from tiering.actors.predictors import PredictorWorker
         from tiering.ml.registry import ModelRegistry
 
         registry = ModelRegistry(Path(self.settings.data_dir) / "models")
@@ -90,12 +91,11 @@ class Autopilot:
             return {}
         meta = registry.meta(latest)
         if latest != self.model_version:
-            cls = ray.remote(num_cpus=0)(PredictorWorker)
-            fresh = [cls.remote(str(registry.root), latest) for _ in range(self.settings.predictors)]
-            ray.get([p.score.remote(0, _one_row(meta)) for p in fresh])  # loaded, or fail here
-            for old in self.predictors:
-                ray.kill(old)
-            self.predictors, self.model_version = fresh, latest
+            fresh = PredictorPool.start(self.settings.predictors, str(registry.root), latest,
+                                        features=len(meta.get("features") or [0]))
+            if self.pool is not None:
+                self.pool.close()
+            self.pool, self.model_version = fresh, latest
         return meta
 
     # ----- rounds ---------------------------------------------------------------
@@ -164,26 +164,40 @@ class Autopilot:
 
     async def _decide(self, per_shard: dict[int, list[tuple[str, str]]], now: float, mode: str,
                       promotions_only: bool = False) -> dict[str, Any]:
-        """Each shard decides for its keys and records the decisions; in auto
-        mode they are then published."""
+        """Each shard observes its objects, a decision task per shard chooses,
+        and the shard records what was chosen (``actors.deciding``); in auto
+        mode the decisions are then published."""
         meta = await asyncio.to_thread(self._refresh_predictors)
-        importances = meta.get("feature_importances") or {}
-        spec = {"disposition": _DISPOSITION[mode], "model_version": self.model_version,
-                "predictors": self.predictors, "policy_params": meta.get("policy_params") or {},
-                "importances": _ranked(importances), "promotions_only": promotions_only}
+        spec = RoundSpec(_DISPOSITION[mode], self.model_version, self.pool,
+                         meta.get("policy_params") or {},
+                         tuple(_ranked(meta.get("feature_importances") or {})), promotions_only)
         # Each tenant decides at its own event time; a tenant the read model
         # has no clock for yet (projection lag) decides at the estate's.
         known = await asyncio.to_thread(self.read_models.tenant_clocks)
         clocks = {t: known.get(t, now) for keys in per_shard.values() for t, _ in keys}
-        results = await asyncio.gather(*[self.shards[i].decide.remote(keys, clocks, spec)
-                                         for i, keys in per_shard.items()])
+        prices = await asyncio.to_thread(price_overrides, self.settings)
+        if self._decision_task is None:
+            self._decision_task = decision_task()
+
+        async def one_shard(i: int, keys: list[tuple[str, str]]) -> dict[str, Any]:
+            groups = group_objects(keys, clocks, prices)
+            observed = self.shards[i].observe.remote(groups, promotions_only)
+            # the observation goes from the shard to the task without passing here
+            found = await self._decision_task.remote(groups, observed, spec, self.settings)
+            recorded = {"decisions": []}
+            if found["chosen"]:
+                recorded = await self.shards[i].record_decisions.remote(
+                    found["chosen"], spec.policy_id, spec.disposition)
+            return {**recorded, "considered": len(keys), "not_in_store": found["not_in_store"]}
+
+        results = await asyncio.gather(*[one_shard(i, keys) for i, keys in per_shard.items()])
         decisions = [Decision.decode(d) for r in results for d in r["decisions"]]
         published = 0
         if mode == "auto":
             for d in decisions:
                 await self.publish(d)
                 published += 1
-        return {"policy": f"ours@{self.model_version or 'rules'}",
+        return {"policy": spec.policy_id,
                 "considered": sum(r["considered"] for r in results), "decided": len(decisions),
                 "published": published, "not_in_store": sum(r["not_in_store"] for r in results)}
 
@@ -214,9 +228,8 @@ class Autopilot:
         shard = self.shards[shard_of(row["tenant"], row["key"], len(self.shards))]
         # Stamped at the tenant's event time now (the shard raises it to what it knows).
         now = await asyncio.to_thread(self.read_models.event_time, row["tenant"])
-        await shard.apply.remote(row["tenant"], row["key"], "resolve_recommendation",
-                                 {"decision_id": decision_id, "outcome": outcome, "by": by,
-                                  "at": now})
+        await shard.run.remote(AnswerDecision(row["tenant"], row["key"], decision_id, outcome,
+                                              by, now))
         out = {"decision_id": decision_id, "status": outcome}
         if outcome == "approved":
             # the move id is the decision id; a repeated approval is the same move
@@ -228,11 +241,9 @@ class Autopilot:
         return out
 
     def close(self) -> None:
-        import ray
-
-        for p in self.predictors:
-            ray.kill(p)
-        self.predictors = []
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
 
 
 def _ranked(importances: Any) -> list[str]:
@@ -240,9 +251,3 @@ def _ranked(importances: Any) -> list[str]:
     if isinstance(importances, dict):
         return [k for k, _ in sorted(importances.items(), key=lambda kv: -kv[1])]
     return list(importances) if isinstance(importances, list) else []
-
-
-def _one_row(meta: dict[str, Any]):
-    import numpy as np
-
-    return np.zeros((1, len(meta.get("features") or [0])))

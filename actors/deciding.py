@@ -1,128 +1,187 @@
-"""A decision round inside the shard that owns the objects.
+"""A decision round in three steps, so that a shard only reads and writes logs.
 
-The shard reads its objects' logs, runs the one policy code path
-(``ml.live.decide_objects`` over ``ml.policies``), scores through the
-predictor pool it is handed, and records every decision in the object's log
-(TierRecommended, with the policy and model version, the score, the reasons
-and what the decider will do with it) before anyone acts on it.
-``ShardWorker.decide`` calls ``decide_round``.
+1. Each shard reads its objects' logs at their tenants' event time and hands
+   out what a policy needs (``ShardWorker.observe``, ``ml.live.observe``).
+2. A decision task, which Ray runs anywhere in the cluster, runs the one
+   policy code path (``ml.live.choose`` over ``ml.policies``) scoring on the
+   predictor pool, and checks that each object to move has its bytes in the
+   tier its log names: a move of nothing would fail (``choose_decisions``).
+3. The shard records every decision in its object's log (TierRecommended,
+   with the policy and model version, the score, the reasons and what the
+   decider will do with it) in one unit of work, before anyone acts on it
+   (``ShardWorker.record_decisions``).
+
+The shard never waits on the object store or on a predictor, so ingest and
+move steps keep flowing while a round scores.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
+from tiering.actors.predictors import PredictorPool
 from tiering.adapters.bus import Decision
-from tiering.adapters.objectstore import StoreError, object_name
+from tiering.adapters.objectstore import StoreError, TierBuckets, object_name, open_store
+from tiering.config import Settings
+from tiering.domain.application import ObjectLogApplication
 from tiering.domain.costs import CostModel
-from tiering.ml.live import decide_objects
+from tiering.domain.policy_config import PolicyConfig
+from tiering.ml.live import Observed, choose, observe
 
 log = logging.getLogger(__name__)
+ACTED_ON = ("publish", "pending")  # dispositions whose decisions lead to a move
+STAT_THREADS = 16
 
 
-def pool_scorer(predictors: Sequence[Any], batch: int = 50_000):
-    """Score feature rows on the predictor actors, split evenly across them."""
-    import ray
+@dataclass(frozen=True)
+class RoundSpec:
+    """What every decision of a round is made with."""
+    disposition: str
+    model_version: str | None = None
+    pool: PredictorPool | None = None
+    policy_params: dict[str, Any] = field(default_factory=dict)
+    importances: tuple[str, ...] = ()
+    promotions_only: bool = False
 
-    def score(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if not len(x):
-            return np.zeros(0, dtype=int), np.zeros(0)
-        parts = max(1, min(len(predictors), -(-len(x) // min(batch, len(x)))))
-        bounds = np.linspace(0, len(x), parts + 1, dtype=int)
-        refs = [predictors[i % len(predictors)].score.remote(int(lo), x[lo:hi])
-                for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])) if hi > lo]
-        labels, conf = np.empty(len(x), dtype=int), np.empty(len(x))
-        for start, lab, c, _version in ray.get(refs):
-            labels[start:start + len(lab)], conf[start:start + len(c)] = lab, c
-        return labels, conf
-    return score
+    @property
+    def policy_id(self) -> str:
+        scored = self.model_version and self.pool is not None
+        return f"ours@{self.model_version}" if scored else "ours@rules"
 
+    def policy(self):
+        """``ours`` scoring on the pool when a model is registered, else
+        ``ours`` on its rule fallback; both behind the same cost guard."""
+        from tiering.ml.policies import Ours
 
-def build_policy(spec: dict[str, Any]):
-    """``ours`` with the pool as its model when a model is registered, else
-    ``ours`` on its rule fallback; both behind the same cost guard."""
-    from tiering.ml.policies import Ours
-
-    params = dict(spec.get("policy_params") or {})
-    predictors = spec.get("predictors") or []
-    if spec.get("model_version") and predictors:
-        policy = Ours(**params)
-        policy.scorer = pool_scorer(predictors)  # the model lives in the predictor actors
-        return policy, f"{policy.name}@{spec['model_version']}"
-    return Ours(clf=None, **params), "ours@rules"
+        if self.model_version and self.pool is not None:
+            policy = Ours(**self.policy_params)
+            policy.scorer = self.pool.score  # the model lives in the predictor actors
+            return policy
+        return Ours(clf=None, **self.policy_params)
 
 
-def decide_round(worker, keys: Sequence[tuple[str, str]], clocks: dict[str, float],
-                 spec: dict[str, Any]) -> dict[str, Any]:
-    """Decide for ``keys`` (all owned by this shard), each at its tenant's
-    event-time now (``clocks``), so that one tenant's replay ages nobody else.
+@dataclass(frozen=True)
+class ObjectGroup:
+    """Objects of one tenant decided together: one event-time now and one
+    cost model (tenant and key-prefix price overrides), hence one guard."""
+    now: float
+    keys: tuple[tuple[str, str], ...]
+    model: CostModel = field(default_factory=CostModel)
 
-    Returns ``{"decisions": [Decision dicts], "considered": n, "not_in_store": n,
-    "unchanged": n}``.
-    A decision to be acted on (``publish`` or ``pending``) is only made for
-    objects whose bytes are in the tier bucket the log names: a move of
-    nothing would fail.
-    """
-    disposition = spec["disposition"]
-    policy_id = build_policy(spec)[1]
-    by_tenant: dict[str, list[tuple[str, str]]] = defaultdict(list)
+
+@dataclass(frozen=True)
+class ChosenMove:
+    """A tier change a policy chose, to be recorded by the object's shard."""
+    object_id: str
+    tenant: str
+    key: str
+    current: str
+    target: str
+    score: float
+    reasons: tuple[str, ...]
+    now: float
+
+
+def group_objects(keys: Sequence[tuple[str, str]], clocks: dict[str, float],
+                  prices: PolicyConfig | None) -> list[ObjectGroup]:
+    """``keys`` by tenant (each at its clock) and, within it, by price overrides."""
+    groups: dict[tuple, list[tuple[str, str]]] = defaultdict(list)
     for tenant, key in keys:
-        by_tenant[tenant].append((tenant, key))
-    prices = _price_overrides(worker.settings)
-    found = []
-    for tenant, tenant_keys in by_tenant.items():
-        now = clocks[tenant]
-        # Objects priced alike are decided together: each group gets its own
-        # cost model (tenant and key-prefix overrides), hence its own guard.
-        for model, group in _priced_groups(prices, tenant_keys):
-            policy = build_policy(spec)[0]
-            found += [(d, now) for d in decide_objects(
-                worker.app, group, policy, now, model=model,
-                importances=spec.get("importances") or (),
-                promotions_only=bool(spec.get("promotions_only")))]
-    decisions, skipped = [], Counter()
-    placement = worker.placement_steps() if disposition in ("publish", "pending") else None
-    # One commit for the round's decisions in this shard; if it fails, nothing
-    # of the round stays in the cache, and the next round decides them again.
-    with worker.app.unit_of_work() as uow:
-        for d, now in found:
-            got = _record(worker, uow, d, now, policy_id, disposition, placement)
-            if isinstance(got, str):
-                skipped[got] += 1
-            else:
-                decisions.append(got)
-    return {"decisions": decisions, "considered": len(keys), "not_in_store": skipped["absent"],
-            "unchanged": skipped["unchanged"]}
+        sig = () if prices is None else prices.signature(tenant, key)
+        groups[(tenant, sig)].append((tenant, key))
+    return [ObjectGroup(clocks[tenant], tuple(ks),
+                        CostModel() if prices is None else prices.model_for(*ks[0]))
+            for (tenant, _), ks in groups.items()]
 
 
-def _record(worker, uow, d, now: float, policy_id: str, disposition: str, placement):
-    """Record one decision in its object's log (in ``uow``); "unchanged" when
-    said already and unanswered, "absent" when its bytes are not in its tier."""
-    # Stamped at the tenant's now as this shard knows it, if it knows later.
-    now = worker.app.tenant_now(d.tenant, now)
-    obj = worker.app.current(d.tenant, d.key)
-    rec = obj.recommendation or {}
-    if (rec.get("target") == d.target and rec.get("disposition") == disposition
-            and disposition in ("dry", "pending") and not rec.get("outcome")):
-        return "unchanged"  # said already, and still unanswered: no new event each round
-    if placement is not None and not _has_bytes(placement, d.tenant, d.key, d.current):
-        return "absent"
-    state = {"object_id": str(obj.id), "tenant": obj.tenant, "key": obj.key,
-             "tier": obj.tier.value, "version": obj.version}
-    decision = Decision.for_object(state, d.target, "; ".join(d.reasons), policy_id, now)
-    uow.touch(obj).recommend(d.target, policy_id, d.score, d.reasons, now,
-                             decision_id=decision.move_id, disposition=disposition)
-    return decision.to_dict()
+def observe_groups(app: ObjectLogApplication, groups: Sequence[ObjectGroup],
+                   promotions_only: bool) -> list[Observed | None]:
+    """Step 1, in the shard: read the logs. Pure reads of the event store."""
+    return [observe(app, g.keys, g.now, promotions_only=promotions_only) for g in groups]
 
 
-def _price_overrides(settings):
+def choose_decisions(groups: Sequence[ObjectGroup], observed: Sequence[Observed | None],
+                     spec: RoundSpec, settings: Settings) -> dict[str, Any]:
+    """Step 2, in a decision task: ``{"chosen": [ChosenMove], "not_in_store": n}``."""
+    chosen: list[ChosenMove] = []
+    for group, seen in zip(groups, observed, strict=True):
+        if seen is None:
+            continue
+        facts = {(o.tenant, o.key): o for o in seen.objects}
+        for d in choose(seen, spec.policy(), model=group.model, importances=spec.importances):
+            o = facts[(d.tenant, d.key)]
+            rec = o.recommendation or {}
+            if (rec.get("target") == d.target and rec.get("disposition") == spec.disposition
+                    and spec.disposition in ("dry", "pending") and not rec.get("outcome")):
+                continue  # said already, and still unanswered: no new event each round
+            chosen.append(ChosenMove(o.object_id, d.tenant, d.key, d.current, d.target, d.score,
+                                     tuple(d.reasons), seen.now))
+    absent = 0
+    if spec.disposition in ACTED_ON and chosen:
+        present = _bytes_present(settings, chosen)
+        absent = len(chosen) - sum(present)
+        chosen = [c for c, ok in zip(chosen, present) if ok]
+    return {"chosen": chosen, "not_in_store": absent}
+
+
+def record_decisions(app: ObjectLogApplication, chosen: Sequence[ChosenMove], policy_id: str,
+                     disposition: str) -> dict[str, Any]:
+    """Step 3, in the shard: one commit for the round's decisions. If it fails,
+    nothing of them stays in the cache, and the next round decides them again.
+    A decision whose object moved, was deleted or recreated since it was
+    observed is dropped ("changed"); accesses since do not void it."""
+    decisions, unchanged, changed = [], 0, 0
+    with app.unit_of_work() as uow:
+        for c in chosen:
+            obj = app.current(c.tenant, c.key)
+            if (obj is None or obj.is_deleted or str(obj.id) != c.object_id
+                    or obj.move is not None or obj.tier.value != c.current):
+                changed += 1
+                continue
+            rec = obj.recommendation or {}
+            if (rec.get("target") == c.target and rec.get("disposition") == disposition
+                    and disposition in ("dry", "pending") and not rec.get("outcome")):
+                unchanged += 1
+                continue
+            # Stamped at the tenant's now as this shard knows it, if it knows later.
+            now = app.tenant_now(c.tenant, c.now)
+            state = {"object_id": str(obj.id), "tenant": obj.tenant, "key": obj.key,
+                     "tier": obj.tier.value, "version": obj.version}
+            decision = Decision.for_object(state, c.target, "; ".join(c.reasons), policy_id, now)
+            uow.touch(obj).recommend(c.target, policy_id, c.score, list(c.reasons), now,
+                                     decision_id=decision.move_id, disposition=disposition)
+            decisions.append(decision.to_dict())
+    return {"decisions": decisions, "unchanged": unchanged, "changed": changed}
+
+
+def _bytes_present(settings: Settings, chosen: Sequence[ChosenMove]) -> list[bool]:
+    """Whether each object's bytes are in the bucket of the tier it is in."""
+    buckets = TierBuckets.from_settings(settings)
+    try:
+        store = open_store(settings)
+    except StoreError:
+        log.warning("cannot reach the object store; no decision acted on this round")
+        return [False] * len(chosen)
+
+    def present(c: ChosenMove) -> bool:
+        try:
+            return store.stat(buckets.of(c.current), object_name(c.tenant, c.key)) is not None
+        except StoreError:
+            log.warning("cannot reach the object store to check %s/%s", c.tenant, c.key)
+            return False
+
+    # a round can act on thousands of objects: round trips, not the store, bound it
+    with ThreadPoolExecutor(STAT_THREADS) as pool:
+        return list(pool.map(present, chosen))
+
+
+def price_overrides(settings: Settings) -> PolicyConfig | None:
     """The policy file's price overrides, or None (default prices)."""
-    from pathlib import Path
-
     path = Path(settings.data_dir) / "policy.yaml"
     if not path.exists():
         return None
@@ -134,20 +193,9 @@ def _price_overrides(settings):
         return None
 
 
-def _priced_groups(config, keys: Sequence[tuple[str, str]]):
-    """(cost model, keys) per group of keys with the same price overrides."""
-    keys = [tuple(k) for k in keys]
-    if config is None:
-        return [(CostModel(), keys)]
-    groups: dict[tuple, list] = defaultdict(list)
-    for k in keys:
-        groups[config.signature(*k)].append(k)
-    return [(config.model_for(*g[0]), g) for g in groups.values()]
+def decision_task():
+    """``choose_decisions`` as a Ray task, built lazily so importing needs no Ray.
+    It holds no CPU reservation: it mostly waits on the predictor pool."""
+    import ray
 
-
-def _has_bytes(placement, tenant: str, key: str, tier: str) -> bool:
-    try:
-        return placement.store.stat(placement.buckets.of(tier), object_name(tenant, key)) is not None
-    except StoreError:
-        log.warning("cannot reach the object store to check %s/%s", tenant, key)
-        return False
+    return ray.remote(num_cpus=0)(choose_decisions)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+
+from tiering.actors.shard_steps import ShardStep, StepAnswer
 
 
 class ShardLink:
@@ -17,12 +18,12 @@ class ShardLink:
 
     def __init__(self, handle):
         self.handle = handle
-        self._queue: list[tuple[str, tuple, asyncio.Future]] = []
+        self._queue: list[tuple[ShardStep, asyncio.Future]] = []
         self._sending = False
 
-    async def call(self, op: str, *args: Any) -> Any:
+    async def run(self, step: ShardStep) -> StepAnswer:
         future = asyncio.get_running_loop().create_future()
-        self._queue.append((op, args, future))
+        self._queue.append((step, future))
         if not self._sending:
             self._sending = True
             asyncio.get_running_loop().create_task(self._send())
@@ -34,11 +35,10 @@ class ShardLink:
                 batch = self._queue[:self.MAX_BATCH]
                 del self._queue[:self.MAX_BATCH]
                 try:
-                    answers = await self.handle.placement.remote(
-                        "batch", [(op, args) for op, args, _ in batch])
+                    answers = await self.handle.run_together.remote([s for s, _ in batch])
                 except Exception as e:  # noqa: BLE001 - every step of the call failed
                     answers = [e] * len(batch)
-                for (_, _, future), answer in zip(batch, answers, strict=True):
+                for (_, future), answer in zip(batch, answers, strict=True):
                     if future.done():
                         continue
                     if isinstance(answer, BaseException):

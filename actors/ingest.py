@@ -1,8 +1,13 @@
-"""Ingest adapters: the one path every record takes into the object logs.
+"""Ingest ports: the one path every record takes into the object logs.
 
-REST, trace replay and the synthetic producer all call ``ingest``; the Ray
-adapter fans a batch out to shard actors, the local one to in-process shards
-(used by the simulator and unit-level tests).
+REST, trace replay, import-bucket and the synthetic producer all call
+``ingest``/``aingest``. ``ShardIngest`` is the one fan-out to shard actors:
+a batch is split by owning shard, each part gets a batch id of its own and is
+retried with that id under one retry policy, which the objects recognise, so
+a retry never counts twice. With ``materialize`` the shards also put the
+bytes the log now names in the object store (deterministic bytes: a retried
+part writes the very same content). ``LocalIngest`` does the same split over
+in-process shards (the simulator and unit-level tests).
 """
 
 from __future__ import annotations
@@ -11,11 +16,18 @@ import asyncio
 import uuid
 from typing import Any, Protocol, Sequence
 
-from tiering.actors.routing import partition
+from tiering.actors.materialized_bytes import source_key
+from tiering.actors.routing import RecordColumns, keys_in, partition
 from tiering.actors.shard import ShardWorker
-from tiering.adapters.retrying import retrying
+from tiering.adapters.objectstore import StoreUnavailable, object_name
+from tiering.adapters.retrying import aretrying
 from tiering.domain.application import IngestResult
-from tiering.domain.records import AccessRecord
+from tiering.domain.records import AccessRecord, RecordError
+
+# A shard restarting, or the object store away for a moment, heals within this.
+RETRY_FOR_S = 30.0
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 4.0
+Sources = dict[str, tuple[str, str]]
 
 
 class IngestPort(Protocol):
@@ -29,15 +41,25 @@ class IngestPort(Protocol):
 def _sum(results: Sequence[dict[str, Any]]) -> IngestResult:
     total = IngestResult()
     for r in results:
-        total.add(IngestResult(**r))
+        total.add(IngestResult(**{k: r[k] for k in IngestResult.__dataclass_fields__}))
     return total
 
 
-def _batch_ids(parts: dict[int, list]) -> dict[int, str]:
-    # One id per shard sub-batch; a retried Ray task carries the same id, which
-    # is what lets the aggregate drop a batch it already recorded.
+def _batch_ids(parts: dict[int, Any]) -> dict[int, str]:
+    # One id per shard part; a retried part carries the same id, which is what
+    # lets the aggregate drop a batch it already recorded.
     base = uuid.uuid4().hex
     return {i: f"{base}-{i}" for i in parts}
+
+
+def _worth_retrying(e: BaseException) -> bool:
+    """A shard that died or failed inside (a store timeout), or a store that
+    is away; never a record or a rule the shard refused."""
+    import ray
+
+    if isinstance(e, (RecordError, ValueError, TypeError)):
+        return False
+    return isinstance(e, (ray.exceptions.RayError, StoreUnavailable))
 
 
 class LocalIngest:
@@ -54,36 +76,42 @@ class LocalIngest:
         return await asyncio.to_thread(self.ingest, records)
 
 
-class RayIngest:
-    def __init__(self, handles: Sequence[Any]):
+class ShardIngest:
+    def __init__(self, handles: Sequence[Any], *, materialize: bool = False):
         self.handles = list(handles)
         self.shards = len(self.handles)
-
-    ATTEMPTS = 3
-
-    def _submit(self, records: Sequence[AccessRecord]) -> list[Any]:
-        parts = partition(records, self.shards)
-        ids = _batch_ids(parts)
-        return [self.handles[i].ingest.remote(rows, ids[i]) for i, rows in parts.items()]
+        self.materialize = materialize
 
     def ingest(self, records: Sequence[AccessRecord]) -> IngestResult:
-        """Ray retries a call whose actor died; a call that failed inside the
-        shard (a store timeout, say) is resubmitted here with the same batch id,
-        which the objects recognise, so a retry never counts twice."""
-        import ray
+        """For callers without an event loop (the producer thread, benches)."""
+        return asyncio.run(self.aingest(records))
 
+    async def aingest(self, records: Sequence[AccessRecord],
+                      sources: Sources | None = None) -> IngestResult:
+        """Every shard's part in parallel; returns once all are committed.
+        ``sources`` ("tenant\\0key" -> (bucket, name)) are objects already in
+        the store that a materializing ingest copies instead of generating."""
+        if self.materialize:
+            for i, r in enumerate(records):  # before anything is recorded: all or nothing
+                try:
+                    object_name(r.tenant, r.key)
+                except ValueError as e:
+                    raise RecordError("key", str(e).partition(": ")[2], i) from None
         parts = partition(records, self.shards)
         ids = _batch_ids(parts)
-        refs = {i: self.handles[i].ingest.remote(rows, ids[i]) for i, rows in parts.items()}
-        results = []
-        for i, ref in refs.items():  # all shards work in parallel meanwhile
-            for attempt in retrying(ray.exceptions.RayTaskError, attempts=self.ATTEMPTS,
-                                    first_s=0.5, max_s=2.0):
-                with attempt:
-                    if attempt.retry_state.attempt_number > 1:
-                        ref = self.handles[i].ingest.remote(parts[i], ids[i])
-                    results.append(ray.get(ref))
-        return _sum(results)
+        return _sum(await asyncio.gather(*(self._send(i, rows, ids[i], sources)
+                                           for i, rows in parts.items())))
 
-    async def aingest(self, records: Sequence[AccessRecord]) -> IngestResult:
-        return _sum(await asyncio.gather(*self._submit(records)))
+    async def _send(self, i: int, rows: RecordColumns, batch_id: str,
+                    sources: Sources | None) -> dict[str, Any]:
+        async for attempt in aretrying(_worth_retrying, first_s=RETRY_FIRST_S,
+                                       max_s=RETRY_MAX_S, deadline_s=RETRY_FOR_S):
+            with attempt:
+                if not self.materialize:
+                    return await self.handles[i].ingest.remote(rows, batch_id)
+                mine = None
+                if sources is not None:
+                    names = {source_key(t, key) for t, key in keys_in(rows)}
+                    mine = {k: v for k, v in sources.items() if k in names}
+                return await self.handles[i].ingest_materialized.remote(rows, batch_id, mine)
+        raise AssertionError("unreachable: the last failure is re-raised")

@@ -20,10 +20,20 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from tiering.actors.flow import ByteBudget, ShardLink
+from tiering.actors.shard_steps import (
+    CommitMove,
+    DiscardCopy,
+    EndMove,
+    ReclaimSource,
+    RecordCopied,
+    RecordVerified,
+    RequestMove,
+    ShardStep,
+)
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import (
     ObjectMissing,
@@ -184,7 +194,7 @@ class MoverWorker:
         try:
             # Every step is stamped in the tenant's event time: the decision's,
             # raised by the shard to the newest it has seen for the tenant.
-            r = await shard.call("request", d.to_dict(), d.decided_at)
+            r = await shard.run(RequestMove(d, d.decided_at))
         except DomainRuleError as e:  # e.g. a decision to move to the tier it is in
             return self._outcome(d, "skipped", f"{type(e).__name__}: {e}", attempt)
         if r["outcome"] in SKIPPED:
@@ -200,23 +210,24 @@ class MoverWorker:
                 async with self._copying.hold(min(obj["size"], self.settings.materialize_cap_bytes)):
                     await self._copy(src_b, dst_b, name)
                 await self.failpoints.hit("copied")
-                await self._step(shard, d, "record_copied")
+                await self._step(shard, RecordCopied(d.tenant, d.key, d.move_id, d.decided_at))
                 step = "copied"
             if step == "copied":
                 problem, checksum = await self._verify(obj, move, src_b, dst_b, name)
                 if problem:
                     return await self._end(d, "abort", problem, attempt)
-                await self._step(shard, d, "record_verified", checksum=checksum)
+                await self._step(shard, RecordVerified(d.tenant, d.key, d.move_id, checksum,
+                                                       d.decided_at))
                 await self.failpoints.hit("verified")
                 step = "verified"
             if step == "verified":
-                await self._step(shard, d, "commit_move")
+                await self._step(shard, CommitMove(d.tenant, d.key, d.move_id, d.decided_at))
                 await self.failpoints.hit("committed")
         except _MoveGone:
-            await shard.call("discard", d.tenant, d.key, dst_b)
+            await shard.run(DiscardCopy(d.tenant, d.key, dst_b))
             return self._outcome(d, "aborted", "the log ended the move while it ran (a concurrent "
                                  "overwrite or delete; see the object's history)", attempt)
-        r = await shard.call("reclaim", d.tenant, d.key, d.move_id, d.decided_at)
+        r = await shard.run(ReclaimSource(d.tenant, d.key, d.move_id, d.decided_at))
         await self.failpoints.hit("reclaimed")
         if r["outcome"] == "not_committed":
             raise RuntimeError("reclaim found the move not committed")  # a race: retry from the log
@@ -256,17 +267,16 @@ class MoverWorker:
         return (f"concurrent overwrite or bad copy: target {tgt.size} B etag {tgt.etag} differs "
                 f"from source {src.size} B etag {src.etag}"), None
 
-    async def _step(self, shard, d: Decision, command: str, **extra: Any) -> None:
+    async def _step(self, shard: ShardLink, step: ShardStep) -> None:
         try:
-            await shard.call("apply", d.tenant, d.key, command,
-                             {"move_id": d.move_id, "at": d.decided_at, **extra})
+            await shard.run(step)
         except (UnknownMove, ObjectDeleted, KeyError) as e:
             raise _MoveGone(str(e)) from None
 
-    async def _end(self, d: Decision, how: str, reason: str, attempts: int) -> dict[str, Any]:
+    async def _end(self, d: Decision, how: Literal["abort", "fail"], reason: str, attempts: int) -> dict[str, Any]:
         shard = self.shards[shard_of(d.tenant, d.key, len(self.shards))]
-        r = await shard.call("end", d.tenant, d.key, d.move_id, d.target, how, reason, attempts,
-                             d.decided_at)
+        r = await shard.run(EndMove(d.tenant, d.key, d.move_id, d.target, how, reason, attempts,
+                                    d.decided_at))
         if r["outcome"] == "committed":  # ended by nobody: it committed, finish it
             return self._outcome(d, "committed", "source reclaim pending: " + reason, attempts)
         failed = how == "fail"

@@ -11,7 +11,7 @@ write to those objects in between. That is what makes these safe:
   (a late duplicate cannot delete a later move's bytes);
 - removing a copy only if the log names neither it nor a move towards it.
 
-``ShardWorker.placement(op, *args)`` dispatches here.
+The shard's typed requests (``actors.shard_steps``) run here.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 from tiering.actors.materialized_bytes import run_all, source_key, synthetic_content
 from tiering.actors.routing import RecordColumns, to_records
+from tiering.actors.shard_steps import ReclaimSource, ShardStep
 from tiering.adapters.objectstore import ObjectStore, StoreUnavailable, TierBuckets, object_name, open_store
 from tiering.domain.application import UnitOfWork
 from tiering.domain.model import StoredObject
@@ -62,46 +63,42 @@ class Placement:
             raise KeyError(f"{tenant}/{key}")
         return action(self._batch.touch(obj))
 
-    def apply(self, tenant: str, key: str, command: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """``ShardWorker.apply``, able to join a batch."""
-        from tiering.actors.shard import OBJECT_COMMANDS, stamped
-
-        if command not in OBJECT_COMMANDS:
-            raise ValueError(f"unknown command {command!r}; allowed: {sorted(OBJECT_COMMANDS)}")
-        kwargs = stamped(self.app, tenant, command, kwargs)
-        outcome = self._command(tenant, key, lambda obj: getattr(obj, command)(**kwargs))
+    def record(self, tenant: str, key: str, at: float | None, action) -> dict[str, Any]:
+        """One aggregate command, ``action(obj, at)`` with ``at`` raised to the
+        tenant's now: ``{"changed": bool, "object": state}``. A rule violation
+        raises the domain's DomainRuleError, an unknown key KeyError."""
+        at = self.app.tenant_now(tenant, at)
+        outcome = self._command(tenant, key, lambda obj: action(obj, at))
         return {"changed": outcome is not False, "object": self._state(tenant, key)}
 
-    def batch(self, items: list[tuple[str, tuple]]) -> list[Any]:
+    def together(self, steps: "list[ShardStep]") -> list[Any]:
         """Group commit: several steps (of different objects) in one call and one
-        transaction. Each item's answer is its result or the exception it raised;
+        transaction. Each step's answer is its result or the exception it raised;
         if the transaction fails, the whole call raises and nothing was recorded."""
         if self._batch is not None:
-            raise RuntimeError("batches do not nest")
+            raise RuntimeError("groups of steps do not nest")
         results: list[Any] = []
         try:
             with self.app.unit_of_work() as self._batch:
-                self._remove_sources_together(items)
-                for op, args in items:
-                    if op not in BATCHABLE:
-                        raise ValueError(f"op {op!r} cannot join a batch")
+                self._remove_sources_together(steps)
+                for step in steps:
                     try:
-                        results.append(getattr(self, op)(*args))
+                        results.append(step.run(self))
                     except Exception as e:  # noqa: BLE001 - the caller re-raises it
                         results.append(e)
             return results
         finally:
             self._batch, self._removed = None, set()
 
-    def _remove_sources_together(self, items: list[tuple[str, tuple]]) -> None:
-        """The batch's reclaims delete their sources in one request per bucket;
+    def _remove_sources_together(self, steps: "list[ShardStep]") -> None:
+        """The group's reclaims delete their sources in one request per bucket;
         ``reclaim`` then skips what is gone. Only sources of moves the log has
         committed are deleted here, exactly as ``reclaim`` would."""
         by_bucket: dict[str, list[str]] = {}
-        for op, args in items:
-            if op != "reclaim":
+        for step in steps:
+            if not isinstance(step, ReclaimSource):
                 continue
-            tenant, key, move_id, _ = args
+            tenant, key, move_id = step.tenant, step.key, step.move_id
             obj = self.app.current(tenant, key)
             move = None if obj is None or obj.is_deleted else obj.move
             if move and move["move_id"] == move_id and move["step"] == "committed":
@@ -283,19 +280,8 @@ class _Plan:
     deleted: bool = False
 
 
-BATCHABLE = ("request", "apply", "reclaim", "end", "discard")
-OPS = ("ingest_materialized", "sweep", "batch", *BATCHABLE)
-
-
 def placement_of(worker) -> Placement:
     placement = worker.__dict__.get("_placement")
     if placement is None:
         placement = worker.__dict__["_placement"] = Placement(worker)
     return placement
-
-
-def run(worker, op: str, *args: Any) -> Any:
-    if op not in OPS:
-        raise ValueError(f"unknown placement op {op!r}; allowed: {', '.join(OPS)}")
-    return getattr(placement_of(worker), op)(*args)
-

@@ -1,8 +1,9 @@
-"""A pool of predictor actors scoring feature batches in parallel.
+"""The predictor pool: actors that hold one model version and score feature rows.
 
-``PredictorWorker`` is plain Python (testable in-process); ``predictor_pool``
-wraps N of them as Ray actors in a ``ray.util.ActorPool``. A model is loaded
-from the registry by version, so every score can name the model it came from.
+``PredictorWorker`` is plain Python (testable in-process); ``PredictorPool``
+runs N of them as Ray actors. A model is loaded from the registry by version,
+so every score can name the model it came from. The autopilot's decision
+rounds and ``bench/predict.py`` use this one pool.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+
+BATCH = 50_000  # rows per call: large enough to amortise a call, small enough to spread
 
 
 class PredictorWorker:
@@ -29,13 +32,12 @@ class PredictorWorker:
         best = proba.argmax(axis=1)
         return start, self.model.classes_[best], proba[np.arange(len(best)), best], self.version
 
-
     def score_slice(self, start: int, size: int, x: np.ndarray):
         """Score ``x[start:start + size]``; ``x`` arrives from the object store."""
         return self.score(start, x[start:start + size])
 
 
-def score_batches(workers: Sequence[PredictorWorker], x: np.ndarray, batch: int = 50_000):
+def score_batches(workers: Sequence[PredictorWorker], x: np.ndarray, batch: int = BATCH):
     """In-process reference: the same batching, one worker after another."""
     labels, conf = np.empty(len(x), dtype=int), np.empty(len(x))
     for i, start in enumerate(range(0, len(x), batch)):
@@ -44,22 +46,52 @@ def score_batches(workers: Sequence[PredictorWorker], x: np.ndarray, batch: int 
     return labels, conf
 
 
-def predictor_pool(n: int, registry_root: str | None = None, version: str | None = None, model: Any = None):
-    import ray
-    from ray.util import ActorPool
+class PredictorPool:
+    """Handles of N predictor actors loaded with one model version. It is
+    small and picklable, so a decision task anywhere in the cluster can score
+    on it."""
 
-    cls = ray.remote(num_cpus=1)(PredictorWorker)
-    ref = ray.put(model) if model is not None else None
-    return ActorPool([cls.remote(registry_root, version, ref) for _ in range(n)])
+    def __init__(self, handles: Sequence[Any], version: str | None, batch: int = BATCH):
+        self.handles, self.version, self.batch = list(handles), version, batch
 
+    @classmethod
+    def start(cls, n: int, registry_root: str | None = None, version: str | None = None,
+              model: Any = None, *, num_cpus: float = 0, features: int | None = None,
+              batch: int = BATCH) -> "PredictorPool":
+        """N actors, each with the model loaded; raises here if it does not load."""
+        import ray
 
-def score_with_pool(pool, x: np.ndarray, batch: int = 50_000) -> tuple[np.ndarray, np.ndarray, set[str]]:
-    import ray
+        actor = ray.remote(num_cpus=num_cpus)(PredictorWorker)
+        ref = ray.put(model) if model is not None else None
+        handles = [actor.remote(registry_root, version, ref) for _ in range(n)]
+        if features is not None:
+            ray.get([h.score.remote(0, np.zeros((1, features))) for h in handles])
+        return cls(handles, version, batch)
 
-    xref = ray.put(x)  # one copy in the object store; actors slice it zero-copy
-    labels, conf, versions = np.empty(len(x), dtype=int), np.empty(len(x)), set()
-    starts = list(range(0, len(x), batch))
-    for start, lab, c, v in pool.map_unordered(lambda a, s: a.score_slice.remote(s, batch, xref), starts):
-        labels[start:start + len(lab)], conf[start:start + len(c)] = lab, c
-        versions.add(v)
-    return labels, conf, versions
+    def score(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, confidence) for every row of ``x``."""
+        return self.score_versioned(x)[:2]
+
+    def score_versioned(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, set[str]]:
+        """Rows in slices of ``batch`` spread round-robin over the actors; ``x``
+        is put in the object store once and each actor reads its slice of it
+        without a copy."""
+        import ray
+
+        labels, conf, versions = np.empty(len(x), dtype=int), np.empty(len(x)), set()
+        if not len(x):
+            return labels, conf, versions
+        xref = ray.put(np.ascontiguousarray(x))
+        refs = [self.handles[i % len(self.handles)].score_slice.remote(start, self.batch, xref)
+                for i, start in enumerate(range(0, len(x), self.batch))]
+        for start, lab, c, v in ray.get(refs):
+            labels[start:start + len(lab)], conf[start:start + len(c)] = lab, c
+            versions.add(v)
+        return labels, conf, versions
+
+    def close(self) -> None:
+        import ray
+
+        for h in self.handles:
+            ray.kill(h)
+        self.handles = []

@@ -112,7 +112,7 @@ class Reconciler:
                     continue
                 per_shard[shard_of(*parsed, len(self.shards))].append((*parsed, bucket))
         counts = {"kept": 0, "removed": 0, "unregistered": 0, "foreign": foreign}
-        calls = [self.shards[i].placement.remote("sweep", items[j:j + 2000])
+        calls = [self.shards[i].sweep.remote(items[j:j + 2000])
                  for i, items in per_shard.items() for j in range(0, len(items), 2000)]
         for part in await asyncio.gather(*calls):
             for k, v in part.items():

@@ -9,14 +9,18 @@ from __future__ import annotations
 import gc
 import os
 from dataclasses import asdict
-from typing import Any, Sequence
+from typing import Any
 
+from tiering.actors.deciding import ChosenMove, ObjectGroup, observe_groups, record_decisions
 from tiering.actors.existence import existence_probe
+from tiering.actors.placement import placement_of
 from tiering.actors.routing import RecordColumns, to_records
+from tiering.actors.shard_steps import ShardStep, StepAnswer
 from tiering.adapters.eventstore import open_object_logs
 from tiering.config import Settings
 from tiering.domain.application import ObjectLogApplication
 from tiering.domain.model import StoredObject
+from tiering.ml.live import Observed
 
 
 def describe_object(obj: StoredObject) -> dict[str, Any]:
@@ -28,28 +32,6 @@ def describe_object(obj: StoredObject) -> dict[str, Any]:
         "deleted_at": obj.deleted_at, "move": obj.move, "recommendation": obj.recommendation,
         "version": obj.version, "log_time": obj.log_time,
     }
-
-
-OBJECT_COMMANDS = frozenset({
-    "overwrite", "delete", "recommend", "resolve_recommendation", "request_move",
-    "record_copied", "record_verified", "commit_move", "record_source_reclaimed", "abort_move",
-    "fail_move",
-})
-
-
-# Commands whose event is stamped with the tenant's event time when recorded:
-# a caller's ``at`` is what it knows of that time, raised to what the shard knows.
-STAMPED_COMMANDS = frozenset({
-    "recommend", "resolve_recommendation", "request_move", "record_copied", "record_verified",
-    "commit_move", "record_source_reclaimed", "abort_move", "fail_move",
-})
-
-
-def stamped(app: ObjectLogApplication, tenant: str, command: str,
-            kwargs: dict[str, Any]) -> dict[str, Any]:
-    if command not in STAMPED_COMMANDS:
-        return kwargs
-    return {**kwargs, "at": app.tenant_now(tenant, kwargs.get("at"))}
 
 
 def open_store(settings: Settings, *, create_tables: bool = True) -> ObjectLogApplication:
@@ -79,20 +61,6 @@ class ShardWorker:
     def history(self, tenant: str, key: str) -> list[dict[str, Any]]:
         return [asdict(h) for h in self.app.history(tenant, key)]
 
-    def apply(self, tenant: str, key: str, command: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Run one whitelisted aggregate command on the live incarnation.
-
-        Movers and the decision loop write through the owning shard, never to
-        the store directly, so the shard stays the single writer of its objects.
-        Returns ``{"changed": bool, "object": state}``; a rule violation raises
-        the domain's DomainRuleError, an unknown key KeyError.
-        """
-        if command not in OBJECT_COMMANDS:
-            raise ValueError(f"unknown command {command!r}; allowed: {sorted(OBJECT_COMMANDS)}")
-        kwargs = stamped(self.app, tenant, command, kwargs)
-        outcome = self.app.command(tenant, key, lambda obj: getattr(obj, command)(**kwargs))
-        return {"changed": outcome is not False, "object": self.get_object(tenant, key)}
-
     def stats(self) -> dict[str, Any]:
         import psutil
 
@@ -101,28 +69,35 @@ class ShardWorker:
                 "rss_bytes": psutil.Process().memory_info().rss,
                 "cached_objects": len(getattr(cache, "cache", {})) if cache is not None else 0}
 
-    # ----- movement: steps that touch the object store ------------
-    def placement(self, op: str, *args: Any) -> Any:
-        """Run one object-store step (``actors.placement``) in this shard's serial
-        order, so its log check and its store write see no other write between."""
-        from tiering.actors import placement
+    # ----- move steps and answers: typed requests (``actors.shard_steps``) -----
+    def run(self, step: ShardStep) -> StepAnswer:
+        """Run one step in this shard's serial order, so its log check and any
+        object-store write it makes see no other write to the object between."""
+        return step.run(placement_of(self))
 
-        return placement.run(self, op, *args)
+    def run_together(self, steps: list[ShardStep]) -> list[StepAnswer | Exception]:
+        """Several steps in one transaction (group commit); each answer is its
+        result or the exception it raised. If the commit fails, all raise."""
+        return placement_of(self).together(steps)
 
-    def placement_steps(self):
-        from tiering.actors import placement
+    def ingest_materialized(self, rows: RecordColumns, batch_id: str,
+                            sources: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+        """Ingest, and put the bytes the log now names in the store."""
+        return placement_of(self).ingest_materialized(rows, batch_id, sources)
 
-        return placement.placement_of(self)
+    def sweep(self, items: list[tuple[str, str, str]]) -> dict[str, int]:
+        """Remove each (tenant, key, bucket) copy the log does not name."""
+        return placement_of(self).sweep(items)
 
-    # ----- decisions on a schedule of event time -------------------
-    def decide(self, keys: Sequence[tuple[str, str]], clocks: dict[str, float],
-               spec: dict[str, Any]) -> dict[str, Any]:
-        """Run the policy over ``keys``, each at its tenant's event time in
-        ``clocks``, and record each decision in its object's log
-        (``actors.deciding``)."""
-        from tiering.actors.deciding import decide_round
+    # ----- decision rounds (``actors.deciding``) -------------------------------
+    def observe(self, groups: list[ObjectGroup], promotions_only: bool) -> list[Observed | None]:
+        """What a policy needs of these objects' logs; the policy runs elsewhere."""
+        return observe_groups(self.app, groups, promotions_only)
 
-        return decide_round(self, keys, clocks, spec)
+    def record_decisions(self, chosen: list[ChosenMove], policy_id: str,
+                         disposition: str) -> dict[str, Any]:
+        """Record a round's decisions in their logs, in one commit."""
+        return record_decisions(self.app, chosen, policy_id, disposition)
 
     def ping(self) -> int:
         return self.index

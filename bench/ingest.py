@@ -6,7 +6,7 @@ baselines measured in the same run.
 Measures, on a fresh store under a temporary data dir:
 1. raw baselines: trace parsing alone; batched raw `eventsourcing` appends
    (one trivial aggregate per event, saved in batches like our shards do);
-2. registering N objects (one PUT each) through RayIngest and the shard actors;
+2. registering N objects (one PUT each) through ShardIngest and the shard actors;
 3. a Zipf workload over those N objects through the same path;
 4. the IBM COS trace replayed repeatedly through the same path;
 and reports events per 1,000 accesses and resident memory per tracked object.
@@ -97,7 +97,7 @@ def main() -> None:
 
     import ray
 
-    from tiering.actors.ingest import RayIngest
+    from tiering.actors.ingest import ShardIngest
     from tiering.app import cluster
 
     data = Path(tempfile.mkdtemp(prefix="tiering-bench-"))
@@ -115,7 +115,7 @@ def main() -> None:
 
     cluster.connect(settings)
     handles = cluster.shard_handles(settings)
-    ingest = RayIngest(handles)
+    ingest = ShardIngest(handles)
     rss_empty = sum(s["rss_bytes"] for s in ray.get([h.stats.remote() for h in handles]))
 
     producer = SyntheticProducer(args.objects, seed=7)

@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
 
-    from tiering.actors.predictors import PredictorWorker, predictor_pool, score_batches, score_with_pool
+    from tiering.actors.predictors import PredictorPool, PredictorWorker, score_batches
 
     clf, rows, config = real_model_and_rows()
     x = np.ascontiguousarray(np.resize(rows, (a.objects, rows.shape[1])))
@@ -67,11 +67,13 @@ def main() -> None:
 
     t = time.perf_counter()
     ray.init(num_cpus=a.actors, include_dashboard=False, log_to_driver=False)
-    pool = predictor_pool(a.actors, version="bench-ibm", model=clf)
-    score_with_pool(pool, x[: a.batch], a.batch)  # warm-up: actors built, model loaded
+    # the pool the autopilot's rounds score on, with the actors holding a CPU each
+    pool = PredictorPool.start(a.actors, version="bench-ibm", model=clf, num_cpus=1,
+                               batch=a.batch)
+    pool.score(x[: a.batch])  # warm-up: actors built, model loaded
     startup_s = time.perf_counter() - t
     t = time.perf_counter()
-    labels, _, versions = score_with_pool(pool, x, a.batch)
+    labels, _, versions = pool.score_versioned(x)
     pool_s = time.perf_counter() - t
     ray.shutdown()
     out = {"objects": a.objects, "actors": a.actors, "batch": a.batch, "cores": os.cpu_count(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from tiering.domain.application import ObjectLogApplication
 from tiering.domain.clock import DAY_S
 from tiering.domain.costs import CostModel
 from tiering.domain.model import StoredObject
+from tiering.domain.tiers import Tier
 from tiering.ml.features import FEATURES, FeatureBuilder, group_hash
 from tiering.ml.history import _fold_events, window_requests
 from tiering.ml.policies import Ours, Policy
@@ -50,7 +51,7 @@ class TierEntries:
     typical_day: np.ndarray  # (N, 3)
 
     @classmethod
-    def of(cls, objs: Sequence[StoredObject], logs: Sequence[Sequence]) -> "TierEntries":
+    def of(cls, objs: Sequence["ObjectFacts"], logs: Sequence[Sequence]) -> "TierEntries":
         found = [_tier_entry(evs, o.registered_at) for o, evs in zip(objs, logs)]
         accessed = {trigger: np.array([f[1][trigger] for f in found], dtype=float)
                     for trigger in PROMOTING_OPS}
@@ -65,13 +66,43 @@ class TierEntries:
         return (tiers > HOT) & ~np.isnan(self.accessed_since[promote_on])
 
 
+@dataclass(frozen=True)
+class ObjectFacts:
+    """What a decision needs of an object besides its usage: small enough to
+    travel from the shard that read it to wherever the policy runs."""
+    object_id: str
+    tenant: str
+    key: str
+    tier: Tier
+    size: int
+    registered_at: float
+    version: int
+    recommendation: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, obj: StoredObject) -> "ObjectFacts":
+        return cls(str(obj.id), obj.tenant, obj.key, obj.tier, obj.size, obj.registered_at,
+                   obj.version, obj.recommendation)
+
+
 @dataclass
 class LiveUsage:
     usage: Usage
     reads: np.ndarray
-    objects: list[StoredObject]
+    objects: list[ObjectFacts]
     resid_steps: np.ndarray  # steps each object has spent in its current tier
     entries: TierEntries
+
+
+@dataclass
+class Observed:
+    """One group of objects as their logs show them at event time ``now``:
+    what a shard hands out so that the policy can run elsewhere. ``usage`` is
+    None when only promotions are asked for (no usage grid is needed)."""
+    now: float
+    objects: list[ObjectFacts]
+    entries: TierEntries
+    usage: LiveUsage | None
 
 
 def _idle_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]]):
@@ -81,7 +112,20 @@ def _idle_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]]):
         obj = app.current(tenant, key)
         if obj is not None and not obj.is_deleted and obj.move is None:
             objs.append(obj)
-    return objs, [list(app.events.get(o.id)) for o in objs]
+    return [ObjectFacts.of(o) for o in objs], [list(app.events.get(o.id)) for o in objs]
+
+
+def observe(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: float, *,
+            step_s: float = DAY_S, promotions_only: bool = False) -> Observed | None:
+    """Read ``keys``' logs for a decision at ``now``; None if none is idle."""
+    if promotions_only:
+        # no usage grid: whether an access came after the move is in the log
+        objs, logs = _idle_objects(app, keys)
+        if not objs:
+            return None
+        return Observed(now, objs, TierEntries.of(objs, logs), None)
+    lu = live_usage(app, keys, now, step_s)
+    return None if lu is None else Observed(now, lu.objects, lu.entries, lu)
 
 
 def live_usage(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: float,
@@ -161,24 +205,25 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
                    now: float, *, model: CostModel | None = None,
                    importances: Sequence[str] = (), step_s: float = DAY_S,
                    promotions_only: bool = False) -> list[LiveDecision]:
-    """The tier changes ``policy`` wants for ``keys`` at event time ``now``.
+    """The tier changes ``policy`` wants for ``keys`` at event time ``now``
+    (``observe`` then ``choose``, in one place: operators and tests)."""
+    seen = observe(app, keys, now, step_s=step_s, promotions_only=promotions_only)
+    return [] if seen is None else choose(seen, policy, model=model, importances=importances,
+                                          step_s=step_s)
+
+
+def choose(seen: Observed, policy: Policy, *, model: CostModel | None = None,
+           importances: Sequence[str] = (), step_s: float = DAY_S) -> list[LiveDecision]:
+    """The tier changes ``policy`` wants for the observed objects.
 
     An object in warm or cold that was accessed since it got there goes back
     to hot if the policy promotes on access (and, if it prices promotion, the
     promotion pays), whatever else it would say, as ``ml.simulate.run_policy``
-    has it. ``promotions_only`` decides those and
+    has it. An observation made for promotions only decides those and
     nothing else (the autopilot's sweep between rounds).
     """
     model = model or CostModel()
-    if promotions_only:
-        # no usage grid: whether an access came after the move is in the log
-        objs, logs = _idle_objects(app, keys)
-        lu, entries = None, TierEntries.of(objs, logs)
-    else:
-        lu = live_usage(app, keys, now, step_s)
-        if lu is None:
-            return []
-        objs, entries = lu.objects, lu.entries
+    now, objs, entries, lu = seen.now, seen.objects, seen.entries, seen.usage
     cur = np.array([TIERS.index(o.tier) for o in objs], dtype=int)
     promote = entries.promotable(policy.promote_on, cur)
     priced = None
@@ -232,7 +277,7 @@ def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], p
     return out
 
 
-def _promotion_prices(entries: TierEntries, objs: Sequence[StoredObject], cur: np.ndarray,
+def _promotion_prices(entries: TierEntries, objs: Sequence[ObjectFacts], cur: np.ndarray,
                       now: float, step_s: float, model: CostModel) -> dict[str, np.ndarray]:
     """What each object's accesses have cost in its tier beyond hot's prices
     since it got there, what a typical day's would, and what leaving costs

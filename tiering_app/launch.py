@@ -58,7 +58,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     import uvicorn
 
     from tiering.actors.background import background_actor_classes
-    from tiering.actors.ingest import RayIngest
+    from tiering.actors.ingest import ShardIngest
     from tiering.actors.shard import relax_gc
     from tiering.app import cluster
     from tiering.app.movement import MovementRuntime
@@ -88,7 +88,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     runner = runner_cls.options(name="projections", get_if_exists=True).remote(payload)
     snapshotter = snapshot_cls.options(name="snapshotter", get_if_exists=True).remote(payload)
     ray.get([runner.lag.remote(), snapshotter.snapshot_now.remote()])
-    ingest = RayIngest(handles)
+    ingest = ShardIngest(handles)
     movement.start(handles)  # movers, decision bus, reconciler, age rule
     services = build_services(settings, ingest, shard_handles=handles, runner=runner,
                               movement=movement, job_runner=RayJobRunner(name="jobs"), watch_incidents=True)

@@ -18,6 +18,8 @@ import threading
 import time
 from typing import Any
 
+from tiering.actors.ingest import ShardIngest
+from tiering.actors.shard_steps import RequestMove
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import ObjectStore, TierBuckets, open_store
 from tiering.config import Settings
@@ -199,13 +201,12 @@ class MovementRuntime:
         the caller learns at once whether it was taken."""
         from tiering.domain.ids import shard_of
         shard = self.shards[shard_of(decision.tenant, decision.key, len(self.shards))]
-        return await shard.placement.remote("request", decision.to_dict(), decision.decided_at)
+        return await shard.run.remote(RequestMove(decision, decision.decided_at))
 
     @property
     def ingest(self):
         """The ingest port that also writes bytes (POST /accesses/materialize)."""
-        from tiering.actors.materialize import MaterializingIngest
-        return MaterializingIngest(self.shards, self.settings)
+        return ShardIngest(self.shards, materialize=True)
 
     def reconcile(self) -> dict[str, Any]:
         return self.call(self.reconciler.run_once())

@@ -26,11 +26,11 @@ def api_client(stack):
     from fastapi.testclient import TestClient
 
     from tests.support.api import authorized
-    from tiering.actors.ingest import RayIngest
+    from tiering.actors.ingest import ShardIngest
     from tiering.web.app import create_app
     from tiering.web.deps import Services
 
-    services = Services(settings=stack.settings, ingest_port=RayIngest(stack.shards),
+    services = Services(settings=stack.settings, ingest_port=ShardIngest(stack.shards),
                         **stack.runtime.use_cases())
     return authorized(TestClient(create_app(services)))
 

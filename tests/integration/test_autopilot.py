@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.api import authorized, issue_key
+from tiering.actors.shard_steps import EndMove
 
 pytestmark = pytest.mark.integration
 DAY = 86_400.0
@@ -19,14 +20,14 @@ MIB = 2 ** 20
 
 
 def _api(stack):
-    from tiering.actors.ingest import RayIngest
+    from tiering.actors.ingest import ShardIngest
     from tiering.projections.queries import ReadModels
     from tiering.projections.runner import ProjectionRunner
     from tiering.web.app import create_app
     from tiering.web.deps import Services
 
     runner = ProjectionRunner(stack.settings)
-    services = Services(settings=stack.settings, ingest_port=RayIngest(stack.shards),
+    services = Services(settings=stack.settings, ingest_port=ShardIngest(stack.shards),
                         read_models=ReadModels.from_settings(stack.settings), **stack.runtime.use_cases())
     return authorized(TestClient(create_app(services))), runner
 
@@ -34,9 +35,9 @@ def _api(stack):
 def _estate(stack):
     """Two objects idle since T0, one read on day 99; the clock is day 100."""
     stack.put({"idle-a": 4 * MIB, "idle-b": 4 * MIB, "busy": 4 * MIB}, ts=T0)
-    from tiering.actors.ingest import RayIngest
+    from tiering.actors.ingest import ShardIngest
     from tiering.domain.records import AccessRecord, Op
-    RayIngest(stack.shards).ingest([AccessRecord(T0 + 99 * DAY, "acme", "busy", Op.GET, None),
+    ShardIngest(stack.shards).ingest([AccessRecord(T0 + 99 * DAY, "acme", "busy", Op.GET, None),
                                     AccessRecord(T0 + 100 * DAY, "acme", "clock", Op.PUT, 0)])
 
 
@@ -147,7 +148,7 @@ def test_a_registered_model_scores_on_the_predictor_pool(stack):
         assert any(r.startswith("recency_days=") for r in d["reasons"])
         assert 0.5 < d["score"] <= 1.0
     # the pool is real Ray actors
-    assert len(stack.runtime.autopilot.predictors) == stack.settings.predictors
+    assert len(stack.runtime.autopilot.pool.handles) == stack.settings.predictors
     started = time.monotonic()
     assert client.post("/autopilot/run").json()["decided"] == 0  # same pool, nothing new to say
     assert time.monotonic() - started < 60
@@ -159,9 +160,9 @@ def test_price_overrides_reach_the_decisions(stack):
         "prefixes:\n  - prefix: keep/\n    warm: {storage_gb_month: 1.0}\n    cold: {storage_gb_month: 1.0}\n")
     client, runner = _api(stack)
     stack.put({"keep/x": 4 * MIB, "idle-c": 4 * MIB}, ts=T0)
-    from tiering.actors.ingest import RayIngest
+    from tiering.actors.ingest import ShardIngest
     from tiering.domain.records import AccessRecord, Op
-    RayIngest(stack.shards).ingest([AccessRecord(T0 + 100 * DAY, "acme", "clock", Op.PUT, 0)])
+    ShardIngest(stack.shards).ingest([AccessRecord(T0 + 100 * DAY, "acme", "clock", Op.PUT, 0)])
     runner.catch_up()
     client.put("/autopilot", json={"mode": "paused"})
     assert client.post("/autopilot/run").json()["decided"] == 1
@@ -171,7 +172,7 @@ def test_price_overrides_reach_the_decisions(stack):
 def test_a_get_after_a_move_down_promotes_the_object_back_to_hot(stack):
     """Promotion on access: the sweep between rounds finds the object read
     since it went down, records why, and the movers bring its bytes back."""
-    from tiering.actors.ingest import RayIngest
+    from tiering.actors.ingest import ShardIngest
     from tiering.domain.records import AccessRecord, Op
 
     client, runner = _api(stack)
@@ -187,7 +188,7 @@ def test_a_get_after_a_move_down_promotes_the_object_back_to_hot(stack):
     # read idle-a whole, twice, after the move; only HEAD idle-b (a HEAD does
     # not promote). Two whole reads cost more in warm or cold than leaving
     # early does, so the promotion pays (ml.usage.promotion_pays)
-    RayIngest(stack.shards).ingest([
+    ShardIngest(stack.shards).ingest([
         AccessRecord(T0 + 100 * DAY + 3600, "acme", "idle-a", Op.GET, None),
         AccessRecord(T0 + 100 * DAY + 3660, "acme", "idle-a", Op.GET, None),
         AccessRecord(T0 + 100 * DAY + 3600, "acme", "idle-b", Op.HEAD, None)])
@@ -221,7 +222,7 @@ def test_audit_at_an_event_time_shows_what_the_api_showed_then(stack):
     import ray
     from rich.console import Console
 
-    from tiering.actors.ingest import RayIngest
+    from tiering.actors.ingest import ShardIngest
     from tiering.adapters.bus import Decision
     from tiering.adapters.eventstore import open_object_logs
     from tiering.app.admin import audit_object
@@ -237,7 +238,7 @@ def test_audit_at_an_event_time_shows_what_the_api_showed_then(stack):
         shown[t] = client.get("/objects/idle-a", params={"tenant": "acme"}).json()
 
     def ingest(*records) -> None:
-        RayIngest(stack.shards).ingest(list(records))
+        ShardIngest(stack.shards).ingest(list(records))
 
     _estate(stack)
     settled_at(T0 + 100 * DAY)
@@ -271,8 +272,8 @@ def test_audit_at_an_event_time_shows_what_the_api_showed_then(stack):
     move = Decision.for_object(stack.state("idle-a"), "cold", "audit test", "operator", now)
     assert stack.runtime.call(stack.runtime.record_request(move))["outcome"] == "requested"
     shard = stack.shards[shard_of("acme", "idle-a", len(stack.shards))]
-    ended = ray.get(shard.placement.remote("end", "acme", "idle-a", move.move_id, "cold", "abort",
-                                           "aborted by the test", 0))
+    ended = ray.get(shard.run.remote(EndMove("acme", "idle-a", move.move_id, "cold", "abort",
+                                             "aborted by the test")))
     assert ended["outcome"] == "aborted"
     settled_at(T0 + 101 * DAY)
     ingest(AccessRecord(T0 + 102 * DAY, "acme", "idle-a", Op.GET, None))

@@ -23,12 +23,12 @@ EXAMPLES_PER_OPERATION = 12
 
 @pytest.fixture
 def app(stack):
-    from tiering.actors.ingest import RayIngest
+    from tiering.actors.ingest import ShardIngest
     from tiering.projections.queries import ReadModels
     from tiering.web.app import create_app
     from tiering.web.deps import Services
 
-    services = Services(settings=stack.settings, ingest_port=RayIngest(stack.shards),
+    services = Services(settings=stack.settings, ingest_port=ShardIngest(stack.shards),
                         read_models=ReadModels.from_settings(stack.settings), job_runner=InProcessJobRunner(),
                         **stack.runtime.use_cases())
     stack.put({"a": 1000, "b/c": 10})

@@ -10,6 +10,7 @@ import ray
 
 from tests.integration.moves_kit import MoveStack
 from tiering.actors.routing import columns_of
+from tiering.actors.shard_steps import CommitMove, RecordCopied, RecordVerified, RequestMove
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import object_name
 from tiering.domain.ids import shard_of
@@ -33,13 +34,12 @@ def test_interrupted_moves_are_finished_or_rolled_back_and_orphans_removed(
 
         def request(key, target):
             d = Decision.for_object(stack.state(key), target, "left behind", "test", time.time())
-            assert ray.get(shard(key).placement.remote("request", d.to_dict(), time.time()))[
+            assert ray.get(shard(key).run.remote(RequestMove(d, time.time())))[
                 "outcome"] == "requested"
             return d
 
-        def step(key, d, command, **extra):
-            ray.get(shard(key).apply.remote("acme", key, command,
-                                            {"move_id": d.move_id, "at": time.time(), **extra}))
+        def step(key, d, kind, *extra):
+            ray.get(shard(key).run.remote(kind("acme", key, d.move_id, *extra, time.time())))
 
         # A crash left each of these moves at a different step; no decision survives.
         request("requested", "warm")
@@ -47,15 +47,16 @@ def test_interrupted_moves_are_finished_or_rolled_back_and_orphans_removed(
         store.copy(hot, object_name("acme", "copied-unrecorded"), cold)
         d = request("verified", "warm")
         store.copy(hot, object_name("acme", "verified"), warm)
-        step("verified", d, "record_copied")
-        step("verified", d, "record_verified", checksum="etag:" + before["verified"])
+        step("verified", d, RecordCopied)
+        step("verified", d, RecordVerified, "etag:" + before["verified"])
         d = request("committed", "cold")
         store.copy(hot, object_name("acme", "committed"), cold)
-        for command in ("record_copied", "record_verified", "commit_move"):
-            step("committed", d, command, **({"checksum": "x"} if command == "record_verified" else {}))
+        step("committed", d, RecordCopied)
+        step("committed", d, RecordVerified, "x")
+        step("committed", d, CommitMove)
         d = request("changed", "warm")
         store.copy(hot, object_name("acme", "changed"), warm)
-        step("changed", d, "record_copied")
+        step("changed", d, RecordCopied)
         newer = store.put(hot, object_name("acme", "changed"), b"written behind our back")
         # An aborted move's target copy, and bytes of an object the log deleted.
         store.copy(hot, object_name("acme", "orphan"), warm)
@@ -97,8 +98,7 @@ def test_the_periodic_reconciler_drives_a_move_whose_decision_was_lost(ray_clust
         etag = stack.where("lost")[stack.buckets.hot]
         d = Decision.for_object(stack.state("lost"), "cold", "published nowhere", "test", 0.0)
         shard = stack.shards[shard_of("acme", "lost", len(stack.shards))]
-        assert ray.get(shard.placement.remote("request", d.to_dict(), time.time()))[
-            "outcome"] == "requested"
+        assert ray.get(shard.run.remote(RequestMove(d, time.time())))["outcome"] == "requested"
         stack.wait_settled(["lost"], timeout=30, moved={"lost": "cold"})
         assert stack.where("lost") == {stack.buckets.cold: etag}
     finally:

@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from tiering.actors.ingest import LocalIngest, RayIngest
+from tiering.actors.ingest import LocalIngest, ShardIngest
 from tiering.actors.shard import ShardWorker, shard_actor_class
 from tiering.adapters.eventstore import open_object_logs
 from tiering.app.cluster import ensure_schema
@@ -52,7 +52,7 @@ def totals(settings, keys) -> dict[str, int]:
 
 def test_batches_are_partitioned_by_stable_hash_and_recorded(ray_cluster, store_settings):
     handles = start_shards(store_settings)
-    ingest = RayIngest(handles)
+    ingest = ShardIngest(handles)
     records = workload(6_000, 800, seed=1)
     result = ingest.ingest(records[:3_000]).add(ingest.ingest(records[3_000:]))
     assert result.accepted == 6_000
@@ -69,7 +69,7 @@ def test_batches_are_partitioned_by_stable_hash_and_recorded(ray_cluster, store_
 
 def test_a_shard_killed_during_ingest_recovers_and_nothing_is_lost_or_doubled(ray_cluster, store_settings):
     handles = start_shards(store_settings)
-    ingest = RayIngest(handles)
+    ingest = ShardIngest(handles)
     records = workload(40_000, 3_000, seed=2)
     batches = [records[i:i + 2_000] for i in range(0, len(records), 2_000)]
     acked = []
@@ -96,7 +96,7 @@ def test_a_shard_killed_during_ingest_recovers_and_nothing_is_lost_or_doubled(ra
 
 def test_a_restarted_shard_answers_as_before(ray_cluster, store_settings):
     handles = start_shards(store_settings)
-    ingest = RayIngest(handles)
+    ingest = ShardIngest(handles)
     records = workload(2_000, 100, seed=3)
     ingest.ingest(records)
     key = records[0].key

@@ -137,9 +137,9 @@ def test_the_watch_tells_of_pending_decisions_and_failing_checks(api):
         LocalIngest(workers).ingest([AccessRecord(1_700_000_000.0, "acme", "k", Op.PUT, 10)])
         watch = IncidentWatch(workers[0].app, services.webhooks, broken, None)
         worker = next(w for w in workers if w.get_object("acme", "k"))
-        worker.apply("acme", "k", "recommend", {"target": "cold", "policy_id": "ours@v1", "score": 0.9,
-                                                "reasons": ["idle"], "at": 1_700_000_000.0,
-                                                "decision_id": "d-1", "disposition": "pending"})
+        worker.app.command("acme", "k", lambda obj: obj.recommend(
+            "cold", "ours@v1", 0.9, ["idle"], 1_700_000_000.0, decision_id="d-1",
+            disposition="pending"))
         assert watch.tick() == 2 and watch.tick() == 0  # each told once
         services.webhooks.drain()
         got = {kind: body for kind, body in receiver.accepted}

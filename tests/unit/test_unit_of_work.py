@@ -4,9 +4,16 @@ round. The next read sees what was recorded, and a retry records it."""
 
 import pytest
 
-from tiering.actors.deciding import decide_round
-from tiering.actors.placement import placement_of
+from tiering.actors.deciding import RoundSpec, choose_decisions, group_objects
 from tiering.actors.shard import ShardWorker
+from tiering.actors.shard_steps import (
+    AnswerDecision,
+    CommitMove,
+    RecordCopied,
+    RecordVerified,
+    RequestMove,
+)
+from tiering.adapters.bus import Decision
 from tiering.config import Settings
 from tiering.domain.application import ObjectLogApplication
 from tiering.domain.records import parse_batch
@@ -60,53 +67,78 @@ def test_a_failed_ingest_leaves_nothing_behind_and_its_retry_counts_once(worker,
     assert app.current("acme", "k").accesses_total == 3
 
 
-@pytest.mark.parametrize("step", ["request_move", "record_copied", "record_verified",
-                                  "commit_move", "record_source_reclaimed", "abort_move"])
+def request(worker, key: str, target: str) -> Decision:
+    d = Decision.for_object(worker.get_object("acme", key), target, "idle", "test", 1 * DAY)
+    assert worker.run(RequestMove(d))["outcome"] == "requested"
+    return d
+
+
+STEPS = {
+    "copied": lambda d: RecordCopied("acme", d.key, d.move_id),
+    "verified": lambda d: RecordVerified("acme", d.key, d.move_id, "c"),
+    "committed": lambda d: CommitMove("acme", d.key, d.move_id),
+}
+
+
+@pytest.mark.parametrize("step", ["requested", "copied", "verified", "committed", "answered"])
 def test_a_failed_move_step_is_not_half_recorded(worker, monkeypatch, step):
     app = worker.app
     app.ingest(parse_batch([rec(1 * DAY, "k", "PUT", 10)]), "b1")
-    steps = {"request_move": {"target": "warm", "reason": "idle"}, "record_copied": {},
-             "record_verified": {"checksum": "c"}, "commit_move": {},
-             "record_source_reclaimed": {}, "abort_move": {"reason": "test"}}
-    order = ["request_move", "record_copied", "record_verified", "commit_move",
-             "record_source_reclaimed"]
-    for before in order[:order.index(step)] if step in order else order[:1]:
-        worker.apply("acme", "k", before, {"move_id": "m", **steps[before]})
+    if step == "answered":
+        app.command("acme", "k", lambda o: o.recommend(Tier.WARM, "test", 1.0, ["idle"], 1 * DAY,
+                                                       decision_id="d", disposition="pending"))
+        run = AnswerDecision("acme", "k", "d", "rejected", "ops")
+    elif step == "requested":
+        d = Decision.for_object(worker.get_object("acme", "k"), "warm", "idle", "test", 1 * DAY)
+        run = RequestMove(d)
+    else:
+        d = request(worker, "k", "warm")
+        order = list(STEPS)
+        for before in order[:order.index(step)]:
+            worker.run(STEPS[before](d))
+        run = STEPS[step](d)
     fail_next_save(monkeypatch, app)
     with pytest.raises(SaveFails):
-        worker.apply("acme", "k", step, {"move_id": "m", **steps[step]})
+        worker.run(run)
     assert_cache_matches_store(app, "k")
-    assert worker.apply("acme", "k", step, {"move_id": "m", **steps[step]})["changed"]
-    assert [h.kind for h in app.history("acme", "k")].count("MoveRequested") == 1
+    answer = worker.run(run)
+    assert answer.get("changed") or answer.get("outcome") == "requested"
+    assert [h.kind for h in app.history("acme", "k")].count("MoveRequested") == (step != "answered")
 
 
 def test_a_failed_group_of_steps_evicts_every_object_in_it(worker, monkeypatch):
     app = worker.app
     app.ingest(parse_batch([rec(1 * DAY, k, "PUT", 10) for k in ("a", "b")]), "b1")
-    steps = placement_of(worker)
-    items = [("apply", ("acme", k, "request_move", {"move_id": f"m-{k}", "target": Tier.COLD,
-                                                    "reason": "idle"})) for k in ("a", "b")]
+    steps = [RequestMove(Decision.for_object(worker.get_object("acme", k), "cold", "idle", "test",
+                                             1 * DAY)) for k in ("a", "b")]
     fail_next_save(monkeypatch, app)
     with pytest.raises(SaveFails):
-        steps.batch(items)
+        worker.run_together(steps)
     for k in ("a", "b"):
         assert_cache_matches_store(app, k)
         assert app.current("acme", k).move is None
-    assert [r["changed"] for r in steps.batch(items)] == [True, True]
+    assert [r["outcome"] for r in worker.run_together(steps)] == ["requested", "requested"]
+
+
+def decision_round(worker, keys, clocks):
+    """The three steps of a round (``actors.deciding``), in-process, in dry mode."""
+    spec = RoundSpec("dry")
+    groups = group_objects(keys, clocks, None)
+    found = choose_decisions(groups, worker.observe(groups, False), spec, worker.settings)
+    return worker.record_decisions(found["chosen"], spec.policy_id, spec.disposition)
 
 
 def test_a_failed_decision_round_is_decided_again_by_the_next(worker, monkeypatch):
     app = worker.app
     app.ingest(parse_batch([rec(1 * DAY, "idle", "PUT", 2 ** 22)]), "b1")
     app.ingest(parse_batch([rec(200 * DAY, "clock", "PUT", 1)]), "b2")
-    spec = {"disposition": "dry", "model_version": None, "predictors": [], "policy_params": {},
-            "importances": [], "promotions_only": False}
     keys, clocks = [("acme", "idle")], {"acme": 200 * DAY}
     fail_next_save(monkeypatch, app)
     with pytest.raises(SaveFails):
-        decide_round(worker, keys, clocks, spec)
+        decision_round(worker, keys, clocks)
     assert_cache_matches_store(app, "idle")
     assert app.current("acme", "idle").recommendation is None
-    again = decide_round(worker, keys, clocks, spec)
+    again = decision_round(worker, keys, clocks)
     assert len(again["decisions"]) == 1 and again["unchanged"] == 0
     assert [h.kind for h in app.history("acme", "idle")][-1] == "TierRecommended"
+    assert decision_round(worker, keys, clocks) == {"decisions": [], "unchanged": 0, "changed": 0}
