@@ -3,6 +3,7 @@ FROM python:3.11-slim-bookworm
 WORKDIR /srv/tiering
 COPY pyproject.toml README.md ./
 COPY domain domain
+COPY shards shards
 COPY actors actors
 COPY adapters adapters
 COPY projections projections

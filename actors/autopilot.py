@@ -25,13 +25,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from tiering.actors.deciding import RoundSpec, decision_task, group_objects, price_overrides
 from tiering.actors.predictors import PredictorPool
-from tiering.actors.shard_steps import AnswerDecision
 from tiering.adapters.bus import Decision
 from tiering.config import Settings
 from tiering.domain.ids import shard_of
 from tiering.domain.vocabulary import MODE_DISPOSITION, AutopilotMode
+from tiering.shards.decision_round import RoundSpec, decision_task, group_objects, price_overrides
+from tiering.shards.steps import AnswerDecision
 
 log = logging.getLogger(__name__)
 MODES = tuple(m.value for m in AutopilotMode)
@@ -165,7 +165,7 @@ class Autopilot:
     async def _decide(self, per_shard: dict[int, list[tuple[str, str]]], now: float, mode: str,
                       promotions_only: bool = False) -> dict[str, Any]:
         """Each shard observes its objects, a decision task per shard chooses,
-        and the shard records what was chosen (``actors.deciding``); in auto
+        and the shard records what was chosen (``shards.decision_round``); in auto
         mode the decisions are then published."""
         meta = await asyncio.to_thread(self._refresh_predictors)
         spec = RoundSpec(_DISPOSITION[mode], self.model_version, self.pool,

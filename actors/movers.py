@@ -23,17 +23,6 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
-from tiering.actors.flow import ByteBudget, ShardLink
-from tiering.actors.shard_steps import (
-    CommitMove,
-    DiscardCopy,
-    EndMove,
-    ReclaimSource,
-    RecordCopied,
-    RecordVerified,
-    RequestMove,
-    ShardStep,
-)
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import (
     ObjectMissing,
@@ -47,6 +36,17 @@ from tiering.adapters.retrying import aretrying
 from tiering.config import Settings
 from tiering.domain.ids import shard_of
 from tiering.domain.model import DomainRuleError, ObjectDeleted, UnknownMove
+from tiering.shards.flow import ByteBudget, ShardLink
+from tiering.shards.steps import (
+    CommitMove,
+    DiscardCopy,
+    EndMove,
+    ReclaimSource,
+    RecordCopied,
+    RecordVerified,
+    RequestMove,
+    ShardStep,
+)
 
 log = logging.getLogger(__name__)
 SKIPPED = ("unknown", "stale", "busy", "duplicate")

@@ -131,7 +131,7 @@ class TierBuckets:
 
 
 def open_store(settings) -> ObjectStore:
-    """The store the settings name; movement wiring fills in the embedded one."""
+    """The store the settings name; the moves runtime fills in the embedded one."""
     if not settings.s3_endpoint:
         raise StoreError("no object store configured: set TIERING_S3_ENDPOINT (or run "
                          "`tiering launch`, which starts an embedded SeaweedFS)")

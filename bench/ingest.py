@@ -97,8 +97,8 @@ def main() -> None:
 
     import ray
 
-    from tiering.actors.ingest import ShardIngest
     from tiering.app import cluster
+    from tiering.shards.ingest import ShardIngest
 
     data = Path(tempfile.mkdtemp(prefix="tiering-bench-"))
     # the store grows to gigabytes; removed on any exit, an error's included

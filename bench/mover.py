@@ -85,7 +85,7 @@ def main() -> int:
     from tiering.actors.shard import shard_actor_class
     from tiering.adapters.bus import Decision
     from tiering.app.cluster import ensure_auth_token, ensure_schema
-    from tiering.app.movement import MovementRuntime
+    from tiering.app.moves_runtime import MovesRuntime
     from tiering.config import Settings
     from tiering.devstack import KafkaBroker, SeaweedFS
     from tiering.domain.ids import shard_of
@@ -106,7 +106,7 @@ def main() -> int:
     ensure_schema(settings)
     shards = [shard_actor_class().options(name=n).remote(i, payload, create_tables=False)
               for i, n in enumerate(names)]
-    runtime = MovementRuntime(settings).start(shards, shard_names=names, name_prefix=None,
+    runtime = MovesRuntime(settings).start(shards, shard_names=names, name_prefix=None,
                                               periodic=False)
     store = runtime.store
     store.ensure_buckets(["raw-src", "raw-dst"])

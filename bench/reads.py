@@ -38,9 +38,9 @@ BATCH = 5_000
 
 
 def populate(settings: Settings, n: int) -> list[str]:
-    from tiering.actors.ingest import LocalIngest
-    from tiering.actors.shard import ShardWorker
     from tiering.projections.runner import ProjectionRunner
+    from tiering.shards.ingest import LocalIngest
+    from tiering.shards.worker import ShardWorker
 
     workers = [ShardWorker(i, settings) for i in range(settings.shards)]
     ingest = LocalIngest(workers)
@@ -63,8 +63,8 @@ def populate(settings: Settings, n: int) -> list[str]:
 def serve(settings: Settings):
     import uvicorn
 
-    from tiering.actors.ingest import LocalIngest
     from tiering.app.wiring import build_services
+    from tiering.shards.ingest import LocalIngest
     from tiering.web.app import create_app
 
     services = build_services(settings, LocalIngest([]))

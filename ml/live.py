@@ -4,7 +4,7 @@ The same Policy classes the evaluator runs see the objects' histories (read
 from their events with ml.history's fold, on a common step grid) and their
 current tiers, at one instant of event time. ``decide_objects`` returns the
 decisions that would change a tier, with a score and reasons a person can
-read; the caller (a shard, ``actors.deciding``) records them in the logs.
+read; the caller (a shard, ``shards.decision_round``) records them in the logs.
 """
 
 from __future__ import annotations

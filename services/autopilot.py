@@ -1,7 +1,7 @@
 """The decision loop's controls: mode, a round or promotion sweep on demand,
 and an operator's answer to a pending decision.
 
-The autopilot runs on the movement runtime's event loop; ``run_there``
+The autopilot runs on the moves runtime's event loop; ``run_there``
 carries each call onto it from the caller's loop.
 """
 

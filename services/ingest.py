@@ -55,7 +55,7 @@ class IngestRecords:
         bytes_too = self.wants_bytes(materialize)
         port = self.materializing if bytes_too else self.port
         if port is None:
-            raise Unavailable("materialize needs the movement runtime (object store), which is not running"
+            raise Unavailable("materialize needs the moves runtime (object store), which is not running"
                               if bytes_too else "ingest is not running")
         if not records:
             return {"accepted": 0, "events": 0, "registered": 0, "ignored": 0}

@@ -111,7 +111,7 @@ class Moves:
                 "skipped": skipped, "next": last if more else None}
 
     def _list_page(self, bucket: str, tenant: str, prefix: str, start_after: str | None, limit: int):
-        from tiering.actors.materialized_bytes import source_key
+        from tiering.shards.materialized_bytes import source_key
 
         records, sources, skipped, seen, last = [], {}, [], 0, None
         for name, info in self.store.listing(bucket, prefix, start_after):

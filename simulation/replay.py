@@ -12,13 +12,13 @@ import math
 from dataclasses import replace
 from typing import Callable, Iterable
 
-from tiering.actors.ingest import LocalIngest
-from tiering.actors.shard import ShardWorker
 from tiering.config import Settings
 from tiering.domain.application import ObjectLogApplication
 from tiering.domain.clock import DAY_S, stretch
 from tiering.domain.records import AccessRecord
 from tiering.ml.history import Replay
+from tiering.shards.ingest import LocalIngest
+from tiering.shards.worker import ShardWorker
 
 
 def memory_workers(n: int) -> list[ShardWorker]:

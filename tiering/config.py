@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     dashboard_origins: list[str] = Field(
         default_factory=list, description="Extra host:port names browsers may reach it by.")
 
-    # ----- movement: object store, decision bus, movers, reconciler -----
+    # ----- moves: object store, decision bus, movers, reconciler -----
     s3_endpoint: str | None = Field(
         None, description="host:port or URL of the S3 server; unset starts an embedded SeaweedFS.")
     s3_access_key: str | None = None

@@ -77,7 +77,7 @@ def _run_feed(batches, settings, stats, speed: float, total: int | None, label: 
 
     from tiering.app.client import ApiClient, ApiError
     from tiering.app.feeding import Pacer, feed
-    from tiering.app.movement_cli import materializing_post
+    from tiering.app.moves_cli import materializing_post
 
     client = ApiClient(settings.resolved_api_url, settings.client_key())
     # a replay writes bytes only when asked (--materialize); None is the server's default
@@ -197,7 +197,7 @@ def import_bucket(
 ) -> None:
     """Register objects already in a bucket; their bytes are copied to the tier the log names (hot when new)."""
     from tiering.app.client import ApiClient, ApiError
-    from tiering.app.movement_cli import import_bucket as run_import
+    from tiering.app.moves_cli import import_bucket as run_import
 
     settings = load_settings()
     client = ApiClient(settings.resolved_api_url, settings.client_key())

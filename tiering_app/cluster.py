@@ -59,7 +59,7 @@ def connect(settings: Settings) -> str:
 
 def ensure_schema(settings: Settings) -> None:
     """Create the event store's tables once, here, before actors race to."""
-    from tiering.actors.shard import open_store
+    from tiering.shards.worker import open_store
 
     open_store(settings).close()
 

@@ -58,13 +58,13 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     import uvicorn
 
     from tiering.actors.background import background_actor_classes
-    from tiering.actors.ingest import ShardIngest
-    from tiering.actors.shard import relax_gc
     from tiering.app import cluster
-    from tiering.app.movement import MovementRuntime
+    from tiering.app.moves_runtime import MovesRuntime
     from tiering.app.wiring import build_services
     from tiering.devstack._proc import wait_listening
     from tiering.services.job_runners import RayJobRunner
+    from tiering.shards.ingest import ShardIngest
+    from tiering.shards.worker import relax_gc
     from tiering.web.app import create_app
 
     api_socket, dashboard_socket = reserve_server_ports(settings)
@@ -77,8 +77,8 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     settings.data_dir.chmod(0o700)
     # the object store first (an embedded SeaweedFS unless S3 is configured),
     # so that every actor below gets its address in its settings.
-    movement = MovementRuntime.prepare(settings)
-    settings = movement.settings
+    moves = MovesRuntime.prepare(settings)
+    settings = moves.settings
     mode = cluster.connect(settings)
     console.print(f"ray: {mode}; event store: "
                   f"{'postgresql' if settings.uses_postgres else settings.sqlite_path}")
@@ -89,16 +89,16 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     snapshotter = snapshot_cls.options(name="snapshotter", get_if_exists=True).remote(payload)
     ray.get([runner.lag.remote(), snapshotter.snapshot_now.remote()])
     ingest = ShardIngest(handles)
-    movement.start(handles)  # movers, decision bus, reconciler, age rule
+    moves.start(handles)  # movers, decision bus, reconciler, age rule
     services = build_services(settings, ingest, shard_handles=handles, runner=runner,
-                              movement=movement, job_runner=RayJobRunner(name="jobs"), watch_incidents=True)
+                              moves=moves, job_runner=RayJobRunner(name="jobs"), watch_incidents=True)
     app = create_app(services)
     if services.access.bootstrap(settings.admin_key_path):
         console.print(f"[bold]first start: an admin key (all tenants) is in {settings.admin_key_path}[/] "
                       "(0600). Use it as: curl -H \"Authorization: Bearer $(cat "
                       f"{settings.admin_key_path})\" {settings.resolved_api_url}/whoami ; "
                       "issue narrower keys with 'tiering keys create'.")
-    console.print(f"movement: S3 at {settings.s3_endpoint}, {movement.bus.describe()['kind']} "
+    console.print(f"moves: S3 at {settings.s3_endpoint}, {moves.bus.describe()['kind']} "
                   f"decision bus, {settings.movers} movers")
     server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host,
                                            port=settings.api_port, log_level="warning"))
@@ -106,7 +106,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     producer = None
     if produce:
         # produced PUTs get their bytes too, as POST /accesses does
-        send = (lambda records: movement.call(movement.ingest.aingest(records))) \
+        send = (lambda records: moves.call(moves.ingest.aingest(records))) \
             if settings.ingest_materialize else ingest.ingest
         producer = threading.Thread(target=_producer_loop, args=(send, settings, stop),
                                     kwargs=dict(objects=objects, rate=rate, seed=seed),
@@ -142,7 +142,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
             dashboard.join(timeout=10)
         if producer is not None:
             producer.join(timeout=30)
-        movement.stop()  # before the shards it calls; stops our SeaweedFS too
+        moves.stop()  # before the shards it calls; stops our SeaweedFS too
         services.close()  # the job worker, the API's store and read-model connections
         for actor in (runner, snapshotter):
             try:

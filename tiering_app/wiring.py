@@ -17,9 +17,9 @@ class EventsQuarantined(RuntimeError):
 
 
 def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[Any] = (),
-                   runner: Any = None, movement: Any = None, job_runner: Any = None,
+                   runner: Any = None, moves: Any = None, job_runner: Any = None,
                    watch_incidents: bool = False) -> Services:
-    """``movement`` (a MovementRuntime) adds moves, content, imports and the
+    """``moves`` (a MovesRuntime) adds moves, content, imports and the
     autopilot; ``job_runner`` training and what-if jobs; ``watch_incidents``
     tells the webhooks of failed moves, pending decisions and failing checks."""
     store = open_object_logs(settings.eventstore_env())
@@ -64,9 +64,9 @@ def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[A
             return {"position": position, "head": head}
 
         checks["projection_runner"] = runner_alive
-    extra = movement.use_cases() if movement is not None else {}
-    if movement is not None:
-        checks["movement"] = movement.health
+    extra = moves.use_cases() if moves is not None else {}
+    if moves is not None:
+        checks["movement"] = moves.health  # the name /health has always shown
     services = Services(settings=settings, ingest_port=ingest, read_models=read_models, job_runner=job_runner,
                         health_checks=checks, lag=lag, quarantined=quarantined, closers=[store.close, db.close],
                         **extra)

@@ -18,7 +18,7 @@ from tiering.web.routers import (
     keys,
     metrics,
     ml,
-    movements,
+    move_list,
     moves,
     objects,
     quotas,
@@ -50,7 +50,7 @@ def create_app(services: Services) -> FastAPI:
 
     # moves before objects: its /objects/{key}/content and /move routes
     # would otherwise be swallowed by objects' greedy GET /objects/{key:path}.
-    for module in (health, accesses, moves, objects, movements, metrics, ml, insights, autopilot, keys, quotas,
+    for module in (health, accesses, moves, objects, move_list, metrics, ml, insights, autopilot, keys, quotas,
                    webhooks):
         app.include_router(module.router)
     return app

@@ -30,7 +30,7 @@ class Services:
     """Everything the API talks to: use cases, read models, health checks."""
 
     settings: Settings
-    ingest_port: Any = None      # actors.ingest.IngestPort: records only
+    ingest_port: Any = None      # shards.ingest.IngestPort: records only
     read_models: Any = None      # projections.queries.ReadModels
     moves: Moves | None = None   # with an object store and movers
     autopilot: AutopilotControls | None = None
@@ -102,7 +102,7 @@ def get_read_models(services: ServicesDep) -> Any:
 
 
 def get_moves(services: ServicesDep) -> Moves:
-    return running(services.moves, "the movement runtime is not running (object store and movers)")
+    return running(services.moves, "the moves runtime is not running (object store and movers)")
 
 
 def get_autopilot(services: ServicesDep) -> AutopilotControls:

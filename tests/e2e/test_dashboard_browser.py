@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.e2e.browser_kit import (
+from tests.support.browser import (
     advance_event_time,
     charts,
     choose_mode,

@@ -43,7 +43,7 @@ def runner(store_settings):
 
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory):
-    """One real SeaweedFS (auth on) for every movement test of the session."""
+    """One real SeaweedFS (auth on) for every move test of the session."""
     from tiering.devstack import SeaweedFS
 
     server = SeaweedFS(tmp_path_factory.mktemp("moves-seaweed")).start()
@@ -64,8 +64,8 @@ def kafka(tmp_path_factory):
 @pytest.fixture
 def stack(ray_cluster, tmp_path, seaweed):
     """A MoveStack on the shared SeaweedFS, in-process bus; closed (and its buckets dropped) after."""
-    # imported here: the movement runtime pulls in Ray, Kafka and S3 clients, and half the modules here never use it
-    from tests.integration.moves_kit import MoveStack
+    # imported here: the moves runtime pulls in Ray, Kafka and S3 clients, and half the modules here never use it
+    from tests.support.move_stack import MoveStack
 
     s = MoveStack(tmp_path, seaweed)
     yield s

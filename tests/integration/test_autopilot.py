@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.api import authorized, issue_key
-from tiering.actors.shard_steps import EndMove
+from tiering.shards.steps import EndMove
 
 pytestmark = pytest.mark.integration
 DAY = 86_400.0
@@ -20,9 +20,9 @@ MIB = 2 ** 20
 
 
 def _api(stack):
-    from tiering.actors.ingest import ShardIngest
     from tiering.projections.queries import ReadModels
     from tiering.projections.runner import ProjectionRunner
+    from tiering.shards.ingest import ShardIngest
     from tiering.web.app import create_app
     from tiering.web.deps import Services
 
@@ -35,8 +35,8 @@ def _api(stack):
 def _estate(stack):
     """Two objects idle since T0, one read on day 99; the clock is day 100."""
     stack.put({"idle-a": 4 * MIB, "idle-b": 4 * MIB, "busy": 4 * MIB}, ts=T0)
-    from tiering.actors.ingest import ShardIngest
     from tiering.domain.records import AccessRecord, Op
+    from tiering.shards.ingest import ShardIngest
     ShardIngest(stack.shards).ingest([AccessRecord(T0 + 99 * DAY, "acme", "busy", Op.GET, None),
                                     AccessRecord(T0 + 100 * DAY, "acme", "clock", Op.PUT, 0)])
 
@@ -160,8 +160,8 @@ def test_price_overrides_reach_the_decisions(stack):
         "prefixes:\n  - prefix: keep/\n    warm: {storage_gb_month: 1.0}\n    cold: {storage_gb_month: 1.0}\n")
     client, runner = _api(stack)
     stack.put({"keep/x": 4 * MIB, "idle-c": 4 * MIB}, ts=T0)
-    from tiering.actors.ingest import ShardIngest
     from tiering.domain.records import AccessRecord, Op
+    from tiering.shards.ingest import ShardIngest
     ShardIngest(stack.shards).ingest([AccessRecord(T0 + 100 * DAY, "acme", "clock", Op.PUT, 0)])
     runner.catch_up()
     client.put("/autopilot", json={"mode": "paused"})
@@ -172,8 +172,8 @@ def test_price_overrides_reach_the_decisions(stack):
 def test_a_get_after_a_move_down_promotes_the_object_back_to_hot(stack):
     """Promotion on access: the sweep between rounds finds the object read
     since it went down, records why, and the movers bring its bytes back."""
-    from tiering.actors.ingest import ShardIngest
     from tiering.domain.records import AccessRecord, Op
+    from tiering.shards.ingest import ShardIngest
 
     client, runner = _api(stack)
     _estate(stack)
@@ -222,12 +222,12 @@ def test_audit_at_an_event_time_shows_what_the_api_showed_then(stack):
     import ray
     from rich.console import Console
 
-    from tiering.actors.ingest import ShardIngest
     from tiering.adapters.bus import Decision
     from tiering.adapters.eventstore import open_object_logs
     from tiering.app.admin import audit_object
     from tiering.domain.ids import shard_of
     from tiering.domain.records import AccessRecord, Op
+    from tiering.shards.ingest import ShardIngest
 
     client, runner = _api(stack)
     shown: dict[float, dict] = {}  # event time -> GET /objects/idle-a once settled there

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tiering.actors.ingest import LocalIngest
-from tiering.actors.shard import ShardWorker
 from tiering.domain.records import parse_batch
 from tiering.projections.queries import ReadModels
 from tiering.projections.runner import ProjectionRunner
+from tiering.shards.ingest import LocalIngest
+from tiering.shards.worker import ShardWorker
 
 pytestmark = pytest.mark.integration
 TIERING = str(Path(sys.executable).parent / "tiering")

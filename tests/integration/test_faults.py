@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from tests.integration.moves_kit import MoveStack, md5
+from tests.support.move_stack import MoveStack, md5
 from tiering.adapters.objectstore import object_name
 
 pytestmark = pytest.mark.integration

@@ -23,8 +23,8 @@ EXAMPLES_PER_OPERATION = 12
 
 @pytest.fixture
 def app(stack):
-    from tiering.actors.ingest import ShardIngest
     from tiering.projections.queries import ReadModels
+    from tiering.shards.ingest import ShardIngest
     from tiering.web.app import create_app
     from tiering.web.deps import Services
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.integration.moves_kit import MoveStack, api_client, md5
+from tests.support.move_stack import MoveStack, api_client, md5
 from tests.support.api import authorized
 
 pytestmark = pytest.mark.integration
@@ -178,17 +178,17 @@ def test_without_a_movement_runtime_the_routes_say_503(sqlite_settings):
 def test_with_no_s3_endpoint_an_embedded_seaweedfs_is_started_joined_and_stopped(tmp_path):
     import psutil
 
-    from tiering.app.movement import MovementRuntime
+    from tiering.app.moves_runtime import MovesRuntime
     from tiering.config import Settings
 
     settings = Settings(data_dir=tmp_path / "var")
-    first = MovementRuntime.prepare(settings)
+    first = MovesRuntime.prepare(settings)
     try:
         endpoint = first.settings.s3_endpoint
         assert first.seaweed is not None and endpoint.startswith("127.0.0.1:")
         names = {b.name for b in first.store.client.list_buckets()}
         assert names == {"hot", "warm", "cold"}
-        second = MovementRuntime.prepare(settings)  # another launch on the same data dir
+        second = MovesRuntime.prepare(settings)  # another launch on the same data dir
         assert second.seaweed is None and second.settings.s3_endpoint == endpoint
         pid = first.seaweed.pid
     finally:

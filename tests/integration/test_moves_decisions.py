@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from tests.integration.moves_kit import api_client
-from tiering.actors.decisions import AgeRule, age_rule_decisions
+from tests.support.move_stack import api_client
 from tiering.adapters.objectstore import object_name
+from tiering.services.age_rule import AgeRule, age_rule_decisions
 
 pytestmark = pytest.mark.integration
 DAY = 86400.0
@@ -60,7 +60,7 @@ def cli_client(stack):
 
 def test_replay_with_materialize_writes_bytes_and_without_it_only_the_log(stack):
     from tiering.app.feeding import FeedStats, Pacer, feed
-    from tiering.app.movement_cli import materializing_post
+    from tiering.app.moves_cli import materializing_post
     from tiering.domain.records import AccessRecord, Op
 
     client = cli_client(stack)
@@ -75,7 +75,7 @@ def test_replay_with_materialize_writes_bytes_and_without_it_only_the_log(stack)
 
 
 def test_import_bucket_walks_every_page(stack):
-    from tiering.app.movement_cli import import_bucket
+    from tiering.app.moves_cli import import_bucket
 
     outside = f"legacy-{uuid.uuid4().hex[:8]}"
     stack.store.ensure_buckets([outside])

@@ -8,13 +8,13 @@ import time
 import pytest
 import ray
 
-from tests.integration.moves_kit import MoveStack
-from tiering.actors.routing import columns_of
-from tiering.actors.shard_steps import CommitMove, RecordCopied, RecordVerified, RequestMove
+from tests.support.move_stack import MoveStack
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import object_name
 from tiering.domain.ids import shard_of
 from tiering.domain.records import AccessRecord, Op
+from tiering.shards.routing import columns_of
+from tiering.shards.steps import CommitMove, RecordCopied, RecordVerified, RequestMove
 
 pytestmark = pytest.mark.integration
 

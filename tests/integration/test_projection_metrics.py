@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tests.integration.projection_kit import T0, ingest, rec, run_move, workload
+from tests.support.projection_workload import T0, ingest, rec, run_move, workload
 from tiering.projections.queries import ReadModels
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.api import authorized, issue_key
-from tiering.actors.ingest import LocalIngest
-from tiering.actors.shard import ShardWorker
 from tiering.app.wiring import build_services
 from tiering.projections.runner import ProjectionRunner
+from tiering.shards.ingest import LocalIngest
+from tiering.shards.worker import ShardWorker
 from tiering.web.app import create_app
 
 pytestmark = pytest.mark.integration

@@ -7,14 +7,14 @@ from __future__ import annotations
 import pytest
 
 from tests.support.api import api_client
-from tiering.actors.ingest import LocalIngest
-from tiering.actors.shard import ShardWorker
 from tiering.config import Settings
 from tiering.domain.records import AccessRecord, Op
 from tiering.ml.learn import CANDIDATES
 from tiering.projections.queries import ReadModels
 from tiering.projections.runner import ProjectionRunner
 from tiering.services.job_runners import RayJobRunner
+from tiering.shards.ingest import LocalIngest
+from tiering.shards.worker import ShardWorker
 
 pytestmark = pytest.mark.integration
 DAY = 86_400.0

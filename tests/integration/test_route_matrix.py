@@ -16,13 +16,13 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from tests.support.api import issue_key
-from tiering.actors.ingest import LocalIngest
-from tiering.actors.shard import ShardWorker
 from tiering.app.wiring import build_services
 from tiering.config import Settings
 from tiering.domain.governance import ALL_TENANTS, Role
 from tiering.projections.runner import ProjectionRunner
 from tiering.services.job_runners import InProcessJobRunner
+from tiering.shards.ingest import LocalIngest
+from tiering.shards.worker import ShardWorker
 from tiering.web.app import create_app
 from tiering.web.auth import RULES
 

@@ -11,13 +11,14 @@ from collections import Counter
 
 import pytest
 
-from tiering.actors.ingest import LocalIngest, ShardIngest
-from tiering.actors.shard import ShardWorker, shard_actor_class
+from tiering.actors.shard import shard_actor_class
 from tiering.adapters.eventstore import open_object_logs
 from tiering.app.cluster import ensure_schema
 from tiering.config import Settings
 from tiering.domain.ids import shard_of
 from tiering.domain.records import AccessRecord, Op
+from tiering.shards.ingest import LocalIngest, ShardIngest
+from tiering.shards.worker import ShardWorker
 
 pytestmark = pytest.mark.integration
 

@@ -12,13 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.api import authorized
-from tiering.actors.ingest import LocalIngest
-from tiering.actors.shard import ShardWorker
 from tiering.app.wiring import build_services
 from tiering.config import Settings
 from tiering.domain.records import AccessRecord, Op
 from tiering.domain.webhooks import verify
 from tiering.services.incidents import IncidentWatch
+from tiering.shards.ingest import LocalIngest
+from tiering.shards.worker import ShardWorker
 from tiering.web.app import create_app
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,8 @@ from tiering.domain.model import StoredObject
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD = re.compile(r"^\s*(from|import) "
-                 r"(domain|actors|adapters|projections|web|ml|ingest|tiering_app|services|devstack|simulation)\b", re.M)
+                 r"(domain|actors|shards|adapters|projections|web|ml|ingest|tiering_app|services|devstack|simulation)\b",
+                 re.M)
 
 
 def python_files():

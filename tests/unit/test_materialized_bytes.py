@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tiering.actors.materialized_bytes import run_all
+from tiering.shards.materialized_bytes import run_all
 
 
 def test_every_write_runs_and_they_overlap():

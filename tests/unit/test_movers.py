@@ -1,4 +1,4 @@
-"""The movement pieces that need no service: names, decisions, rules, offsets."""
+"""The move pieces that need no service: names, decisions, rules, offsets."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import asyncio
 import pytest
 from aiokafka import TopicPartition
 
-from tiering.actors.decisions import AgeRule
-from tiering.actors.materialized_bytes import synthetic_content
 from tiering.actors.movers import Failpoints, mover_for
 from tiering.adapters.bus import Decision
 from tiering.adapters.bus_kafka import KafkaDecisionConsumer
 from tiering.adapters.objectstore import TierBuckets, object_name, parse_object_name
+from tiering.services.age_rule import AgeRule
+from tiering.shards.materialized_bytes import synthetic_content
 
 DAY = 86400.0
 
@@ -142,7 +142,7 @@ def test_offsets_are_committed_only_up_to_the_first_record_still_in_progress():
 
 
 def test_the_byte_budget_holds_large_copies_back_and_lets_small_ones_through():
-    from tiering.actors.flow import ByteBudget
+    from tiering.shards.flow import ByteBudget
 
     async def scenario():
         budget, log = ByteBudget(100), []

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tests.unit.policy_kit import DAY, SaysCold, run, usage
+from tests.support.policy_usage import DAY, SaysCold, run, usage
 from tiering.domain.costs import CostModel
 from tiering.ml.features import FeatureBuilder
 from tiering.ml.oracle import schedule_cost

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tests.unit.policy_kit import DAY, SaysCold, T, Unsure, run, schedule, usage
+from tests.support.policy_usage import DAY, SaysCold, T, Unsure, run, schedule, usage
 from tiering.domain.costs import CostModel
 from tiering.ml.oracle import schedule_cost
 from tiering.ml.policies import AlwaysHot, Autoclass, IntelligentTiering, Lifecycle, Ours, Seed, seed_model

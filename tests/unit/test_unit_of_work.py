@@ -4,20 +4,20 @@ round. The next read sees what was recorded, and a retry records it."""
 
 import pytest
 
-from tiering.actors.deciding import RoundSpec, choose_decisions, group_objects
-from tiering.actors.shard import ShardWorker
-from tiering.actors.shard_steps import (
+from tiering.adapters.bus import Decision
+from tiering.config import Settings
+from tiering.domain.application import ObjectLogApplication
+from tiering.domain.records import parse_batch
+from tiering.domain.tiers import Tier
+from tiering.shards.decision_round import RoundSpec, choose_decisions, group_objects
+from tiering.shards.steps import (
     AnswerDecision,
     CommitMove,
     RecordCopied,
     RecordVerified,
     RequestMove,
 )
-from tiering.adapters.bus import Decision
-from tiering.config import Settings
-from tiering.domain.application import ObjectLogApplication
-from tiering.domain.records import parse_batch
-from tiering.domain.tiers import Tier
+from tiering.shards.worker import ShardWorker
 
 DAY = 86_400.0
 
@@ -121,7 +121,7 @@ def test_a_failed_group_of_steps_evicts_every_object_in_it(worker, monkeypatch):
 
 
 def decision_round(worker, keys, clocks):
-    """The three steps of a round (``actors.deciding``), in-process, in dry mode."""
+    """The three steps of a round (``shards.decision_round``), in-process, in dry mode."""
     spec = RoundSpec("dry")
     groups = group_objects(keys, clocks, None)
     found = choose_decisions(groups, worker.observe(groups, False), spec, worker.settings)

@@ -21,7 +21,7 @@ from tiering.web.routers.accesses import ingest_body
 from tiering.web.routers.objects import TenantQ
 
 router = APIRouter(tags=["moves"])
-# The caller and its tenant are checked before whether the movement runtime is
+# The caller and its tenant are checked before whether the moves runtime is
 # up (get_moves, a 503 otherwise): nothing is said about another tenant.
 # S3's rules for a bucket name: 3-63 of a-z 0-9 . -, starting and ending with
 # a letter or digit, no "..".

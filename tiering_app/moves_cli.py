@@ -1,4 +1,4 @@
-"""The movement side of two CLI commands, over the REST API like the others.
+"""The moves side of two CLI commands, over the REST API like the others.
 
 ``replay-trace --materialize`` posts to ``/accesses/materialize`` instead of
 ``/accesses``; ``import-bucket`` walks a bucket page by page via ``/imports``.

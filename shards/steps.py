@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING, Any, Literal
 from tiering.adapters.bus import Decision
 
 if TYPE_CHECKING:
-    from tiering.actors.placement import Placement
+    from tiering.shards.store_steps import StoreSteps
 
 StepAnswer = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class RequestMove:
-    """Record a decision's move once (outcomes in ``Placement.request``)."""
+    """Record a decision's move once (outcomes in ``StoreSteps.request``)."""
     decision: Decision
     at: float | None = None
 
-    def run(self, p: "Placement") -> StepAnswer:
+    def run(self, p: "StoreSteps") -> StepAnswer:
         return p.request(self.decision.to_dict(), self.at)
 
 
@@ -41,7 +41,7 @@ class RecordCopied:
     move_id: str
     at: float | None = None
 
-    def run(self, p: "Placement") -> StepAnswer:
+    def run(self, p: "StoreSteps") -> StepAnswer:
         return p.record(self.tenant, self.key, self.at,
                         lambda obj, at: obj.record_copied(self.move_id, at))
 
@@ -54,7 +54,7 @@ class RecordVerified:
     checksum: str
     at: float | None = None
 
-    def run(self, p: "Placement") -> StepAnswer:
+    def run(self, p: "StoreSteps") -> StepAnswer:
         return p.record(self.tenant, self.key, self.at,
                         lambda obj, at: obj.record_verified(self.move_id, self.checksum, at))
 
@@ -66,7 +66,7 @@ class CommitMove:
     move_id: str
     at: float | None = None
 
-    def run(self, p: "Placement") -> StepAnswer:
+    def run(self, p: "StoreSteps") -> StepAnswer:
         return p.record(self.tenant, self.key, self.at,
                         lambda obj, at: obj.commit_move(self.move_id, at))
 
@@ -79,7 +79,7 @@ class ReclaimSource:
     move_id: str
     at: float | None = None
 
-    def run(self, p: "Placement") -> StepAnswer:
+    def run(self, p: "StoreSteps") -> StepAnswer:
         return p.reclaim(self.tenant, self.key, self.move_id, self.at)
 
 
@@ -95,7 +95,7 @@ class EndMove:
     attempts: int = 0
     at: float | None = None
 
-    def run(self, p: "Placement") -> StepAnswer:
+    def run(self, p: "StoreSteps") -> StepAnswer:
         return p.end(self.tenant, self.key, self.move_id, self.target, self.how, self.reason,
                      self.attempts, self.at)
 
@@ -107,7 +107,7 @@ class DiscardCopy:
     key: str
     bucket: str
 
-    def run(self, p: "Placement") -> StepAnswer:
+    def run(self, p: "StoreSteps") -> StepAnswer:
         return {"outcome": p.discard(self.tenant, self.key, self.bucket)}
 
 
@@ -121,7 +121,7 @@ class AnswerDecision:
     by: str
     at: float | None = None
 
-    def run(self, p: "Placement") -> StepAnswer:
+    def run(self, p: "StoreSteps") -> StepAnswer:
         return p.record(self.tenant, self.key, self.at, lambda obj, at: obj.resolve_recommendation(
             self.decision_id, self.outcome, self.by, at))
 

@@ -83,7 +83,8 @@ def age_rule_decisions(rule: AgeRule, read_models, store, buckets: TierBuckets, 
             rows.extend(page)
             if not cursor:
                 break
-    decisions, absent = [], 0
+    decisions: list[Decision] = []
+    absent = 0
     for d in rule.decide(rows, clocks):
         if len(decisions) >= limit:
             break

@@ -16,13 +16,13 @@ import asyncio
 import uuid
 from typing import Any, Protocol, Sequence
 
-from tiering.actors.materialized_bytes import source_key
-from tiering.actors.routing import RecordColumns, keys_in, partition
-from tiering.actors.shard import ShardWorker
 from tiering.adapters.objectstore import StoreUnavailable, object_name
 from tiering.adapters.retrying import aretrying
 from tiering.domain.application import IngestResult
 from tiering.domain.records import AccessRecord, RecordError
+from tiering.shards.materialized_bytes import source_key
+from tiering.shards.routing import RecordColumns, keys_in, partition
+from tiering.shards.worker import ShardWorker
 
 # A shard restarting, or the object store away for a moment, heals within this.
 RETRY_FOR_S = 30.0

@@ -1,6 +1,6 @@
-"""The movement runtime: object store, decision bus, movers, reconciler, age rule.
+"""The moves runtime: object store, decision bus, movers, reconciler, age rule.
 
-``MovementRuntime.prepare`` makes the object store ready before any actor
+``MovesRuntime.prepare`` makes the object store ready before any actor
 starts (starting, or joining, an embedded SeaweedFS when no S3 endpoint is
 configured) and fills its address into the settings the actors receive;
 ``start`` runs the movers, the bus, the reconciler (once at start, then
@@ -18,11 +18,11 @@ import threading
 import time
 from typing import Any
 
-from tiering.actors.ingest import ShardIngest
-from tiering.actors.shard_steps import RequestMove
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import ObjectStore, TierBuckets, open_store
 from tiering.config import Settings
+from tiering.shards.ingest import ShardIngest
+from tiering.shards.steps import RequestMove
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def _join_embedded(data_dir) -> dict[str, str] | None:
     return found
 
 
-class MovementRuntime:
+class MovesRuntime:
     def __init__(self, settings: Settings, seaweed=None):
         self.settings = settings
         self.seaweed = seaweed  # ours to stop, if we started it
@@ -68,7 +68,7 @@ class MovementRuntime:
         self.autopilot = None
 
     @classmethod
-    def prepare(cls, settings: Settings) -> "MovementRuntime":
+    def prepare(cls, settings: Settings) -> "MovesRuntime":
         """Make the object store ready; ``runtime.settings`` then names it."""
         seaweed = None
         if not settings.s3_endpoint:
@@ -88,7 +88,7 @@ class MovementRuntime:
     # ----- starting --------------------------------------------------------------
     def start(self, shard_handles: list[Any], *, shard_names: list[str] | None = None,
               name_prefix: str | None = "", failpoints: list[dict] | None = None,
-              periodic: bool = True) -> "MovementRuntime":
+              periodic: bool = True) -> "MovesRuntime":
         """Movers (named ``{prefix}mover-i`` unless ``name_prefix`` is None),
         the bus, a first reconciliation, then the periodic loops. Shards are
         named actors (``shard-i`` by default, as ``cluster.shard_handles`` names them)."""
@@ -155,8 +155,8 @@ class MovementRuntime:
                 self.loop.create_task(self.autopilot.run_forever(self._stop))
 
     async def _age_rule_forever(self) -> None:
-        from tiering.actors.decisions import AgeRule, age_rule_decisions
         from tiering.projections.queries import ReadModels
+        from tiering.services.age_rule import AgeRule, age_rule_decisions
 
         s = self.settings
         rule, read_models = AgeRule.from_settings(s), ReadModels.from_settings(s)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from tiering.actors.shard_steps import ShardStep, StepAnswer
+from tiering.shards.steps import ShardStep, StepAnswer
 
 
 class ShardLink:

@@ -11,7 +11,7 @@ write to those objects in between. That is what makes these safe:
   (a late duplicate cannot delete a later move's bytes);
 - removing a copy only if the log names neither it nor a move towards it.
 
-The shard's typed requests (``actors.shard_steps``) run here.
+The shard's typed requests (``shards.steps``) run here.
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from tiering.actors.materialized_bytes import run_all, source_key, synthetic_content
-from tiering.actors.routing import RecordColumns, to_records
-from tiering.actors.shard_steps import ReclaimSource, ShardStep
 from tiering.adapters.objectstore import ObjectStore, StoreUnavailable, TierBuckets, object_name, open_store
 from tiering.domain.application import UnitOfWork
 from tiering.domain.model import StoredObject
 from tiering.domain.records import Op
 from tiering.domain.tiers import Tier
 from tiering.domain.vocabulary import PRE_COMMIT
+from tiering.shards.materialized_bytes import run_all, source_key, synthetic_content
+from tiering.shards.routing import RecordColumns, to_records
+from tiering.shards.steps import ReclaimSource, ShardStep
 
 
-class Placement:
+class StoreSteps:
     """Bound to one shard worker; its store client is made on first use."""
 
     def __init__(self, worker):
@@ -280,8 +280,8 @@ class _Plan:
     deleted: bool = False
 
 
-def placement_of(worker) -> Placement:
-    placement = worker.__dict__.get("_placement")
-    if placement is None:
-        placement = worker.__dict__["_placement"] = Placement(worker)
-    return placement
+def store_steps_of(worker) -> StoreSteps:
+    steps = worker.__dict__.get("_store_steps")
+    if steps is None:
+        steps = worker.__dict__["_store_steps"] = StoreSteps(worker)
+    return steps

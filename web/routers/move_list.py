@@ -1,4 +1,4 @@
-"""Movements: one row per move, with its status history."""
+"""The list of moves (`/movements`): one row per move, with its status history."""
 
 from __future__ import annotations
 

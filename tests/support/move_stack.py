@@ -1,4 +1,4 @@
-"""Shared pieces of the movement tests: real SeaweedFS, real Kafka, real Ray.
+"""Shared pieces of the move tests: real SeaweedFS, real Kafka, real Ray.
 
 The services themselves are session fixtures in ``conftest.py`` (``seaweed``,
 ``kafka``, ``stack``). Each test gets its own buckets, topics, consumer group
@@ -16,7 +16,7 @@ from tiering.actors.shard import shard_actor_class
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import object_name
 from tiering.app.cluster import ensure_schema
-from tiering.app.movement import MovementRuntime
+from tiering.app.moves_runtime import MovesRuntime
 from tiering.config import Settings
 from tiering.domain.ids import shard_of
 from tiering.domain.records import AccessRecord, Op
@@ -26,7 +26,7 @@ def api_client(stack):
     from fastapi.testclient import TestClient
 
     from tests.support.api import authorized
-    from tiering.actors.ingest import ShardIngest
+    from tiering.shards.ingest import ShardIngest
     from tiering.web.app import create_app
     from tiering.web.deps import Services
 
@@ -60,7 +60,7 @@ class MoveStack:
         ensure_schema(self.settings)
         self.shards = [cls.options(name=n).remote(i, payload, create_tables=False)
                        for i, n in enumerate(names)]
-        self.runtime = MovementRuntime(self.settings).start(
+        self.runtime = MovesRuntime(self.settings).start(
             self.shards, shard_names=names, name_prefix=None, failpoints=failpoints,
             periodic=periodic)
         self.store, self.buckets = self.runtime.store, self.runtime.buckets

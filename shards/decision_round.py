@@ -22,9 +22,8 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
-from tiering.actors.predictors import PredictorPool
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import StoreError, TierBuckets, object_name, open_store
 from tiering.config import Settings
@@ -38,12 +37,18 @@ ACTED_ON = ("publish", "pending")  # dispositions whose decisions lead to a move
 STAT_THREADS = 16
 
 
+class Scorer(Protocol):
+    """What a round needs of a predictor pool: probabilities for feature rows."""
+
+    def score(self, x: Any) -> Any: ...
+
+
 @dataclass(frozen=True)
 class RoundSpec:
     """What every decision of a round is made with."""
     disposition: str
     model_version: str | None = None
-    pool: PredictorPool | None = None
+    pool: Scorer | None = None  # the predictor pool (``actors.predictors``)
     policy_params: dict[str, Any] = field(default_factory=dict)
     importances: tuple[str, ...] = ()
     promotions_only: bool = False
