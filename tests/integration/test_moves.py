@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from tests.support.move_stack import MoveStack, api_client, md5
 from tests.support.api import authorized
+from tests.support.move_stack import MoveStack, api_client, md5
 
 pytestmark = pytest.mark.integration
 
