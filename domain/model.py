@@ -213,6 +213,31 @@ class StoredObject(Aggregate):
         self.move = None
         self._advance(at)
 
+    # ----- content -------------------------------------------------------
+    def record_content(self, etag: str, at: float | None) -> bool:
+        """The checksum (S3 ETag) of the bytes just written for the object as
+        it now is; content served later is checked against it."""
+        self.check_not_deleted()
+        if etag == self.etag:
+            return False
+        self._content_written(etag, self.stamp(at))
+        return True
+
+    @event("ContentWritten")
+    def _content_written(self, etag: str, at: float | None) -> None:
+        self.etag = etag
+        self._advance(at)
+
+    def record_content_mismatch(self, bucket: str, found: str, at: float | None) -> None:
+        """Bytes in ``bucket`` that are not the ones the log names: never served,
+        kept in the log as an incident."""
+        self._content_mismatch_found(bucket, self.etag, found, self.stamp(at))
+
+    @event("ContentMismatchFound")
+    def _content_mismatch_found(self, bucket: str, expected: str | None, found: str,
+                                at: float | None) -> None:
+        self._advance(at)
+
     # ----- decisions -----------------------------------------------------
     def recommend(self, target: Tier, policy_id: str, score: float,
                   reasons: list[str], at: float, decision_id: str | None = None,

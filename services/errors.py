@@ -48,6 +48,10 @@ def invalid(field: str | None, reason: str, **more: Any) -> Invalid:
     return Invalid([{"field": field, "reason": reason, **more}])
 
 
+class ContentMismatch(UseCaseError):
+    """The store holds bytes other than the ones the object's log names."""
+
+
 class Busy(UseCaseError):
     """Too much already queued, or a quota spent; try again after ``retry_after_s``."""
 

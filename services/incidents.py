@@ -1,9 +1,9 @@
 """Incidents found by watching: the object logs, the health checks, the projection lag.
 
 ``IncidentWatch.tick`` tails the object logs from where it last stopped for
-decisions that wait for an operator and moves that failed for good, runs the
-health checks, and looks at the projection lag; each finding goes to the
-webhooks. It starts at the log's head: what happened before it ran was
+decisions that wait for an operator, moves that failed for good and content
+that did not match its checksum, runs the health checks, and looks at the
+projection lag; each finding goes to the webhooks. It starts at the log's head: what happened before it ran was
 somebody else's to tell. ``run_forever`` ticks on a thread of its own.
 """
 
@@ -22,6 +22,7 @@ from tiering.services.webhooks import Webhooks
 log = logging.getLogger(__name__)
 PENDING = get_topic(StoredObject.TierRecommended)  # type: ignore[attr-defined]  # made by @event
 FAILED = get_topic(StoredObject.MoveFailed)
+MISMATCH = get_topic(StoredObject.ContentMismatchFound)  # type: ignore[attr-defined]  # made by @event
 PAGE = 1000
 
 
@@ -46,7 +47,7 @@ class IncidentWatch:
     def _logs(self) -> int:
         told = 0
         while True:
-            page = self.store.recorder.select_notifications(self.position + 1, PAGE, topics=[PENDING, FAILED])
+            page = self.store.recorder.select_notifications(self.position + 1, PAGE, topics=[PENDING, FAILED, MISMATCH])
             for n in page:
                 self.position = n.id
                 e = self.store.mapper.to_domain_event(n)
@@ -54,6 +55,9 @@ class IncidentWatch:
                 if n.topic == FAILED:
                     told += bool(self.webhooks.emit(tenant, "move.failed", {
                         "key": key, "move_id": e.move_id, "reason": e.reason, "attempts": e.attempts}))
+                elif n.topic == MISMATCH:
+                    told += bool(self.webhooks.emit(tenant, "content.mismatch", {
+                        "key": key, "bucket": e.bucket, "expected": e.expected, "found": e.found}))
                 elif getattr(e, "disposition", None) == "pending":
                     told += bool(self.webhooks.emit(tenant, "decision.pending", {
                         "key": key, "decision_id": e.decision_id, "target": e.target, "reasons": e.reasons}))

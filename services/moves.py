@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Awaitable, Callable, Iterator, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Protocol
 
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import ObjectMissing, StoreError, TierBuckets, object_name, parse_object_name
 from tiering.domain.records import AccessRecord, RecordError, parse_record
 from tiering.domain.tiers import Tier
+from tiering.services.content_check import checked, md5_checksum, unchecked
 from tiering.services.errors import Conflict, NotFound, Unavailable, invalid, public_message
 
 
@@ -23,6 +24,8 @@ class LiveObjects(Protocol):
     async def live(self, tenant: str, key: str) -> dict[str, Any] | None: ...
 
     async def record_request(self, decision: Decision) -> dict[str, Any]: ...
+
+    async def report_mismatch(self, tenant: str, key: str, bucket: str, expected: str, found: str) -> None: ...
 
 
 class ObjectBytes(Protocol):
@@ -76,9 +79,10 @@ class Moves:
         return {"tenant": tenant, "key": key, "tier": state["tier"], "bucket": self.buckets.of(state["tier"]),
                 "move": state["move"], "deleted": state["deleted_at"] is not None, "version": state["version"]}
 
-    async def content(self, tenant: str, key: str) -> tuple[dict[str, Any], str, Iterator[bytes]]:
+    async def content(self, tenant: str, key: str) -> tuple[dict[str, Any], str, AsyncIterator[bytes]]:
         """(state, bucket, chunks) from the bucket the live state names, else
-        the move's other side: mid-move the bytes are in one or both."""
+        the move's other side: mid-move the bytes are in one or both. The
+        chunks are checked against the checksum in the log (``content_check``)."""
         state = await self.objects.live(tenant, key)
         if state is None or state["deleted_at"] is not None:
             raise NotFound(f"no content for {tenant}/{key}")
@@ -93,7 +97,14 @@ class Moves:
                 first = await asyncio.to_thread(next, chunks, b"")
             except ObjectMissing:
                 continue
-            return state, bucket, _prepend(first, chunks)
+            chunks = _prepend(first, chunks)
+            expected = md5_checksum(state.get("etag"))
+            if expected is None:
+                return state, bucket, unchecked(chunks)
+
+            async def report(found: str, bucket: str = bucket) -> None:
+                await self.objects.report_mismatch(tenant, key, bucket, expected, found)
+            return state, bucket, await checked(chunks, expected, report)
         raise NotFound(f"no content for {tenant}/{key}")
 
     async def import_page(self, bucket: str, tenant: str, prefix: str, start_after: str | None,

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import random
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 WRITERS = 16  # the S3 client's connection pool holds 32
 
@@ -30,14 +32,13 @@ def synthetic_content(seed: str, size: int) -> bytes:
     return rng.randbytes(size)
 
 
-def run_all(writes: list[Callable[[], object]]) -> None:
-    """Run every write; re-raise the first failure once all have ended (a
-    retried batch rewrites the same deterministic bytes)."""
+def run_all(writes: list[Callable[[], T]]) -> list[T]:
+    """Run every write and return their results in order; re-raise the first
+    failure once all have ended (a retried batch rewrites the same
+    deterministic bytes)."""
     global _pool
     if len(writes) <= 1:
-        for w in writes:
-            w()
-        return
+        return [w() for w in writes]
     if _pool is None:
         _pool = ThreadPoolExecutor(WRITERS, thread_name_prefix="materialize")
     futures = [_pool.submit(w) for w in writes]
@@ -45,3 +46,4 @@ def run_all(writes: list[Callable[[], object]]) -> None:
     first = next((e for e in errors if e is not None), None)
     if first is not None:
         raise first
+    return [f.result() for f in futures]

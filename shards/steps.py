@@ -1,4 +1,5 @@
-"""The typed requests a shard runs for others: each move step, and an operator's answer.
+"""The typed requests a shard runs for others: each move step, an operator's
+answer, and a content mismatch found on a read.
 
 Movers, the reconciler and the autopilot never write an object's log
 themselves; they send one of these to the shard that owns the object, which
@@ -126,5 +127,26 @@ class AnswerDecision:
             self.decision_id, self.outcome, self.by, at))
 
 
+@dataclass(frozen=True)
+class RecordContentMismatch:
+    """Bytes read from ``bucket`` did not match the checksum the log names.
+    Recorded only if the log still names ``expected``: a write that raced the
+    read is not an incident."""
+    tenant: str
+    key: str
+    bucket: str
+    expected: str
+    found: str
+    at: float | None = None
+
+    def run(self, p: "StoreSteps") -> StepAnswer:
+        def mismatch(obj: Any, at: float | None) -> bool:
+            if obj.is_deleted or obj.etag != self.expected:
+                return False
+            obj.record_content_mismatch(self.bucket, self.found, at)
+            return True
+        return p.record(self.tenant, self.key, self.at, mismatch)
+
+
 ShardStep = (RequestMove | RecordCopied | RecordVerified | CommitMove | ReclaimSource | EndMove
-             | DiscardCopy | AnswerDecision)
+             | DiscardCopy | AnswerDecision | RecordContentMismatch)

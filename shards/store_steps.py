@@ -139,7 +139,7 @@ class StoreSteps:
             elif r.op is Op.DELETE:
                 p.deleted = True
         written = bytes_written = 0
-        writes = []
+        writes, written_for = [], []
         for (tenant, key), p in plans.items():
             obj = self.app.current(tenant, key)
             if obj is None:
@@ -164,7 +164,10 @@ class StoreSteps:
             source = (sources or {}).get(source_key(tenant, key))
             if source is not None:
                 if tuple(source) != (bucket, name):
-                    writes.append(partial(self.store.copy, source[0], source[1], bucket, dst_name=name))
+                    writes.append(partial(self._copy_in, source[0], source[1], bucket, name))
+                else:
+                    writes.append(partial(self._etag_of, bucket, name))
+                written_for.append((tenant, key, seed_ts))
                 written += 1
                 bytes_written += obj.size
                 continue
@@ -172,13 +175,30 @@ class StoreSteps:
             length = min(obj.size, self.settings.materialize_cap_bytes)
             seed = f"{tenant}\0{key}\0{obj.incarnation}\0{seed_ts}\0{obj.size}"
             writes.append(partial(self._put_synthetic, bucket, name, seed, length))
+            written_for.append((tenant, key, seed_ts))
             written += 1
             bytes_written += length
-        run_all(writes)
+        self._record_content(written_for, run_all(writes))
         return {**result, "materialized": written, "materialized_bytes": bytes_written}
 
-    def _put_synthetic(self, bucket: str, name: str, seed: str, length: int) -> None:
-        self.store.put(bucket, name, synthetic_content(seed, length))
+    def _put_synthetic(self, bucket: str, name: str, seed: str, length: int) -> str:
+        return self.store.put(bucket, name, synthetic_content(seed, length)).etag
+
+    def _copy_in(self, src_bucket: str, src_name: str, bucket: str, name: str) -> str:
+        return self.store.copy(src_bucket, src_name, bucket, dst_name=name)
+
+    def _etag_of(self, bucket: str, name: str) -> str | None:
+        info = self.store.stat(bucket, name)
+        return info.etag if info is not None else None
+
+    def _record_content(self, written_for: list[tuple[str, str, float]], etags: list[str | None]) -> None:
+        """Name in each log the checksum of the bytes just written, in one
+        commit: ``GET .../content`` serves only bytes that match it."""
+        with self.app.unit_of_work() as uow:
+            for (tenant, key, at), etag in zip(written_for, etags):
+                obj = self.app.current(tenant, key)
+                if etag and obj is not None and not obj.is_deleted:
+                    uow.touch(obj).record_content(etag, self.app.tenant_now(tenant, at))
 
     # ----- the move's log steps that need the store in the same breath --------
     def request(self, d: dict[str, Any], at: float | None = None) -> dict[str, Any]:

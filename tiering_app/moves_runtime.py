@@ -22,7 +22,7 @@ from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import ObjectStore, TierBuckets, open_store
 from tiering.config import Settings
 from tiering.shards.ingest import ShardIngest
-from tiering.shards.steps import RequestMove
+from tiering.shards.steps import RecordContentMismatch, RequestMove
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +202,12 @@ class MovesRuntime:
         from tiering.domain.ids import shard_of
         shard = self.shards[shard_of(decision.tenant, decision.key, len(self.shards))]
         return await shard.run.remote(RequestMove(decision, decision.decided_at))
+
+    async def report_mismatch(self, tenant: str, key: str, bucket: str, expected: str, found: str) -> None:
+        """Record in the object's log that ``bucket`` held other bytes (an incident)."""
+        from tiering.domain.ids import shard_of
+        shard = self.shards[shard_of(tenant, key, len(self.shards))]
+        await shard.run.remote(RecordContentMismatch(tenant, key, bucket, expected, found))
 
     @property
     def ingest(self):

@@ -24,6 +24,7 @@ from tiering.domain.model import DomainRuleError
 from tiering.services.errors import (
     Busy,
     Conflict,
+    ContentMismatch,
     Forbidden,
     Invalid,
     NotFound,
@@ -37,7 +38,7 @@ from tiering.services.errors import (
 
 log = logging.getLogger(__name__)
 STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409, TooLarge: 413, Invalid: 422,
-          Busy: 429, Unavailable: 503}
+          Busy: 429, ContentMismatch: 502, Unavailable: 503}
 
 __all__ = ["install", "public_message", "root_cause", "field_errors"]
 

@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.api import authorized
 from tests.support.move_stack import MoveStack, api_client, md5
+from tiering.adapters.objectstore import object_name
 
 pytestmark = pytest.mark.integration
 
@@ -102,6 +103,23 @@ def test_content_is_served_wherever_the_object_lives_even_mid_move(ray_cluster, 
         assert client.get("/objects/nope/content", params={"tenant": "acme"}).status_code == 404
     finally:
         stack.close()
+
+
+def test_content_is_served_only_if_it_matches_the_checksum_in_the_log(stack):
+    client = api_client(stack)
+    stack.put({"doc": 50_000})
+    state = stack.state("doc")
+    assert state["etag"] == stack.where("doc")[stack.buckets.hot]  # the log names the bytes written
+    assert "ContentWritten" in [e["kind"] for e in stack.history("doc")]
+    ok = client.get("/objects/doc/content", params={"tenant": "acme"})
+    assert ok.status_code == 200 and ok.headers["x-content-md5"] == md5(ok.content) == state["etag"]
+    # Bytes changed behind the product's back, straight into the bucket.
+    stack.store.put(stack.buckets.hot, object_name("acme", "doc"), b"x" * 50_000)
+    bad = client.get("/objects/doc/content", params={"tenant": "acme"})
+    assert bad.status_code == 502 and "checksum" in bad.json()["detail"] and b"xxx" not in bad.content
+    [found] = [e for e in stack.history("doc") if e["kind"] == "ContentMismatchFound"]
+    assert found["data"]["expected"] == state["etag"] and found["data"]["found"] == md5(b"x" * 50_000)
+    assert found["data"]["bucket"] == stack.buckets.hot
 
 
 def test_materializing_ingest_writes_bytes_and_rejects_keys_too_long_for_the_store(stack):

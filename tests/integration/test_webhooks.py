@@ -17,6 +17,7 @@ from tiering.config import Settings
 from tiering.domain.records import AccessRecord, Op
 from tiering.domain.webhooks import verify
 from tiering.services.incidents import IncidentWatch
+from tiering.shards.steps import RecordContentMismatch
 from tiering.shards.ingest import LocalIngest
 from tiering.shards.worker import ShardWorker
 from tiering.web.app import create_app
@@ -132,7 +133,7 @@ def test_the_watch_tells_of_pending_decisions_and_failing_checks(api):
     client, services, workers = api
     receiver = Receiver()
     try:
-        subscribe(client, receiver, "*", ("decision.pending", "health.degraded"))
+        subscribe(client, receiver, "*", ("decision.pending", "health.degraded", "content.mismatch"))
         broken = {"flaky": lambda: 1 / 0, "fine": lambda: True}
         LocalIngest(workers).ingest([AccessRecord(1_700_000_000.0, "acme", "k", Op.PUT, 10)])
         watch = IncidentWatch(workers[0].app, services.webhooks, broken, None)
@@ -140,9 +141,13 @@ def test_the_watch_tells_of_pending_decisions_and_failing_checks(api):
         worker.app.command("acme", "k", lambda obj: obj.recommend(
             "cold", "ours@v1", 0.9, ["idle"], 1_700_000_000.0, decision_id="d-1",
             disposition="pending"))
-        assert watch.tick() == 2 and watch.tick() == 0  # each told once
+        worker.app.command("acme", "k", lambda obj: obj.record_content("a" * 32, None))
+        worker.run(RecordContentMismatch("acme", "k", "hot-b", "a" * 32, "b" * 32))
+        assert watch.tick() == 3 and watch.tick() == 0  # each told once
         services.webhooks.drain()
         got = {kind: body for kind, body in receiver.accepted}
+        assert got["content.mismatch"]["data"] == {"key": "k", "bucket": "hot-b", "expected": "a" * 32,
+                                                   "found": "b" * 32}
         assert got["decision.pending"]["tenant"] == "acme" and got["decision.pending"]["data"]["key"] == "k"
         assert got["health.degraded"]["data"] == {"check": "flaky", "error": "ZeroDivisionError"}
     finally:

@@ -114,6 +114,20 @@ def test_nothing_happens_to_an_object_after_its_deletion():
     assert kinds(obj)[-1] == "Deleted"
 
 
+def test_the_log_names_the_checksum_of_the_bytes_written_and_a_mismatch_found():
+    obj = new_object(etag=None)
+    assert obj.record_content("a" * 32, 150.0) is True
+    assert obj.record_content("a" * 32, 151.0) is False  # a retried write: the same bytes
+    obj.record_content_mismatch("hot", "b" * 32, None)
+    assert obj.etag == "a" * 32 and obj.log_time == 150.0
+    events = obj.collect_events()
+    assert [type(e).__name__ for e in events] == ["Registered", "ContentWritten", "ContentMismatchFound"]
+    assert (events[2].bucket, events[2].expected, events[2].found, events[2].at) == ("hot", "a" * 32, "b" * 32, 150.0)
+    obj.delete(160.0)
+    with pytest.raises(ObjectDeleted):
+        obj.record_content("c" * 32, 170.0)
+
+
 def test_a_recommendation_keeps_its_reasons():
     obj = new_object()
     obj.recommend(Tier.COLD, "rf-v3", 0.91, ["no GET in 40 days", "size 1 GB"], 500.0)

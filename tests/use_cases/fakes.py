@@ -22,6 +22,7 @@ class FakeShards:
 
     objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     requested: list[Any] = field(default_factory=list)
+    mismatches: list[tuple[str, ...]] = field(default_factory=list)
 
     async def live(self, tenant: str, key: str) -> dict[str, Any] | None:
         return self.objects.get((tenant, key))
@@ -37,6 +38,9 @@ class FakeShards:
         self.requested.append(decision)
         return {"outcome": "requested", "reason": None}
 
+    async def report_mismatch(self, tenant: str, key: str, bucket: str, expected: str, found: str) -> None:
+        self.mismatches.append((tenant, key, bucket, expected, found))
+
 
 @dataclass
 class FakeBytes:
@@ -44,12 +48,14 @@ class FakeBytes:
 
     buckets: dict[str, dict[str, bytes]] = field(default_factory=dict)
     refuse_listing: str | None = None
+    chunk: int = 1 << 20
 
     def read(self, bucket: str, name: str) -> Iterator[bytes]:
         data = self.buckets.get(bucket, {}).get(name)
         if data is None:
             raise ObjectMissing(f"{bucket}/{name}")
-        yield data
+        for i in range(0, len(data), self.chunk):
+            yield data[i:i + self.chunk]
 
     def listing(self, bucket: str, prefix: str, start_after: str | None) -> Iterator[tuple[str, Any]]:
         if self.refuse_listing or bucket not in self.buckets:

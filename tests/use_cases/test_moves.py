@@ -1,12 +1,14 @@
 """Use cases of moves and bytes, on fakes of the shards, the store and the bus."""
 
 import asyncio
+import hashlib
 
 import pytest
 
 from tests.use_cases.fakes import FakeBytes, FakeIngest, FakeShards, Publisher, live_state
 from tiering.adapters.objectstore import TierBuckets, object_name
-from tiering.services.errors import Conflict, Invalid, NotFound, Unavailable
+from tiering.services import content_check
+from tiering.services.errors import Conflict, ContentMismatch, Invalid, NotFound, Unavailable
 from tiering.services.moves import Moves
 
 BUCKETS = TierBuckets("b-hot", "b-warm", "b-cold")
@@ -69,7 +71,51 @@ def test_content_comes_from_the_tier_the_log_names_or_mid_move_from_the_other_si
                         tier="cold")
     uc, *_ = moves([moving], {"b-hot": {name: b"bytes"}, "b-cold": {}})
     state, bucket, chunks = run(uc.content("acme", "k"))
-    assert bucket == "b-hot" and b"".join(chunks) == b"bytes"
+    assert bucket == "b-hot" and run(collect(chunks)) == b"bytes"
+
+
+async def collect(chunks) -> bytes:
+    return b"".join([c async for c in chunks])
+
+
+def test_content_that_matches_the_checksum_in_the_log_is_served():
+    data = b"the bytes the log names"
+    uc, shards, *_ = moves([live_state(etag=hashlib.md5(data).hexdigest())],
+                           {"b-hot": {object_name("acme", "k"): data}})
+    state, bucket, chunks = run(uc.content("acme", "k"))
+    assert run(collect(chunks)) == data and shards.mismatches == []
+
+
+def test_content_that_does_not_match_is_refused_before_a_byte_is_sent_and_reported():
+    expected = hashlib.md5(b"what was written").hexdigest()
+    uc, shards, *_ = moves([live_state(etag=expected)], {"b-hot": {object_name("acme", "k"): b"changed!"}})
+    with pytest.raises(ContentMismatch, match="checksum") as e:
+        run(uc.content("acme", "k"))
+    assert "changed!" not in e.value.message
+    assert shards.mismatches == [("acme", "k", "b-hot", expected, hashlib.md5(b"changed!").hexdigest())]
+
+
+def test_a_large_object_is_checked_as_it_streams_and_cut_short_on_a_mismatch(monkeypatch):
+    monkeypatch.setattr(content_check, "VERIFY_BEFORE_SENDING", 8)
+    written, stored = b"a" * 40, b"a" * 39 + b"b"
+    uc, shards, *_ = moves([live_state(etag=hashlib.md5(written).hexdigest())],
+                           {"b-hot": {object_name("acme", "k"): stored}})
+    uc.store.chunk = 4
+    _, _, chunks = run(uc.content("acme", "k"))  # more than the limit: headers go out first
+
+    async def read_all() -> bytes:
+        got = b""
+        with pytest.raises(ContentMismatch):
+            async for c in chunks:
+                got += c
+        return got
+    assert len(run(read_all())) < len(stored) and len(shards.mismatches) == 1
+
+
+def test_content_with_no_checksum_in_the_log_is_served_unchecked():
+    uc, shards, *_ = moves([live_state(etag="0123abcd-2")], {"b-hot": {object_name("acme", "k"): b"multipart"}})
+    _, _, chunks = run(uc.content("acme", "k"))
+    assert run(collect(chunks)) == b"multipart" and shards.mismatches == []
 
 
 def test_no_content_for_unknown_deleted_or_absent_objects():

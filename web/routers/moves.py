@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from tiering.domain.records import DEFAULT_TENANT
 from tiering.services.access import require_tenant
+from tiering.services.content_check import md5_checksum
 from tiering.web.auth import Admin, Operator, Viewer
 from tiering.web.deps import ServicesDep, get_moves
 from tiering.web.routers.accesses import ingest_body
@@ -52,12 +53,15 @@ async def request_move(who: Operator, key: str, body: Annotated[MoveRequest, Bod
 @router.get("/objects/{key:path}/content", summary="The object's bytes, wherever they live",
             response_class=StreamingResponse,
             responses={200: {"content": {"application/octet-stream": {}}},
-                       404: {"description": "Unknown, deleted, or no bytes in the store"}})
+                       404: {"description": "Unknown, deleted, or no bytes in the store"},
+                       502: {"description": "The stored bytes do not match the checksum in the log"}})
 async def get_content(who: Viewer, key: str, services: ServicesDep, tenant: TenantQ = DEFAULT_TENANT):
     require_tenant(who, tenant)
     state, bucket, chunks = await get_moves(services).content(tenant, key)
-    return StreamingResponse(chunks, media_type="application/octet-stream",
-                             headers={"x-tier": state["tier"], "x-bucket": bucket})
+    headers = {"x-tier": state["tier"], "x-bucket": bucket}
+    if md5_checksum(state.get("etag")):
+        headers["x-content-md5"] = state["etag"]  # what every byte sent was checked against
+    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
 
 
 @router.get("/objects/{key:path}/location", summary="Tier and bucket as the log says, live")
