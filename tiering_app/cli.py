@@ -21,6 +21,22 @@ out = Console(soft_wrap=True)  # whole lines, so scripts can grep them
 err = Console(stderr=True)
 
 
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        out.print(f"tiering {version('tiering')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Event-sourced, ML-assisted storage tiering."""
+
+
 def fail(message: str) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}")
     return typer.Exit(2)
@@ -33,8 +49,19 @@ def load_settings(**overrides):
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
         first = e.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "settings"  # a cross-field rule has no loc
-        raise fail(f"setting {where}: {first['msg'].removeprefix('Value error, ')}") from None
+        # Named as the user sets it: the environment variable (a cross-field rule has no loc).
+        where = f"TIERING_{first['loc'][0]}".upper() if first["loc"] else "settings"
+        raise fail(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
+def load_existing_store(**overrides):
+    """Settings of a stack that has run. Commands that read its log refuse to
+    create an empty store where there is none (and then report "no object")."""
+    settings = load_settings(**overrides)
+    if not settings.uses_postgres and not settings.sqlite_path.is_file():
+        raise fail(f"no event store at {settings.sqlite_path}: run this where the stack ran, or set "
+                   "TIERING_DATA_DIR (or TIERING_DATABASE_URL) to its data")
+    return settings
 
 
 @app.command()
@@ -162,6 +189,8 @@ def replay_trace(
               f"[{'red' if stats.bad_lines else 'green'}]{stats.bad_lines} bad lines[/]")
     for example in stats.bad_examples:
         out.print(f"  bad {example}")
+    if stats.records == 0 and stats.bad_lines:
+        raise fail(f"no line of {file.name} is a valid {format} record")
 
 
 @app.command()
@@ -219,7 +248,7 @@ def projections_rebuild() -> None:
     """Drop every read model and rebuild it from the event log."""
     from tiering.app.admin import rebuild_projections
 
-    rebuild_projections(load_settings(), err)
+    rebuild_projections(load_existing_store(), err)
 
 
 @app.command()
@@ -243,7 +272,7 @@ def audit(
     tenant = tenant or DEFAULT_TENANT
 
     when = _parse_time("--at", at)
-    if not audit_object(load_settings(), tenant, key, when, incarnation, out):
+    if not audit_object(load_existing_store(), tenant, key, when, incarnation, out):
         raise fail(f"no object {tenant}/{key} in the log")
 
 

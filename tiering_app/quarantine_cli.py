@@ -14,10 +14,10 @@ quarantine_app = typer.Typer(help="Events the projector could not apply, set asi
 @quarantine_app.command("list")
 def list_quarantined() -> None:
     """Each event set aside: its notification id, object, kind and error."""
-    from tiering.app.cli import load_settings, out
+    from tiering.app.cli import load_existing_store, out
     from tiering.projections.runner import ProjectionRunner
 
-    runner = ProjectionRunner(load_settings())
+    runner = ProjectionRunner(load_existing_store())
     try:
         rows = runner.quarantined()
     finally:
@@ -37,10 +37,10 @@ def retry() -> None:
     leaves the quarantine, what still fails stays there (a fixed projector, or
     an event an upcaster now reads, is the usual reason to retry)."""
     from tiering.app.admin import rebuild_projections
-    from tiering.app.cli import err, load_settings, out
+    from tiering.app.cli import err, load_existing_store, out
     from tiering.projections.runner import ProjectionRunner
 
-    settings = load_settings()
+    settings = load_existing_store()
     rebuild_projections(settings, err)
     runner = ProjectionRunner(settings)
     try:
