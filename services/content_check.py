@@ -81,10 +81,10 @@ async def _rest_checked(head: list[bytes], chunks: Iterator[bytes], digest, expe
     # The last chunk is held back until the whole content is checked, so a
     # mismatch never reaches the client as a complete body.
     held: bytes | None = None
-    for chunk in head:
+    for first in head:
         if held is not None:
             yield held
-        held = chunk
+        held = first
     head.clear()
     while (chunk := await _next(chunks)) is not None:
         digest.update(chunk)

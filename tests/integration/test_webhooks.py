@@ -17,8 +17,8 @@ from tiering.config import Settings
 from tiering.domain.records import AccessRecord, Op
 from tiering.domain.webhooks import verify
 from tiering.services.incidents import IncidentWatch
-from tiering.shards.steps import RecordContentMismatch
 from tiering.shards.ingest import LocalIngest
+from tiering.shards.steps import RecordContentMismatch
 from tiering.shards.worker import ShardWorker
 from tiering.web.app import create_app
 
