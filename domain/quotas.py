@@ -16,6 +16,8 @@ QUOTAS = {
     "ingest_records_per_s": "access records the tenant may send per second",
     "moves_per_day": "moves operators may request for the tenant per day",
     "concurrent_jobs": "training and what-if jobs queued or running at once",
+    "ts_ahead_days": "days a record's event time may be ahead of the tenant's event clock (422 beyond)",
+    "ts_behind_days": "days a record's event time may be behind the tenant's event clock (422 beyond)",
 }
 Limits = Mapping[str, int]
 

@@ -51,6 +51,7 @@ class IngestRecords:
             if foreign:
                 raise Forbidden(f"this key may not write records of tenant {foreign[0]!r}; nothing was applied")
         if self.quotas is not None:
+            self.quotas.check_event_window(records)
             self.quotas.check_ingest(records)
         bytes_too = self.wants_bytes(materialize)
         port = self.materializing if bytes_too else self.port

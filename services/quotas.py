@@ -12,11 +12,12 @@ import math
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+from tiering.domain.event_window import window_errors
 from tiering.domain.quotas import QUOTAS, TokenBucket
 from tiering.domain.records import AccessRecord, Op
-from tiering.services.errors import Busy
+from tiering.services.errors import Busy, Invalid
 from tiering.services.policies import Policies
 
 DAY_S = 86_400
@@ -25,8 +26,12 @@ DAY_S = 86_400
 class QuotaGuard:
     def __init__(self, policies: Policies, holdings: Callable[[str], dict[str, int]] | None,
                  clock: Callable[[], float] = time.time,
-                 on_over: Callable[[str, str, int], None] | None = None):
+                 on_over: Callable[[str, str, int], None] | None = None, *,
+                 event_clock: Callable[[str], float | None] | None = None,
+                 defaults: Mapping[str, int] | None = None):
         self.policies = policies
+        self.event_clock = event_clock  # tenant -> its event-time clock (None: no events yet)
+        self.defaults = dict(defaults or {})  # limits that apply where the policy file sets none
         self.on_over = on_over  # (tenant, quota, limit): the quota.exceeded incident
         self._told: dict[tuple[str, str], float] = {}
         self.holdings = holdings  # tenant -> {"objects", "bytes"} (None: not known here)
@@ -36,7 +41,19 @@ class QuotaGuard:
         self._lock = threading.Lock()
 
     def limits(self, tenant: str) -> dict[str, int | None]:
-        return self.policies.current().quotas.for_tenant(tenant)
+        limits = self.policies.current().quotas.for_tenant(tenant)
+        return {name: self.defaults.get(name) if limit is None else limit for name, limit in limits.items()}
+
+    def check_event_window(self, records: Sequence[AccessRecord]) -> None:
+        """Every record within its tenant's event-time window, or ``Invalid``
+        naming each one outside it (``domain.event_window``)."""
+        if self.event_clock is None:
+            return
+        errors = window_errors(records, self.event_clock, self.limits)
+        if errors:
+            first = errors[0]
+            raise Invalid(errors, f"{len(errors)} record(s) outside the tenant's event-time window, the first "
+                                  f"at index {first['index']}: ts {first['reason']}; nothing was applied")
 
     def check_ingest(self, records: Sequence[AccessRecord]) -> None:
         by_tenant = Counter(r.tenant for r in records)

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     bucket_cold: str = Field("cold", min_length=3, max_length=63)
     ingest_materialize: bool = Field(
         True, description="POST /accesses (and the launch producer) write each PUT's bytes when an object store is running; ?materialize=false opts a batch out.")
+    ingest_ts_ahead_days: int = Field(
+        366, ge=0, description="Days a record's ts may be ahead of its tenant's event clock; a tenant's ts_ahead_days quota overrides it.")
+    ingest_ts_behind_days: int = Field(
+        3660, ge=0, description="Days a record's ts may be behind its tenant's event clock; a tenant's ts_behind_days quota overrides it.")
     materialize_cap_bytes: int = Field(
         8 * 2**20, ge=0, description="Most bytes written for one object; the log keeps the logical size.")
     kafka_bootstrap: str | None = Field(

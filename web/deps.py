@@ -57,7 +57,10 @@ class Services:
         rm = self.read_models
         self.quotas = QuotaGuard(self.policies, None if rm is None else lambda tenant: _holdings(rm, tenant),
                                  on_over=lambda tenant, quota, limit: self.webhooks.emit(
-                                     tenant, "quota.exceeded", {"quota": quota, "limit": limit}))
+                                     tenant, "quota.exceeded", {"quota": quota, "limit": limit}),
+                                 event_clock=None if rm is None else rm.event_time,
+                                 defaults={"ts_ahead_days": s.ingest_ts_ahead_days,
+                                           "ts_behind_days": s.ingest_ts_behind_days})
         self.ingest = IngestRecords(self.ingest_port, s.max_batch_records, self.materializing,
                                     s.ingest_materialize, self.quotas)
         self.jobs = TrainingJobs(s, self.job_runner, self.policies, self.quotas) if self.job_runner else None

@@ -7,7 +7,7 @@ import pytest
 from tests.use_cases.fakes import FakeIngest
 from tiering.domain.quotas import QuotaConfig, TokenBucket
 from tiering.domain.records import parse_record
-from tiering.services.errors import Busy
+from tiering.services.errors import Busy, Invalid
 from tiering.services.ingest import IngestRecords
 from tiering.services.policies import Policies
 from tiering.services.quotas import QuotaGuard
@@ -90,3 +90,44 @@ def test_a_token_bucket_holds_one_second():
     b = TokenBucket(10, 0.0)
     assert b.take(10, 0.0) == 0.0 and b.take(1, 0.0) == pytest.approx(0.1)
     assert b.take(5, 100.0) == 0.0 and b.take(6, 100.0) == pytest.approx(0.1)
+
+
+DAY = 86_400
+NOW = 1_767_225_600.0  # the tenant's event clock: 2026-01-01
+
+
+def windowed(tmp_path, quotas=None):
+    policies = Policies(tmp_path / "policy.yaml")
+    policies.replace({"quotas": quotas or {}})
+    clocks = {"acme": NOW}
+    g = QuotaGuard(policies, None, Clock(), event_clock=clocks.get,
+                   defaults={"ts_ahead_days": 30, "ts_behind_days": 365})
+    port = FakeIngest()
+    return IngestRecords(port, 10_000, quotas=g), port
+
+
+def test_a_record_far_from_its_tenants_event_clock_is_refused_naming_ts(tmp_path):
+    ingest, port = windowed(tmp_path)
+    batch = [{"ts": NOW - DAY, "tenant": "acme", "key": "ok", "op": "GET"},
+             {"ts": 0, "tenant": "acme", "key": "1970", "op": "GET"},
+             {"ts": NOW + 74 * 365 * DAY, "tenant": "acme", "key": "2100", "op": "PUT", "size": 1}]
+    with pytest.raises(Invalid) as e:
+        asyncio.run(ingest(batch))
+    assert [(x["index"], x["field"]) for x in e.value.errors] == [(1, "ts"), (2, "ts")]
+    assert "behind" in e.value.errors[0]["reason"] and "ts_ahead_days" in e.value.errors[1]["reason"]
+    assert port.batches == []  # nothing was applied
+
+
+def test_a_tenant_with_no_clock_yet_is_checked_against_its_batch(tmp_path):
+    ingest, port = windowed(tmp_path)
+    batch = [{"ts": 1_000 + i, "tenant": "new", "key": f"k{i}", "op": "GET"} for i in range(5)]
+    asyncio.run(ingest(batch))  # an old trace, consistent with itself
+    with pytest.raises(Invalid):
+        asyncio.run(ingest(batch + [{"ts": NOW, "tenant": "new", "key": "stray", "op": "GET"}]))
+    assert len(port.batches) == 1
+
+
+def test_the_policy_file_widens_the_window_for_one_tenant(tmp_path):
+    ingest, port = windowed(tmp_path, {"tenants": {"acme": {"ts_behind_days": 30_000}}})
+    asyncio.run(ingest([{"ts": 0, "tenant": "acme", "key": "1970", "op": "GET"}]))
+    assert len(port.batches) == 1
