@@ -229,6 +229,24 @@ def test_poison_records_are_refused_and_the_projections_keep_up(stack):
     assert stack.client.get("/objects/after").json()["accesses_total"] == 1
 
 
+def test_a_record_far_from_its_tenants_event_clock_is_a_422_naming_ts(stack):
+    """A stray record dated 1970, or 2100, once aged or froze its tenant's estate."""
+    t0 = 1_767_225_600  # 2026-01-01
+    assert stack.post([rec(t0, "a", "PUT", 1)]).status_code == 200
+    stack.project()
+    head = stack.services.health_checks["event_store"]()["head"]
+    for stray in (0, t0 + 74 * 365 * 86_400):
+        r = stack.post([rec(t0 + 60, "b", "GET"), rec(stray, "c", "GET")])
+        assert r.status_code == 422, r.text
+        assert [(e["index"], e["field"]) for e in r.json()["errors"]] == [(1, "ts")]
+    assert stack.services.health_checks["event_store"]()["head"] == head  # nothing applied
+    widened = {"quotas": {"tenants": {"default": {"ts_behind_days": 30_000}}}}
+    assert stack.client.put("/policies", json=widened).status_code == 200
+    assert stack.post([rec(0, "c", "GET")]).status_code == 200
+    limits = stack.client.get("/quotas", params={"tenant": "default"}).json()["quotas"]
+    assert (limits["ts_behind_days"]["limit"], limits["ts_ahead_days"]["limit"]) == (30_000, 366)
+
+
 def test_over_a_quota_is_a_429_that_names_it_and_changes_nothing(stack):
     limits = {"quotas": {"tenants": {"default": {"ingest_records_per_s": 3, "objects": 2}}}}
     assert stack.client.put("/policies", json=limits).status_code == 200
