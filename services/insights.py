@@ -18,8 +18,9 @@ TOP_OBJECTS_TTL_S = 15.0
 
 
 class StaleWhileRevalidate:
-    def __init__(self, ttl_s: float):
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic):
         self.ttl_s = ttl_s
+        self.clock = clock
         self._lock = threading.Lock()
         self._entries: dict[tuple, tuple[float, Any]] = {}
         self._running: set[tuple] = set()
@@ -27,7 +28,7 @@ class StaleWhileRevalidate:
     def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
         with self._lock:
             hit = self._entries.get(key)
-            stale = hit is not None and time.monotonic() - hit[0] >= self.ttl_s
+            stale = hit is not None and self.clock() - hit[0] >= self.ttl_s
             start = stale and key not in self._running
             if start:
                 self._running.add(key)
@@ -42,7 +43,7 @@ class StaleWhileRevalidate:
         with self._lock:
             if len(self._entries) > 256:  # one entry per (tenant, hours, limit) asked for
                 self._entries.clear()
-            self._entries[key] = (time.monotonic(), value)
+            self._entries[key] = (self.clock(), value)
         return value
 
     def _recompute(self, key: tuple, compute: Callable[[], Any]) -> None:

@@ -31,7 +31,10 @@ def test_close_waits_for_a_statement_running_on_another_thread(tmp_path):
 
     worker = threading.Thread(target=reader)
     worker.start()
-    time.sleep(0.05)  # let the statement start
+    deadline = time.monotonic() + 10
+    while db._in_flight == 0:  # until the reader's statement is running
+        assert time.monotonic() < deadline, "the reader never started its statement"
+        time.sleep(0.001)
     db.close()
     worker.join(30)
     assert result == {"count": 2_000_000}

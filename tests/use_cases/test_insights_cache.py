@@ -7,7 +7,8 @@ from tiering.services.insights import StaleWhileRevalidate
 
 
 def test_the_top_objects_cache_answers_stale_and_refreshes_in_the_background():
-    cache, calls, release = StaleWhileRevalidate(ttl_s=0.3), [], threading.Event()
+    now = [0.0]
+    cache, calls, release = StaleWhileRevalidate(ttl_s=0.3, clock=lambda: now[0]), [], threading.Event()
 
     def compute():
         calls.append(1)
@@ -17,11 +18,17 @@ def test_the_top_objects_cache_answers_stale_and_refreshes_in_the_background():
 
     assert cache.get(("k",), compute) == 1  # computed on the first request
     assert cache.get(("k",), compute) == 1 and len(calls) == 1  # fresh: cached
-    time.sleep(0.35)
+    now[0] += 0.35  # the entry's time to live has passed
     assert cache.get(("k",), compute) == 1  # stale: answered at once...
-    assert cache.get(("k",), compute) == 1 and len(calls) == 2  # ...one recomputation only
+    assert cache.get(("k",), compute) == 1  # ...and again while it recomputes
+    until(lambda: len(calls) == 2)
     release.set()
-    deadline = time.time() + 5
-    while cache.get(("k",), compute) != 2 and time.time() < deadline:
+    until(lambda: cache.get(("k",), compute) == 2)
+    assert len(calls) == 2  # one recomputation only
+
+
+def until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
-    assert cache.get(("k",), compute) == 2
