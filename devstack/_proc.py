@@ -53,7 +53,11 @@ def reserve_port(host: str, port: int) -> socket.socket:
     ``connect`` or ``bind(0)``, and to no bind without SO_REUSEADDR.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    s = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP, not 0: accepted connections inherit it, and asyncio sets
+    # TCP_NODELAY only on sockets whose proto says TCP. Without it every response
+    # after the first on a kept-alive connection waited ~40 ms (Nagle's algorithm
+    # holding the body's segment for the client's delayed ACK of the headers').
+    s = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind((host, port))

@@ -54,3 +54,29 @@ def test_service_ports_are_chosen_outside_the_kernels_ephemeral_range():
     ports = free_ports(12) + [free_port_pair(10000) + d for d in (0, 10000)]
     assert len(set(ports)) == len(ports)
     assert all(not lo <= p <= hi and p >= 20000 for p in ports), ports
+
+
+def test_connections_accepted_on_a_reserved_port_send_without_delay():
+    """Served as uvicorn serves the API (``loop.create_server(sock=...)``), each
+    accepted connection has TCP_NODELAY: no ~40 ms stall per response on a
+    kept-alive connection."""
+    import asyncio
+
+    async def accept_one() -> int:
+        reserved = reserve_port("127.0.0.1", 0)
+        reserved.listen()
+        seen: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        async def on_connect(reader, writer):
+            conn = writer.get_extra_info("socket")
+            seen.set_result(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=reserved)
+        async with server:
+            _, writer = await asyncio.open_connection("127.0.0.1", reserved.getsockname()[1])
+            nodelay = await asyncio.wait_for(seen, 10)
+            writer.close()
+        return nodelay
+
+    assert asyncio.run(accept_one()) == 1
