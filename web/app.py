@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from tiering.web import content_types, errors
@@ -27,8 +28,10 @@ from tiering.web.routers import (
 
 
 def create_app(services: Services) -> FastAPI:
-    app = FastAPI(title="tiering", version="0.1.0",
-                  description="Event-sourced storage tiering: ingest accesses, read the estate.")
+    # FastAPIOffline: FastAPI with /docs and /redoc served from the installed
+    # package's assets instead of a CDN, so the documentation works offline.
+    app = FastAPIOffline(title="tiering", version="0.1.0", static_url="/docs-assets",
+                         description="Event-sourced storage tiering: ingest accesses, read the estate.")
     services.metrics = services.metrics or ApiMetrics()
     app.state.services = services
 

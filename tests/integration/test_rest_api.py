@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -262,3 +263,15 @@ def test_over_a_quota_is_a_429_that_names_it_and_changes_nothing(stack):
     assert over.status_code == 429 and over.json()["quota"] == "objects"
     used = stack.client.get("/quotas", params={"tenant": "default"}).json()["quotas"]
     assert used["objects"] == {"limit": 2, "used": 2, "meaning": used["objects"]["meaning"]}
+
+
+def test_the_api_documents_itself_without_the_internet(stack):
+    """/docs and /redoc load their scripts and styles from the app, not a CDN."""
+    anonymous = TestClient(stack.client.app, base_url="http://127.0.0.1")
+    for page in ("/docs", "/redoc"):
+        r = anonymous.get(page)
+        assert r.status_code == 200 and "https://" not in r.text and "//cdn" not in r.text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', r.text)
+        assert assets and all(a.startswith("/docs-assets/") for a in assets), assets
+        for asset in assets:
+            assert anonymous.get(asset).status_code == 200, asset
