@@ -52,10 +52,6 @@ def sqlite_settings(tmp_path) -> Settings:
     return Settings(data_dir=tmp_path / "var", shards=2)
 
 
-SHARED = Path(os.environ.get("TIERING_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-TRACES = SHARED / "traces"
-
-
 # Starlette's test client sends "Host: testserver"; the API answers only to the
 # names it is allowed (TIERING_ALLOWED_HOSTS). Set before any Settings is made,
 # and inherited by the stacks the tests launch.

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TRACES
 from tests.support.launched import http, use_admin_key
+from tests.support.traces import TRACES
 from tiering.devstack._proc import port_is_free
 
 pytestmark = pytest.mark.e2e

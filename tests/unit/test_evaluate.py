@@ -6,12 +6,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.traces import IBM
 from tiering.app.cli import app
 from tiering.simulation.evaluate import POLICIES, Options, evaluate
-
-TRACES = Path(__file__).resolve().parents[3] / "shared" / "traces"
-IBM = TRACES / "ibm-cos-000-part0.txt"
-pytestmark = pytest.mark.skipif(not IBM.exists(), reason="shared traces not mounted")
 
 
 @pytest.fixture(scope="module")

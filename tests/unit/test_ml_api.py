@@ -1,13 +1,11 @@
 """REST: /ml/retrain, /ml/jobs/{id}, /ml/model, /policies."""
 
-from pathlib import Path
 
 import pytest
 
 from tests.support.api import api_client, drain_jobs
+from tests.support.traces import IBM
 from tiering.config import Settings
-
-IBM = Path(__file__).resolve().parents[3] / "shared" / "traces" / "ibm-cos-000-part0.txt"
 
 
 @pytest.fixture
@@ -35,7 +33,6 @@ def test_model_is_404_before_any_training(client):
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "trace"
 
 
-@pytest.mark.skipif(not IBM.exists(), reason="shared traces not mounted")
 def test_retrain_job_registers_a_model(client, tmp_path):
     (tmp_path / "traces").mkdir()
     (tmp_path / "traces" / "slice.txt").write_text("\n".join(IBM.read_text().splitlines()[:2001]) + "\n")
@@ -51,7 +48,6 @@ def test_retrain_job_registers_a_model(client, tmp_path):
     assert model["feature_importances"] and model["training_range"]["steps"][0] == 0
 
 
-@pytest.mark.skipif(not IBM.exists(), reason="shared traces not mounted")
 def test_retrain_takes_a_bare_name_from_the_traces_dir(client, tmp_path):
     (tmp_path / "traces").mkdir()
     (tmp_path / "traces" / "slice.txt").write_text("\n".join(IBM.read_text().splitlines()[:2001]) + "\n")
@@ -68,7 +64,6 @@ def test_retrain_takes_a_bare_name_from_the_traces_dir(client, tmp_path):
     assert absolute.status_code == 422 and absolute.json()["errors"][0]["field"] == "trace"
 
 
-@pytest.mark.skipif(not IBM.exists(), reason="shared traces not mounted")
 def test_whatif_runs_an_evaluation_on_a_trace_in_the_data_dir(client, tmp_path):
     traces = tmp_path / "traces"
     traces.mkdir()

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.conftest import TRACES
+from tests.support.traces import TRACES
 from tiering.domain.records import FIELDS, AccessRecord, Op, parse_record
 from tiering.ingest.traces import (
     DEFAULT_BASE,
