@@ -30,13 +30,15 @@ def window_errors(records: Sequence[AccessRecord], clock_of: Callable[[str], flo
     for r in records:
         times.setdefault(r.tenant, []).append(r.ts)
     refs: dict[str, float] = {}
+    windows: dict[str, tuple[int | None, int | None]] = {}  # looked up once per tenant, not per record
     for tenant, ts in times.items():
         clock = clock_of(tenant)
         refs[tenant] = clock if clock is not None else median(ts)
+        limits = limits_of(tenant)
+        windows[tenant] = limits.get("ts_ahead_days"), limits.get("ts_behind_days")
     errors = []
     for i, r in enumerate(records):
-        limits = limits_of(r.tenant)
-        ahead, behind = limits.get("ts_ahead_days"), limits.get("ts_behind_days")
+        ahead, behind = windows[r.tenant]
         days = (r.ts - refs[r.tenant]) / DAY_S
         if ahead is not None and days > ahead:
             reason = f"is {days:,.1f} days ahead of tenant {r.tenant}'s event clock; at most {ahead} (ts_ahead_days)"
