@@ -6,12 +6,15 @@ environment at every start (it keeps no identity of its own, and with neither se
 S3 to anyone), so the keys are generated once, kept in ``data_dir/credentials.json`` (0600)
 and passed on every start; ``start`` also checks that an unsigned request is refused.
 
-Behind the S3 gateway, the filer and the volume server would serve and take
-bucket contents over plain HTTP to anyone on the machine. So every start
-writes a ``security.toml`` (0600; weed reads it from its working directory,
-the data dir) with fresh JWT signing keys for the volume server's and the
-filer's reads and writes: the gateway signs its own calls, any other caller
-gets 401. ``start`` checks that too.
+Behind the S3 gateway, the master, the volume server and the filer would
+serve and take bucket contents to anyone on the machine: over HTTP (the
+master's ``/col/delete`` drops a bucket's data) and over gRPC (``weed shell``
+lists, reads and deletes files). So every start writes a ``security.toml``
+(0600; weed reads it from its working directory, the data dir) that puts all
+of their gRPC and HTTP ports behind mutual TLS with a CA made fresh for this
+start (``tls/``, 0700), and keeps JWT signing keys for the volume server's and
+filer's reads and writes on top. Only the S3 port speaks plain HTTP, behind
+SigV4. ``start`` checks that a caller with no certificate is refused.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import os
 import secrets
 import shutil
+import ssl
 import stat
 import sysconfig
 import time
@@ -30,6 +34,7 @@ from pathlib import Path
 
 import urllib3
 
+from tiering.devstack import tls
 from tiering.devstack._proc import (
     LOOPBACK,
     ManagedProcess,
@@ -54,6 +59,10 @@ _PORT_NAMES = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer
 # size stays weed's own: 256 MB volumes cut 64 MiB copies from ~300 to ~210 MB/s here.
 MAX_VOLUMES = 400
 # Environment variables weed mini would act on that must not leak in from the caller.
+# The components whose gRPC servers weed mini may start, and those that serve HTTP besides S3.
+_GRPC_COMPONENTS = ("master", "volume", "filer", "s3", "admin", "worker", "msg_broker", "msg_agent", "mq")
+_HTTPS_COMPONENTS = ("master", "volume", "filer")
+_COMMON_NAME = "tiering-seaweed"
 _DROP_ENV = ("S3_BUCKET", "S3_TABLE_BUCKET", "S3_EXTERNAL_URL", "AWS_SESSION_TOKEN",
              "AWS_ACCESS_KEY", "AWS_SECRET_KEY")
 
@@ -100,6 +109,7 @@ class SeaweedFS(SupervisedService):
         self._want_s3_port = s3_port
         self.ports: dict[str, int] = {}
         self.startup_seconds: float | None = None
+        self.internal_tls: tls.MutualTLS | None = None
         self._proc = ManagedProcess("weed", self.data_dir / "weed.pid", self.data_dir / "weed.log")
 
     # -- connection info ------------------------------------------------------------------
@@ -226,31 +236,50 @@ class SeaweedFS(SupervisedService):
                            f"log tail:\n{tail(self._proc.logfile)}")
 
     def _write_security(self) -> None:
-        """Fresh JWT keys for the volume server and the filer, reads and writes alike."""
-        sections = ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read")
-        text = "# Written by tiering.devstack.seaweed on every start; edits are overwritten.\n" + "".join(
-            f'[{name}]\nkey = "{secrets.token_urlsafe(32)}"\nexpires_after_seconds = 60\n' for name in sections)
+        """Fresh mutual-TLS material for every internal port, and fresh JWT keys for the
+        volume server and the filer, reads and writes alike."""
+        self.internal_tls = tls.issue(self.data_dir / "tls", _COMMON_NAME)
+        m = self.internal_tls
+        pair = f'cert = "{m.cert}"\nkey = "{m.key}"\n'
+        sections = ["# Written by tiering.devstack.seaweed on every start; edits are overwritten.\n"]
+        sections += [f'[{name}]\nkey = "{secrets.token_urlsafe(32)}"\nexpires_after_seconds = 60\n'
+                     for name in ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read")]
+        sections.append(f'[grpc]\nca = "{m.ca}"\n')
+        sections += [f'[grpc.{c}]\n{pair}allowed_commonNames = "{m.common_name}"\n' for c in _GRPC_COMPONENTS]
+        sections.append(f"[grpc.client]\n{pair}")
+        # A CA on an HTTPS server makes it require a client certificate signed by it.
+        sections += [f'[https.{c}]\n{pair}ca = "{m.ca}"\n' for c in _HTTPS_COMPONENTS]
+        sections.append(f'[https.client]\nenabled = true\n{pair}ca = "{m.ca}"\n')
         path = self.data_dir / "security.toml"
         path.touch(mode=0o600, exist_ok=True)
         path.chmod(0o600)
-        path.write_text(text)
+        path.write_text("".join(sections))
 
     def _check_auth_enforced(self) -> None:
         """An unsigned ListBuckets must be refused (403), or we would be serving S3 to anyone;
-        the filer must refuse a read without a JWT (401)."""
-        filer = self._status(f"http://{LOOPBACK}:{self.ports['filer']}/buckets/")
-        if filer != 401:
-            raise ServiceError(f"the SeaweedFS filer answered an unsigned read with {filer}, not 401: "
-                               "its JWT security is not in force")
+        the master, volume server and filer must refuse a caller without our certificate."""
+        for name in _HTTPS_COMPONENTS:
+            if self._accepts_without_certificate(self.ports[name]):
+                raise ServiceError(f"the SeaweedFS {name} port {self.ports[name]} took a caller without "
+                                   "a client certificate: its mutual TLS is not in force")
         status = self._status(f"{self.url}/")
         if status != 403:
             raise ServiceError(f"SeaweedFS S3 answered an unsigned request with {status}, not 403: "
                                "authentication is not enforced")
 
-    @staticmethod
-    def _status(url: str) -> int:
+    def _accepts_without_certificate(self, port: int) -> bool:
+        """Whether an HTTPS request that trusts our CA but shows no certificate gets an answer."""
+        ctx = ssl.create_default_context(cafile=str(self.internal_tls.ca))
         try:
-            with urllib.request.urlopen(url, timeout=5) as r:
+            self._status(f"https://{LOOPBACK}:{port}/", context=ctx)
+        except (ssl.SSLError, urllib.error.URLError, ConnectionError):
+            return False
+        return True
+
+    @staticmethod
+    def _status(url: str, context: ssl.SSLContext | None = None) -> int:
+        try:
+            with urllib.request.urlopen(url, timeout=5, context=context) as r:
                 return r.status
         except urllib.error.HTTPError as e:
             return e.code

@@ -12,10 +12,12 @@ import io
 import json
 import os
 import signal
+import ssl
 import stat
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -26,6 +28,7 @@ from minio import Minio
 from minio.error import S3Error
 
 from tiering.devstack import KafkaBroker, SeaweedFS
+from tiering.devstack.seaweed import weed_binary
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -82,23 +85,55 @@ def test_seaweed_refuses_wrong_or_missing_credentials(seaweed):
             client.list_buckets()
 
 
-def test_seaweed_filer_and_volume_take_nothing_without_a_jwt(seaweed):
-    """Behind the S3 gateway, a byte changed through the filer was once served as the object."""
+def _status(url, method="GET", data=None, context=None):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method),
+                                    timeout=5, context=context) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_seaweed_internal_ports_refuse_callers_without_its_certificate(seaweed):
+    """Behind the S3 gateway, a byte changed through the filer was once served as the object,
+    the master's HTTP API dropped a bucket's data, and ``weed shell`` read and deleted files."""
     bucket = f"t-{uuid.uuid4().hex[:10]}"
     seaweed.client().make_bucket(bucket)
     seaweed.client().put_object(bucket, "k", io.BytesIO(b"original"), 8)
-    filer = f"http://127.0.0.1:{seaweed.ports['filer']}"
-    for method, url, data in (("GET", f"{filer}/buckets/", None), ("GET", f"{filer}/buckets/{bucket}/k", None),
-                              ("PUT", f"{filer}/buckets/{bucket}/k", b"tampered"),
-                              ("DELETE", f"{filer}/buckets/{bucket}/k", None)):
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method), timeout=5) as r:
-                status = r.status
-        except urllib.error.HTTPError as e:
-            status = e.code
-        assert status == 401, (method, url, status)
+    p = seaweed.ports
+    no_cert = ssl.create_default_context(cafile=str(seaweed.internal_tls.ca))
+    probes = [("GET", f"filer/buckets/{bucket}/k", None), ("PUT", f"filer/buckets/{bucket}/k", b"tampered"),
+              ("DELETE", f"filer/buckets/{bucket}/k", None), ("GET", "master/dir/status", None),
+              ("GET", f"master/col/delete?collection={bucket}", None), ("GET", "master/dir/assign", None),
+              ("GET", "volume/status", None)]
+    for method, path, data in probes:
+        name, rest = path.split("/", 1)
+        for url, context in ((f"http://127.0.0.1:{p[name]}/{rest}", None),
+                             (f"https://127.0.0.1:{p[name]}/{rest}", no_cert)):
+            try:
+                status = _status(url, method, data, context=context)
+            except (ssl.SSLError, urllib.error.URLError, ConnectionError):
+                continue  # the handshake failed, or the connection was dropped
+            # Plain HTTP on a TLS port: "client sent an HTTP request to an HTTPS server".
+            assert status == 400, (method, url, status)
+    # gRPC too: weed's own admin shell, run where there is no security.toml, gets nowhere.
+    try:
+        shell = subprocess.run(
+            [str(weed_binary()), "shell", f"-master=127.0.0.1:{p['master']}.{p['master_grpc']}",
+             f"-filer=127.0.0.1:{p['filer']}.{p['filer_grpc']}"],
+            input=f"fs.rm -r /buckets/{bucket}\nexit\n", capture_output=True, text=True,
+            cwd=seaweed.data_dir.parent, timeout=15, check=False)
+    except subprocess.TimeoutExpired:
+        pass  # it keeps retrying the handshake: refused
+    else:
+        assert shell.returncode != 0, shell.stdout
+    # With the certificate but no JWT, the filer still refuses: two locks, not one.
+    with_cert = seaweed.internal_tls.client_context()
+    assert _status(f"https://127.0.0.1:{p['filer']}/buckets/{bucket}/k", context=with_cert) == 401
     assert seaweed.client().get_object(bucket, "k").read() == b"original"
     assert stat.S_IMODE((seaweed.data_dir / "security.toml").stat().st_mode) == 0o600
+    assert stat.S_IMODE((seaweed.data_dir / "tls").stat().st_mode) == 0o700
+    assert stat.S_IMODE(seaweed.internal_tls.key.stat().st_mode) == 0o600
 
 
 def test_seaweed_credentials_kept_private_in_data_dir(seaweed):
@@ -122,7 +157,8 @@ def test_seaweed_volume_count_does_not_shrink_with_free_disk(seaweed):
     from tiering.devstack.seaweed import MAX_VOLUMES
 
     status = json.loads(urllib.request.urlopen(
-        f"http://127.0.0.1:{seaweed.ports['master']}/dir/status", timeout=10).read())
+        f"https://127.0.0.1:{seaweed.ports['master']}/dir/status", timeout=10,
+        context=seaweed.internal_tls.client_context()).read())
     assert status["Topology"]["Max"] == MAX_VOLUMES
     client = seaweed.client()
     buckets = [f"v{i}-{uuid.uuid4().hex[:8]}" for i in range(40)]
