@@ -10,7 +10,6 @@ read; the caller (a shard, ``shards.decision_round``) records them in the logs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,11 +20,10 @@ from tiering.domain.costs import CostModel
 from tiering.domain.model import StoredObject
 from tiering.domain.tiers import Tier
 from tiering.ml.features import FEATURES, FeatureBuilder, group_hash
-from tiering.ml.history import _fold_events, window_requests
+from tiering.ml.history import window_requests
+from tiering.ml.live_usage import WINDOW_DAYS, windowed_usage
 from tiering.ml.policies import Ours, Policy
 from tiering.ml.usage import HOT, TIERS, Prices, Usage, access_premium, promotion_pays, promotion_price
-
-_FIELDS = ("gets", "get_bytes", "puts", "reads", "lat_sum", "lat_n")
 
 
 @dataclass
@@ -116,7 +114,8 @@ def _idle_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]]):
 
 
 def observe(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: float, *,
-            step_s: float = DAY_S, promotions_only: bool = False) -> Observed | None:
+            step_s: float = DAY_S, promotions_only: bool = False,
+            window_days: float = WINDOW_DAYS) -> Observed | None:
     """Read ``keys``' logs for a decision at ``now``; None if none is idle."""
     if promotions_only:
         # no usage grid: whether an access came after the move is in the log
@@ -124,37 +123,23 @@ def observe(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: flo
         if not objs:
             return None
         return Observed(now, objs, TierEntries.of(objs, logs), None)
-    lu = live_usage(app, keys, now, step_s)
+    lu = live_usage(app, keys, now, step_s, window_days)
     return None if lu is None else Observed(now, lu.objects, lu.entries, lu)
 
 
 def live_usage(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], now: float,
-               step_s: float = DAY_S) -> LiveUsage | None:
-    """Usage of the live, idle (no move in flight) objects among ``keys``, on
-    steps from the oldest registration to the step holding ``now``. That last
-    step is the one being decided, so it holds nothing: a policy sees only
-    what happened before it, as in the simulator."""
+               step_s: float = DAY_S, window_days: float = WINDOW_DAYS) -> LiveUsage | None:
+    """Usage of the live, idle (no move in flight) objects among ``keys`` at ``now``:
+    the last ``window_days`` as a grid, older history summed up
+    (``ml.live_usage.windowed_usage``)."""
     objs, logs = _idle_objects(app, keys)
     if not objs:
         return None
-    origin = min(o.registered_at for o in objs)
-    steps = max(1, int((now - origin) // step_s)) + 1
-    grid = SimpleNamespace(origin=origin, step_s=step_s, steps=steps)
-    n = len(objs)
-    arr = {f: np.zeros((n, steps)) for f in _FIELDS}
-    birth = np.zeros(n, dtype=int)
-    for i, evs in enumerate(logs):
-        row = _fold_events(evs, grid)
-        for s, vals in row["steps"].items():
-            if s < steps - 1:
-                for f, v in vals.items():
-                    arr[f][i, s] += v
-        birth[i] = min(row["birth"], steps - 1)
+    u, reads = windowed_usage(logs, [o.registered_at for o in objs], [o.size for o in objs], now,
+                              step_s, window_days)
     entries = TierEntries.of(objs, logs)
     resid = np.maximum(0.0, now - entries.entered) / step_s
-    u = Usage(arr["gets"], arr["get_bytes"], arr["puts"], np.array([float(o.size) for o in objs]),
-              birth, np.full(n, steps, dtype=int), step_s, arr["lat_sum"], arr["lat_n"])
-    return LiveUsage(u, arr["reads"], objs, resid, entries)
+    return LiveUsage(u, reads, objs, resid, entries)
 
 
 # the ops that promote an object, as ml.features counts them for the simulator
@@ -204,10 +189,11 @@ def _tier_entry(evs: Sequence, registered_at: float) -> tuple:
 def decide_objects(app: ObjectLogApplication, keys: Sequence[tuple[str, str]], policy: Policy,
                    now: float, *, model: CostModel | None = None,
                    importances: Sequence[str] = (), step_s: float = DAY_S,
-                   promotions_only: bool = False) -> list[LiveDecision]:
+                   promotions_only: bool = False, window_days: float = WINDOW_DAYS) -> list[LiveDecision]:
     """The tier changes ``policy`` wants for ``keys`` at event time ``now``
     (``observe`` then ``choose``, in one place: operators and tests)."""
-    seen = observe(app, keys, now, step_s=step_s, promotions_only=promotions_only)
+    seen = observe(app, keys, now, step_s=step_s, promotions_only=promotions_only,
+                   window_days=window_days)
     return [] if seen is None else choose(seen, policy, model=model, importances=importances,
                                           step_s=step_s)
 

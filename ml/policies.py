@@ -112,8 +112,9 @@ class Seed(Policy):
         acc7 = fb.window(t, 7, "gets") + fb.window(t, 7, "puts")
         lat = _SEED_TIER_LATENCY[cur]
         if u.lat_n is not None:
-            n = fb.u.lat_n[:, :t].sum(axis=1)
-            lat = np.where(n > 0, u.lat_sum[:, :t].sum(axis=1) / np.maximum(n, 1), lat)
+            n = fb.u.lat_n[:, :t].sum(axis=1) + u.total_before("lat_n")
+            lat_sum = u.lat_sum[:, :t].sum(axis=1) + u.total_before("lat_sum")
+            lat = np.where(n > 0, lat_sum / np.maximum(n, 1), lat)
         return self.clf.predict(np.stack([acc7, lat, u.size], axis=1)).astype(int)
 
 
@@ -218,14 +219,14 @@ class Ours(Policy):
             # first day: many objects are written (or first fetched) in a
             # burst and then left alone, and the burst says nothing of later
             first = np.clip(self.u.birth, 0, self.u.t - 1)
-            rows = np.arange(self.u.n)
             after = t > first
             in_win = after & ((t - self.u.birth) <= rate_days * fb.steps_per_day)
-            usage = {"gets": self.u.gets, "puts": self.u.puts, "bytes": self.u.get_bytes}
+            at_birth = {"gets": self.u.at_birth("gets"), "puts": self.u.at_birth("puts"),
+                        "bytes": self.u.at_birth("get_bytes")}
             month = lambda what: ((fb.window(t, rate_days, what)  # noqa: E731
-                                   - in_win * usage[what][rows, first]) / np.maximum(span - in_win, 1))
+                                   - in_win * at_birth[what]) / np.maximum(span - in_win, 1))
             life = lambda what: ((fb.window(t, 10 ** 6, what)  # noqa: E731
-                                  - after * usage[what][rows, first]) / np.maximum(age - 1, 1))
+                                  - after * at_birth[what]) / np.maximum(age - 1, 1))
             rate = month if rate_mode == "fresh" else (  # noqa: E731
                 lambda what: np.maximum(month(what), life(what)))
         else:

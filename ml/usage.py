@@ -24,9 +24,51 @@ TIERS = (Tier.HOT, Tier.WARM, Tier.COLD)
 HOT, WARM, COLD = 0, 1, 2
 
 
+# Larger than any step number, smaller than any difference of two: "no such step".
+NEVER = np.iinfo(np.int64).min // 4
+SUMMED = ("gets", "puts", "get_bytes", "active", "lat_sum", "lat_n")
+AT_BIRTH = ("gets", "puts", "get_bytes")
+
+
+@dataclass
+class PriorUsage:
+    """What a grid that starts after some objects were born leaves out, per object (N,):
+    sums over the steps before its first (``SUMMED``; ``active`` counts steps with a GET,
+    HEAD or PUT), the accesses of the birth step when it is one of them (``AT_BIRTH``),
+    and where a walk over them ends (newest steps with an access, any / GET or PUT / GET,
+    numbered as in the grid, so negative, or NEVER; gap statistics between active steps).
+    It keeps a live decision's memory bounded by the window its features read, not by how
+    long ago its objects were born."""
+
+    totals: dict[str, np.ndarray]
+    at_birth: dict[str, np.ndarray]
+    last: np.ndarray
+    last_touch: np.ndarray
+    last_read: np.ndarray
+    gaps_n: np.ndarray
+    gaps_sum: np.ndarray
+    gaps_sq: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> "PriorUsage":
+        zeros = lambda: np.zeros(n)  # noqa: E731
+        never = lambda: np.full(n, NEVER, dtype=np.int64)  # noqa: E731
+        return cls({k: zeros() for k in SUMMED}, {k: zeros() for k in AT_BIRTH},
+                   never(), never(), never(), zeros(), zeros(), zeros())
+
+    def subset(self, idx) -> "PriorUsage":
+        return PriorUsage({k: v[idx] for k, v in self.totals.items()},
+                          {k: v[idx] for k, v in self.at_birth.items()},
+                          self.last[idx], self.last_touch[idx], self.last_read[idx],
+                          self.gaps_n[idx], self.gaps_sum[idx], self.gaps_sq[idx])
+
+
 @dataclass
 class Usage:
-    """Accesses of N objects over T steps (arrays are (N, T) unless noted)."""
+    """Accesses of N objects over T steps (arrays are (N, T) unless noted).
+
+    ``prior``, when set, sums up the steps before the first (births are then
+    negative for objects born before it)."""
 
     gets: np.ndarray
     get_bytes: np.ndarray
@@ -37,6 +79,7 @@ class Usage:
     step_s: float
     lat_sum: np.ndarray | None = None
     lat_n: np.ndarray | None = None
+    prior: PriorUsage | None = None
 
     @property
     def n(self) -> int:
@@ -49,16 +92,31 @@ class Usage:
     def subset(self, idx) -> "Usage":
         pick = lambda a: None if a is None else a[idx]  # noqa: E731
         return Usage(self.gets[idx], self.get_bytes[idx], self.puts[idx], self.size[idx],
-                     self.birth[idx], self.death[idx], self.step_s, pick(self.lat_sum), pick(self.lat_n))
+                     self.birth[idx], self.death[idx], self.step_s, pick(self.lat_sum), pick(self.lat_n),
+                     None if self.prior is None else self.prior.subset(idx))
+
+    def total_before(self, what: str) -> np.ndarray:
+        """(N,) ``what`` (one of SUMMED) over the steps before the grid's first."""
+        return np.zeros(self.n) if self.prior is None else self.prior.totals[what]
+
+    def at_birth(self, what: str) -> np.ndarray:
+        """(N,) ``what`` (one of AT_BIRTH) in each object's birth step (the grid's
+        first or last step for births outside it)."""
+        vals = getattr(self, what)[np.arange(self.n), np.clip(self.birth, 0, self.t - 1)]
+        return vals if self.prior is None else np.where(self.birth < 0, self.prior.at_birth[what], vals)
 
     def head(self, steps: int) -> "Usage":
         """The first ``steps`` steps (objects deleted later count as alive)."""
+        if self.prior is not None:
+            raise ValueError("head() of a grid with a prior: cut the grid before summing up its start")
         cut = lambda a: None if a is None else a[:, :steps]  # noqa: E731
         return Usage(cut(self.gets), cut(self.get_bytes), cut(self.puts), self.size, self.birth,
                      np.minimum(self.death, steps), self.step_s, cut(self.lat_sum), cut(self.lat_n))
 
     def since(self, start: int) -> "Usage":
         """Steps ``start`` on, numbered from 0 (objects born earlier count as born at 0)."""
+        if self.prior is not None:
+            raise ValueError("since() of a grid with a prior: cut the grid before summing up its start")
         cut = lambda a: None if a is None else a[:, start:]  # noqa: E731
         return Usage(cut(self.gets), cut(self.get_bytes), cut(self.puts), self.size,
                      np.maximum(self.birth - start, 0), np.maximum(self.death - start, 0), self.step_s,
