@@ -7,13 +7,14 @@ that is what lets the aggregate cache skip fast-forwarding on every read.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 
+from tiering.domain.applied_batch import AppliedBatch, batch_uuid
 from tiering.domain.ids import object_id
 from tiering.domain.model import StoredObject
 from tiering.domain.records import AccessRecord
@@ -40,16 +41,18 @@ class IngestResult:
 
 @dataclass
 class UnitOfWork:
-    """The objects one piece of work has touched (``ObjectLogApplication.unit_of_work``)."""
+    """The objects one piece of work has touched (``ObjectLogApplication.unit_of_work``),
+    and other aggregates to record with them (``also``)."""
 
     touched: dict[UUID, StoredObject] = field(default_factory=dict)
+    also: list[Aggregate] = field(default_factory=list)
 
     def touch(self, obj: StoredObject) -> StoredObject:
         self.touched[obj.id] = obj
         return obj
 
-    def pending(self) -> list[StoredObject]:
-        return [o for o in self.touched.values() if o.pending_events]
+    def pending(self) -> list[Aggregate]:
+        return [o for o in (*self.touched.values(), *self.also) if o.pending_events]
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,13 @@ class ObjectLogApplication(Application[UUID]):
     existence_probe: Callable[[Iterable[UUID]], set[UUID]] | None = None
 
     # ----- reading -------------------------------------------------------
+    def _applied(self, batch_id: str) -> AppliedBatch | None:
+        try:
+            found: Any = self.repository.get(batch_uuid(batch_id))
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, AppliedBatch) else None
+
     def _get(self, oid: UUID) -> StoredObject | None:
         try:
             return self.repository.get(oid)
@@ -155,9 +165,19 @@ class ObjectLogApplication(Application[UUID]):
         return None if version is None else self.repository.get(oid, version=version)
 
     # ----- ingest --------------------------------------------------------
-    def ingest(self, records: Iterable[AccessRecord], batch_id: str) -> IngestResult:
-        """Fold and record one batch in a single transaction."""
+    def ingest(self, records: Iterable[AccessRecord], batch_id: str,
+               request_digest: str | None = None) -> IngestResult:
+        """Fold and record one batch in a single transaction.
+
+        With a ``request_digest`` the batch is idempotent: it is recorded with
+        a marker (``AppliedBatch``), and a batch whose marker exists is not
+        applied again; its first result comes back, marked ``duplicate``."""
         records = list(records)
+        if request_digest is not None:
+            seen = self._applied(batch_id)
+            if seen is not None:
+                seen.check_same(request_digest)
+                return IngestResult(**{**seen.result, "duplicate": True})
         result = IngestResult(accepted=len(records))
         with self.unit_of_work() as uow:
             folded = fold(records)
@@ -173,6 +193,8 @@ class ObjectLogApplication(Application[UUID]):
             if not pending and uow.touched:
                 result.duplicate = True
             result.events = sum(len(o.pending_events) for o in pending)
+            if request_digest is not None:
+                uow.also.append(AppliedBatch(batch_id, request_digest, asdict(result)))
         for r in records:
             if r.ts > self.clocks.get(r.tenant, float("-inf")):
                 self.clocks[r.tenant] = r.ts

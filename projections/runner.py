@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 
 from tiering.adapters.eventstore import open_object_logs
 from tiering.config import Settings
+from tiering.domain.applied_batch import AppliedBatch
 from tiering.domain.costs import CostModel
 from tiering.projections import schema
 from tiering.projections.db import ReadModelDB
@@ -74,15 +75,20 @@ class ProjectionRunner:
     def position(self) -> int:
         return schema.tracked_position(self.db, self.name)
 
-    def _read(self, position: int) -> tuple[int, Sequence[Prepared]]:
-        """The page after ``position``, decoded: (its last id, its events)."""
+    def _read(self, position: int) -> tuple[int, Sequence[Prepared], int]:
+        """The page after ``position``, decoded: (its last id, its objects' events, how
+        many notifications it held). Shards' batch markers are read past: they belong
+        to no object's history."""
         notifications = self.app.recorder.select_notifications(
             start=position, limit=self.settings.projection_page, inclusive_of_start=False)
         if not notifications:
-            return position, []
+            return position, [], 0
         to_event = self.app.mapper.to_domain_event
-        self._ids[notifications[-1].id] = [n.id for n in notifications]
-        return notifications[-1].id, self.projector.prepare([to_event(n) for n in notifications])
+        events = [(n.id, to_event(n)) for n in notifications]
+        events = [(i, e) for i, e in events if not isinstance(e, AppliedBatch.Event)]
+        self._ids[notifications[-1].id] = [i for i, _ in events]
+        return (notifications[-1].id, self.projector.prepare([e for _, e in events]),
+                len(notifications))
 
     def run_once(self) -> int:
         """Apply the next page; returns how many events it held (0: caught up)."""
@@ -104,29 +110,30 @@ class ProjectionRunner:
             position = self.position
             # A page read ahead is only good if nobody moved the position since.
             if ahead is not None and ahead[0] == position:
-                last, prepared = ahead[1].result()
+                last, prepared, held = ahead[1].result()
             else:
-                last, prepared = self._read(position)
+                last, prepared, held = self._read(position)
             self._ids.pop(last, None)
             if len(self._ids) > 8:  # pages read ahead and then not used
                 self._ids.clear()
-            if not prepared:
+            if not held:
                 # A change of the price-override prefixes re-buckets even
                 # when no events arrive (projections.scopes).
                 self.projector.scopes.sync(self.db)
                 return 0
-            self.projector.apply(self.db, prepared)
+            if prepared:
+                self.projector.apply(self.db, prepared)
             self.db.execute("UPDATE rm_tracking SET position = ? WHERE name = ?",
                             (last, self.name))
-            if len(prepared) == self.settings.projection_page:  # likely more behind it
+            if held == self.settings.projection_page:  # likely more behind it
                 self._ahead = (last, self._reader.submit(self._read, last))
-        return len(prepared)
+        return held
 
     def _one_at_a_time(self) -> int:
         """The failed page again, event by event; each that fails is quarantined."""
         with self.db.transaction():
             self.db.execute("UPDATE rm_tracking SET position = position WHERE name = ?", (self.name,))
-            last, prepared = self._read(self.position)
+            last, prepared, held = self._read(self.position)
         ids = self._ids.pop(last, [])
         for notification_id, p in zip(ids, prepared, strict=True):
             try:
@@ -143,7 +150,10 @@ class ProjectionRunner:
                                     (notification_id, p.oid, p.entry.version, p.entry.kind,
                                      f"{type(e).__name__}: {e}"[:1000], time.time()))
                     self._advance(notification_id)
-        return len(prepared)
+        if held:
+            with self.db.transaction():
+                self._advance(last)  # past any batch markers at the page's end
+        return held
 
     def _advance(self, position: int) -> None:
         self.db.execute("UPDATE rm_tracking SET position = ? WHERE name = ?", (position, self.name))

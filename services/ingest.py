@@ -7,20 +7,23 @@ ingest ports directly, since their records are already parsed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 from tiering.domain.application import IngestResult
+from tiering.domain.applied_batch import IdempotencyConflict
 from tiering.domain.governance import Principal
 from tiering.domain.records import AccessRecord, RecordError, parse_record
-from tiering.services.errors import Forbidden, Invalid, TooLarge, Unavailable
+from tiering.services.admission import Admission
+from tiering.services.errors import Conflict, Forbidden, Invalid, TooLarge, Unavailable
 from tiering.services.quotas import QuotaGuard
 
 MAX_REPORTED_ERRORS = 50
 
 
 class IngestPort(Protocol):
-    async def aingest(self, records: Sequence[AccessRecord]) -> IngestResult: ...
+    async def aingest(self, records: Sequence[AccessRecord], *,
+                      idempotency_key: str | None = None) -> IngestResult: ...
 
 
 @dataclass
@@ -33,6 +36,8 @@ class IngestRecords:
     materializing: IngestPort | None = None
     materialize_by_default: bool = False
     quotas: QuotaGuard | None = None
+    # What the API takes on at once (the web layer asks before it reads a body).
+    admission: Admission = field(default_factory=lambda: Admission(max_bytes=1 << 20, max_requests=64))
 
     def wants_bytes(self, materialize: bool | None) -> bool:
         if materialize is None:
@@ -40,8 +45,10 @@ class IngestRecords:
         return materialize
 
     async def __call__(self, raws: Sequence[Any], materialize: bool | None = None,
-                       who: Principal | None = None) -> dict[str, int]:
-        """``who``, when given, must see every record's tenant."""
+                       who: Principal | None = None, idempotency_key: str | None = None) -> dict[str, int]:
+        """``who``, when given, must see every record's tenant. With an
+        ``idempotency_key`` (a client's, per batch) a retry of the batch applies
+        nothing twice; the result then says ``replayed``."""
         if len(raws) > self.max_batch_records:
             raise TooLarge(f"batch of {len(raws)} records exceeds the limit of "
                            f"{self.max_batch_records} records")
@@ -60,12 +67,18 @@ class IngestRecords:
                               if bytes_too else "ingest is not running")
         if not records:
             return {"accepted": 0, "events": 0, "registered": 0, "ignored": 0}
+        scoped = None if idempotency_key is None else f"{who.tenant if who else ''}\0{idempotency_key}"
         try:
-            result = await port.aingest(records)
+            result = await port.aingest(records, idempotency_key=scoped)
         except RecordError as e:  # a key the object store cannot name; checked before any write
             raise Invalid([e.as_dict()]) from None
-        return {"accepted": result.accepted, "events": result.events,
-                "registered": result.registered, "ignored": result.ignored}
+        except IdempotencyConflict as e:
+            raise Conflict(f"Idempotency-Key: {e}") from None
+        out = {"accepted": result.accepted, "events": result.events,
+               "registered": result.registered, "ignored": result.ignored}
+        if scoped is not None and result.duplicate:
+            out["replayed"] = 1
+        return out
 
 
 def parse_batch(raws: Sequence[Any]) -> list[AccessRecord]:

@@ -50,9 +50,11 @@ class ShardWorker:
         self.app = app or open_store(self.settings, create_tables=create_tables)
         self.app.existence_probe = existence_probe(self.app.recorder)
 
-    def ingest(self, rows: RecordColumns, batch_id: str) -> dict[str, Any]:
-        """Returns only after the batch's events are committed."""
-        return asdict(self.app.ingest(to_records(rows), batch_id))
+    def ingest(self, rows: RecordColumns, batch_id: str,
+               request_digest: str | None = None) -> dict[str, Any]:
+        """Returns only after the batch's events are committed (``request_digest``:
+        an idempotent batch, ``ObjectLogApplication.ingest``)."""
+        return asdict(self.app.ingest(to_records(rows), batch_id, request_digest))
 
     def get_object(self, tenant: str, key: str) -> dict[str, Any] | None:
         obj = self.app.current(tenant, key)
@@ -81,9 +83,10 @@ class ShardWorker:
         return store_steps_of(self).together(steps)
 
     def ingest_materialized(self, rows: RecordColumns, batch_id: str,
-                            sources: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+                            sources: dict[str, tuple[str, str]] | None = None,
+                            request_digest: str | None = None) -> dict[str, Any]:
         """Ingest, and put the bytes the log now names in the store."""
-        return store_steps_of(self).ingest_materialized(rows, batch_id, sources)
+        return store_steps_of(self).ingest_materialized(rows, batch_id, sources, request_digest)
 
     def sweep(self, items: list[tuple[str, str, str]]) -> dict[str, int]:
         """Remove each (tenant, key, bucket) copy the log does not name."""

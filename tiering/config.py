@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     api_key: str | None = Field(None, description="The API key CLI commands present; unset reads "
                                 "data_dir/admin.key, the first admin key, when this user can.")
     max_batch_records: int = Field(10_000, ge=1, description="Largest POST /accesses batch.")
+    ingest_max_in_flight_bytes: int = Field(
+        128 * 1024, ge=1, description="Request-body bytes the API ingests at once; a request beyond "
+                                      "gets 429 with Retry-After (a larger body is taken when it is alone).")
+    ingest_max_in_flight_requests: int = Field(
+        64, ge=1, description="Ingest requests the API serves at once; one more gets 429 with Retry-After.")
     incident_poll_s: float = Field(5.0, gt=0, description="How often the logs, health checks and projection "
                                    "lag are looked at for incidents (webhooks).")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body.")
@@ -69,6 +74,12 @@ class Settings(BaseSettings):
         8 * 2**20, ge=0, description="Most bytes written for one object; the log keeps the logical size.")
     kafka_bootstrap: str | None = Field(
         None, description="Kafka bootstrap servers; unset uses the in-process decision bus.")
+    kafka_sasl_username: str | None = Field(None, description="Kafka SASL/PLAIN user; unset connects without SASL.")
+    kafka_sasl_password: str | None = Field(None, description="Kafka SASL/PLAIN password.")
+    embedded_kafka: bool = Field(
+        True, description="With no TIERING_KAFKA_BOOTSTRAP, tiering launch runs a local Kafka broker "
+                          "(SASL on, loopback only) for the decision bus when Java 17+ and Maven are "
+                          "here; false keeps the in-process bus.")
     kafka_topic_prefix: str = Field("", description="Prefix for the tiering.* topics and the group.")
     kafka_partitions: int = Field(8, ge=1, description="Partitions of tiering.decisions when created.")
     movers: int = Field(2, ge=1, description="Mover actors.")
@@ -152,6 +163,15 @@ class Settings(BaseSettings):
         if self.database_url and self.database_url.startswith("sqlite"):
             return Path(urlparse(self.database_url).path)
         return self.data_dir / "tiering.sqlite"
+
+    @property
+    def kafka_auth(self) -> dict[str, str]:
+        """aiokafka keyword arguments for the configured SASL user (none without one)."""
+        if not self.kafka_sasl_username:
+            return {}
+        return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
+                "sasl_plain_username": self.kafka_sasl_username,
+                "sasl_plain_password": self.kafka_sasl_password or ""}
 
     @property
     def uses_postgres(self) -> bool:

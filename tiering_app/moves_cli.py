@@ -8,23 +8,17 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from tiering.app.client import ApiClient, ApiError, record_json
+from tiering.app.client import ApiClient
 from tiering.domain.records import AccessRecord
 
 
 def _post(client: ApiClient, path: str, body: Any) -> dict[str, Any]:
-    try:
-        resp = client.http.post(path, json=body)
-    except Exception as e:  # noqa: BLE001 - httpx's transport errors
-        raise ApiError(f"cannot reach the API at {client.http.base_url}: {e}") from e
-    if resp.status_code != 200:
-        raise ApiError(f"API answered {resp.status_code}: {resp.text[:500]}")
-    return resp.json()
+    return client.post(path, body)
 
 
 def materializing_post(client: ApiClient) -> Callable[[Sequence[AccessRecord]], dict[str, Any]]:
     """``client.post_batch``, but the server also writes each object's bytes."""
-    return lambda records: _post(client, "/accesses/materialize", [record_json(r) for r in records])
+    return lambda records: client.post_batch(records, path="/accesses/materialize")
 
 
 def import_bucket(client: ApiClient, bucket: str, tenant: str, prefix: str, page: int,

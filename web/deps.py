@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 
 from tiering.config import Settings
 from tiering.services.access import AccessControl
+from tiering.services.admission import Admission
 from tiering.services.autopilot import AutopilotControls
 from tiering.services.errors import Unavailable
 from tiering.services.ingest import IngestRecords
@@ -62,7 +63,8 @@ class Services:
                                  defaults={"ts_ahead_days": s.ingest_ts_ahead_days,
                                            "ts_behind_days": s.ingest_ts_behind_days})
         self.ingest = IngestRecords(self.ingest_port, s.max_batch_records, self.materializing,
-                                    s.ingest_materialize, self.quotas)
+                                    s.ingest_materialize, self.quotas,
+                                    Admission(s.ingest_max_in_flight_bytes, s.ingest_max_in_flight_requests))
         self.jobs = TrainingJobs(s, self.job_runner, self.policies, self.quotas) if self.job_runner else None
         self.insights = EstateInsights(self.read_models) if self.read_models is not None else None
         if self.job_runner is not None:

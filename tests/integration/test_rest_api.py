@@ -275,3 +275,74 @@ def test_the_api_documents_itself_without_the_internet(stack):
         assert assets and all(a.startswith("/docs-assets/") for a in assets), assets
         for asset in assets:
             assert anonymous.get(asset).status_code == 200, asset
+
+
+# ----- exactly once under retries: Idempotency-Key ----------------------------------
+def _accesses(stack, key):
+    return stack.client.get(f"/objects/{key}").json()["accesses_total"]
+
+
+def test_a_batch_retried_with_its_idempotency_key_is_applied_once(stack):
+    first = [rec(10, "idem/a", "PUT", 100), rec(11, "idem/a", "GET"), rec(12, "idem/b", "PUT", 5)]
+    sent = stack.post(first, headers={"Idempotency-Key": "batch-0001"})
+    assert sent.status_code == 200, sent.text
+    assert "idempotent-replayed" not in sent.headers
+    # Another batch touches the same object before the retry comes.
+    assert stack.post([rec(13, "idem/a", "GET")]).status_code == 200
+    again = stack.post(first, headers={"Idempotency-Key": "batch-0001"})
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == sent.json()
+    stack.project()
+    assert (_accesses(stack, "idem/a"), _accesses(stack, "idem/b")) == (3, 1)
+    # Shards' batch markers are not object events, and the runner reads past them.
+    kinds = [e["kind"] for e in stack.client.get("/objects/idem/a/history").json()["events"]]
+    assert kinds == ["Registered", "AccessesRecorded", "AccessesRecorded"]
+    position, newest = stack.runner.lag()
+    assert position == newest
+
+    # The same key for other records: refused, and nothing applied.
+    other = stack.post([rec(14, "idem/a", "GET")], headers={"Idempotency-Key": "batch-0001"})
+    assert other.status_code == 409 and "Idempotency-Key" in other.json()["detail"]
+    stack.project()
+    assert _accesses(stack, "idem/a") == 3
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 256, "has space", "tab\tin"])
+def test_a_malformed_idempotency_key_is_a_422_naming_it(stack, bad):
+    resp = stack.post([rec(20, "idem/c", "PUT", 1)], headers={"Idempotency-Key": bad})
+    assert resp.status_code == 422, resp.text
+    assert "Idempotency-Key" in resp.text
+    stack.project()
+    assert stack.client.get("/objects/idem/c").status_code == 404
+
+
+def test_the_retry_of_a_batch_a_crash_left_half_applied_completes_it_once(stack):
+    """As if the process died after one shard committed its part and before the other
+    did: the client's retry with the same key applies the missing part only."""
+    from tiering.domain.governance import ALL_TENANTS
+    from tiering.domain.records import parse_record
+    from tiering.shards.ingest import _parts
+
+    body = [rec(30 + i, f"half/{i}", "PUT", 10) for i in range(12)] + \
+           [rec(50 + i, f"half/{i}", "GET") for i in range(12)]
+    records = [parse_record(r, i) for i, r in enumerate(body)]
+    parts, ids, digest = _parts(records, len(stack.workers), f"{ALL_TENANTS}\0crash-1")
+    assert len([p for p in parts.values() if p[0]]) == 2  # the batch spans both shards
+    stack.workers[0].ingest(parts[0], ids[0], digest)  # shard 0 committed, shard 1 never did
+    resp = stack.post(body, headers={"Idempotency-Key": "crash-1"})
+    assert resp.status_code == 200 and resp.json()["accepted"] == len(body)
+    stack.project()
+    assert [_accesses(stack, f"half/{i}") for i in range(12)] == [2] * 12
+
+
+def test_ingest_over_its_bound_in_flight_is_a_429_with_retry_after_and_applies_nothing(stack):
+    gate = stack.services.ingest.admission
+    with gate.admit(gate.max_bytes):  # as if other batches filled it
+        busy = stack.post([rec(70, "busy/a", "PUT", 5)])
+    assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
+    assert "capacity" in busy.json()["detail"]
+    stack.project()
+    assert stack.client.get("/objects/busy/a").status_code == 404
+    again = stack.post([rec(70, "busy/a", "PUT", 5)])  # room again
+    assert again.status_code == 200
+    assert (gate.bytes, gate.requests) == (0, 0)

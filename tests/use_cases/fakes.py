@@ -78,7 +78,7 @@ class FakeIngest:
     batches: list[list[Any]] = field(default_factory=list)
     sources: list[Any] = field(default_factory=list)
 
-    async def aingest(self, records, sources=None) -> IngestResult:
+    async def aingest(self, records, sources=None, *, idempotency_key=None) -> IngestResult:
         self.batches.append(list(records))
         self.sources.append(sources)
         return IngestResult(accepted=len(records), events=len(records), registered=len(records))

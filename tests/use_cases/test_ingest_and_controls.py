@@ -145,3 +145,24 @@ def test_a_policy_file_that_does_not_parse_is_a_conflict_that_quotes_nothing(tmp
     assert "tenants.acme" in bad.value.message and "root" in path.read_text()
     assert Policies(path).replace({"tenants": {}})["tenants"] == {}
     assert Policies(path).current().to_dict()["tenants"] == {}
+
+
+def test_work_beyond_its_bound_in_flight_is_told_to_come_back_not_queued():
+    from tiering.services.admission import Admission
+
+    gate = Admission(max_bytes=100, max_requests=2)
+    with gate.admit(60):
+        with pytest.raises(Busy) as over_bytes:
+            with gate.admit(50):
+                pass
+        assert over_bytes.value.retry_after_s == 1 and "capacity" in str(over_bytes.value)
+        with gate.admit(40):  # 100 bytes: still within
+            with pytest.raises(Busy):  # two requests in flight: the request bound
+                with gate.admit(0):
+                    pass
+    with gate.admit(500):  # nothing in flight: a body larger than the whole bound is taken
+        pass
+    with pytest.raises(RuntimeError):
+        with gate.admit(10):
+            raise RuntimeError("the request failed")
+    assert (gate.bytes, gate.requests) == (0, 0)  # every exit gives its share back

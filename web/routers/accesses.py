@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from tiering.domain.governance import Principal
-from tiering.services.errors import Invalid, TooLarge, invalid
+from tiering.services.errors import Busy, Invalid, TooLarge, invalid
 from tiering.web.auth import Operator
 from tiering.web.deps import Services, ServicesDep
 
 router = APIRouter(tags=["ingest"])
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
+    description="The client's own key for this batch (up to 255 visible ASCII characters), "
+                "kept per tenant. A retry with the same key and records applies nothing twice "
+                "and answers as the first attempt did, with `Idempotent-Replayed: true`; the "
+                "same key with other records is a 409.")]
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 
 
@@ -63,23 +69,35 @@ def _decode(body: bytes, content_type: str) -> list[Any]:
 
 @router.post("/accesses", summary="Ingest a batch of access records (JSON array or NDJSON)",
              responses={413: {"description": "Batch or body over the limit"},
+                        409: {"description": "The Idempotency-Key was used for other records"},
                         422: {"description": "A record is invalid; nothing was applied"}})
-async def post_accesses(who: Operator, request: Request, services: ServicesDep,
+async def post_accesses(who: Operator, request: Request, response: Response, services: ServicesDep,
+                        idempotency_key: IdempotencyKey = None,
                         materialize: Annotated[bool | None, Query(
                             description="Write each PUT's bytes (up to the materialize cap) to the "
                                         "object store. Default: yes when the stack has one "
                                         "(TIERING_INGEST_MATERIALIZE).")] = None) -> dict[str, Any]:
-    return await ingest_body(request, services, materialize, who)
+    return await ingest_body(request, services, materialize, who, idempotency_key, response)
 
 
 async def ingest_body(request: Request, services: Services, materialize: bool | None,
-                      who: Principal) -> dict[str, Any]:
+                      who: Principal, idempotency_key: str | None = None,
+                      response: Response | None = None) -> dict[str, Any]:
     """Read, decode and ingest a request's records, counting the outcome."""
     batches, records = services.metrics.batches, services.metrics.records
-    raws = _decode(await _read_body(request, services.settings.max_body_bytes),
-                   request.headers.get("content-type", "application/json"))
+    limit = services.settings.max_body_bytes
     try:
-        result = await services.ingest(raws, materialize, who)
+        weight = min(limit, max(0, int(request.headers.get("content-length", limit))))
+    except ValueError:
+        weight = limit  # _read_body refuses it
+    raws: list[Any] = []
+    try:
+        with services.ingest.admission.admit(weight):
+            raws = _decode(await _read_body(request, limit), request.headers.get("content-type", "application/json"))
+            result = await services.ingest(raws, materialize, who, idempotency_key)
+    except Busy:
+        batches.labels("busy").inc()
+        raise
     except TooLarge:
         batches.labels("too_large").inc()
         raise
@@ -87,6 +105,11 @@ async def ingest_body(request: Request, services: Services, materialize: bool | 
         batches.labels("rejected").inc()
         records.labels("rejected").inc(len(raws))
         raise
+    if result.pop("replayed", None):
+        if response is not None:
+            response.headers["Idempotent-Replayed"] = "true"
+        batches.labels("replayed").inc()  # its records were counted the first time
+        return result
     batches.labels("accepted").inc()
     records.labels("accepted").inc(result["accepted"])
     services.metrics.events.inc(result["events"])

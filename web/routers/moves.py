@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, status
+from fastapi import APIRouter, Body, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
@@ -18,7 +18,7 @@ from tiering.services.access import require_tenant
 from tiering.services.content_check import md5_checksum
 from tiering.web.auth import Admin, Operator, Viewer
 from tiering.web.deps import ServicesDep, get_moves
-from tiering.web.routers.accesses import ingest_body
+from tiering.web.routers.accesses import IdempotencyKey, ingest_body
 from tiering.web.routers.objects import TenantQ
 
 router = APIRouter(tags=["moves"])
@@ -73,11 +73,14 @@ async def get_location(who: Viewer, key: str, services: ServicesDep,
 
 @router.post("/accesses/materialize", summary="Ingest a batch and write real bytes for its objects",
              responses={413: {"description": "Batch or body over the limit"},
+                        409: {"description": "The Idempotency-Key was used for other records"},
                         422: {"description": "A record is invalid; nothing was applied"}})
-async def post_accesses_materialized(who: Operator, request: Request, services: ServicesDep) -> dict[str, Any]:
+async def post_accesses_materialized(who: Operator, request: Request, response: Response,
+                                     services: ServicesDep,
+                                     idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """Same body and answers as POST /accesses; each PUT (and each object first
     seen here) also gets ``min(size, materialize_cap_bytes)`` bytes in its tier."""
-    return await ingest_body(request, services, True, who)
+    return await ingest_body(request, services, True, who, idempotency_key, response)
 
 
 class ImportRequest(BaseModel):
