@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Iterable, Iterator, Optional
 
@@ -12,6 +13,10 @@ from rich.console import Console
 
 from tiering.domain.clock import stretch
 from tiering.domain.records import DEFAULT_TENANT, AccessRecord, RecordError, parse_ts
+from tiering.ingest.traces import FORMATS
+
+# The trace formats as a choice, so that help lists them and typer refuses others (exit 2).
+TraceFormat = Enum("TraceFormat", {f: f for f in FORMATS}, type=str)  # type: ignore[misc]
 
 app = typer.Typer(help="Event-sourced, ML-assisted storage tiering.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -148,7 +153,8 @@ def _stretched(records, scale: float):
 @app.command("replay-trace")
 def replay_trace(
     file: Annotated[Path, typer.Argument(help="Trace file to replay.")],
-    format: Annotated[str, typer.Option("--format", "-f", help="ibm-cos, cloudphysics, msr, systor or csv.")],
+    format: Annotated[TraceFormat, typer.Option("--format", "-f",
+                                                help="The trace's format (csv needs --mapping).")],
     speed: Annotated[float, typer.Option(min=0, help="Event-time speed-up (0 = as fast as possible).")] = 0,
     tenant: Annotated[str, typer.Option(help="Tenant for every record.")] = DEFAULT_TENANT,
     mapping: Annotated[Optional[str], typer.Option(help="csv: ts=COL,key=COL,op=COL,size=COL[,ts_unit=ms][,op.READ=GET]")] = None,
@@ -159,10 +165,9 @@ def replay_trace(
 ) -> None:
     """Feed a real trace through the REST ingest path; bad lines are counted, not fatal."""
     from tiering.app.feeding import FeedStats, batched
-    from tiering.ingest.traces import FORMATS, iter_trace, parse_csv_mapping
+    from tiering.ingest.traces import iter_trace, parse_csv_mapping
 
-    if format not in FORMATS:
-        raise fail(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    format = TraceFormat(format).value
     if not file.is_file():
         raise fail(f"no such trace file: {file}")
     if format == "csv" and not mapping:
@@ -279,7 +284,8 @@ def audit(
 @app.command()
 def evaluate(
     trace: Annotated[Path, typer.Option("--trace", help="Trace file to replay.")],
-    format: Annotated[str, typer.Option("--format", "-f", help="ibm-cos, cloudphysics, msr, systor or csv.")],
+    format: Annotated[TraceFormat, typer.Option("--format", "-f",
+                                                help="The trace's format (csv needs --mapping).")],
     time_scale: Annotated[float, typer.Option("--time-scale", help="Billing seconds per trace second (720: 1 trace hour = 30 days).")] = 720.0,
     policies: Annotated[Optional[str], typer.Option("--policies", help="Comma-separated policies (default: all).")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
@@ -292,7 +298,7 @@ def evaluate(
     from tiering.app.evaluate_cli import run_evaluate
 
     try:
-        run_evaluate(trace, format, time_scale, policies, json_out, mapping, lbn_grain, train_frac,
+        run_evaluate(trace, TraceFormat(format).value, time_scale, policies, json_out, mapping, lbn_grain, train_frac,
                      policy_file, out, err)
     except ValueError as e:
         raise fail(_local_error(e)) from None

@@ -17,7 +17,7 @@ def run_evaluate(trace: Path, fmt: str, scale: float, policies: str | None, json
     """ValueError for bad input (the CLI turns it into exit 2)."""
     from tiering.ingest.traces import FORMATS, parse_csv_mapping
 
-    if fmt not in FORMATS:
+    if fmt not in FORMATS:  # the CLI offers only these; other callers may not
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if not Path(trace).is_file():
         raise ValueError(f"no such trace file: {trace}")
@@ -47,6 +47,17 @@ def run_evaluate(trace: Path, fmt: str, scale: float, policies: str | None, json
     return report
 
 
+def _plain(v: object) -> str:
+    """A value as a person reads it: no Python reprs of dicts and lists."""
+    if isinstance(v, dict):
+        return "(" + ", ".join(f"{k}={_plain(x)}" for k, x in v.items()) + ")"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_plain(x) for x in v) + "]"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
 def render(r: dict, out: Console) -> None:
     out.print(f"trace {r['trace']} ({r['format']}): {r['records']:,} records, {r['bad_lines']} bad, "
               f"{r['objects']:,} objects, {r['events']:,} events")
@@ -70,4 +81,4 @@ def render(r: dict, out: Console) -> None:
     if "ours_training" in r:
         # the per-candidate validation costs are in the JSON; the table gets the gist
         t = {k: v for k, v in r["ours_training"].items() if k != "validation_usd"}
-        out.print(f"ours: {t}")
+        out.print("ours trained with " + ", ".join(f"{k}={_plain(v)}" for k, v in t.items()))
