@@ -77,5 +77,11 @@ def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[A
         thread = threading.Thread(target=watch.run_forever, args=(stop, settings.incident_poll_s),
                                   name="incidents", daemon=True)
         thread.start()
-        services.closers.insert(0, stop.set)
+
+        def stop_watch() -> None:
+            # A tick in progress must end before the stores it reads are closed.
+            stop.set()
+            thread.join(timeout=5)
+
+        services.closers.insert(0, stop_watch)
     return services

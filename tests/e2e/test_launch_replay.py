@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.support.launched import http, use_admin_key
@@ -51,29 +52,41 @@ def expected_counts(path: Path) -> Counter:
     return counts
 
 
-@pytest.fixture
-def launched(tmp_path):
-    port = free_port()
-    # Every port this stack opens is its own: the dashboard's too, not the default 8050.
-    env = {**os.environ, "TIERING_DATA_DIR": str(tmp_path / "var"), "TIERING_API_PORT": str(port),
-           "TIERING_DASHBOARD_PORT": str(free_port(port)), "TIERING_SHARDS": "2",
-           "TIERING_SNAPSHOT_INTERVAL_S": "1", "RAY_AUTH_MODE": "token", "TIERING_RAY_ADDRESS": "local"}
-    log = (tmp_path / "launch.log").open("w")
+def start_stack(tmp_path: Path, env: dict, log_name: str = "launch.log") -> subprocess.Popen:
+    """``tiering launch`` in its own session, waited on until /health answers 200."""
+    log = (tmp_path / log_name).open("w")
     proc = subprocess.Popen([str(BIN / "tiering"), "launch"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{env['TIERING_API_PORT']}"
     deadline = time.time() + 180
     while True:
         try:
             if use_admin_key(tmp_path / "var") and http.get(f"{url}/health", timeout=5).status_code == 200:
-                break
+                return proc
         except httpx.HTTPError:
             pass
         if proc.poll() is not None or time.time() > deadline:
             log.flush()
-            raise AssertionError(f"launch did not come up:\n{(tmp_path / 'launch.log').read_text()[-4000:]}")
+            raise AssertionError(f"launch did not come up:\n{(tmp_path / log_name).read_text()[-4000:]}")
         time.sleep(1)
-    yield url, env, tmp_path
+
+
+def stack_env(tmp_path: Path) -> dict:
+    port = free_port()
+    # Every port this stack opens is its own: the dashboard's too, not the default 8050.
+    return {**os.environ, "TIERING_DATA_DIR": str(tmp_path / "var"), "TIERING_API_PORT": str(port),
+            "TIERING_DASHBOARD_PORT": str(free_port(port)), "TIERING_SHARDS": "2",
+            "TIERING_SNAPSHOT_INTERVAL_S": "1", "RAY_AUTH_MODE": "token", "TIERING_RAY_ADDRESS": "local"}
+
+
+@pytest.fixture
+def launched(tmp_path):
+    env = stack_env(tmp_path)
+    proc = start_stack(tmp_path, env)
+    url = f"http://127.0.0.1:{env['TIERING_API_PORT']}"
+    yield url, env, tmp_path, proc
+    if proc.poll() is not None:  # the test stopped it itself
+        return
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
     try:
         code = proc.wait(timeout=60)
@@ -95,7 +108,7 @@ def all_objects(url: str) -> dict[str, dict]:
 
 
 def test_replayed_trace_is_visible_over_rest_with_independent_counts(launched):
-    url, env, tmp = launched
+    url, env, tmp, _ = launched
     replay = subprocess.run([str(BIN / "tiering"), "replay-trace", str(IBM), "--format", "ibm-cos"],
                             env={**env, "TIERING_API_URL": url}, capture_output=True, text=True,
                             timeout=600, cwd=tmp)
@@ -130,6 +143,76 @@ def test_replayed_trace_is_visible_over_rest_with_independent_counts(launched):
     assert var.stat().st_mode & 0o777 == 0o700
     open_to_others = [str(p) for p in var.rglob("*") if not p.is_symlink() and p.stat().st_mode & 0o077]
     assert open_to_others == []
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGSTOP then SIGKILL"])
+def test_a_replay_through_a_stack_killed_and_launched_again_counts_each_record_once(tmp_path, how):
+    """The launch's whole process group is killed mid-replay; the replay's own retries
+    (same Idempotency-Key per batch) carry it over the restart: every record counts once."""
+    env = stack_env(tmp_path)
+    url = f"http://127.0.0.1:{env['TIERING_API_PORT']}"
+    proc = start_stack(tmp_path, env)
+    replay = subprocess.Popen([str(BIN / "tiering"), "replay-trace", str(IBM), "--format", "ibm-cos"],
+                              env={**env, "TIERING_API_URL": url, "TIERING_INGEST_BATCH_SIZE": "150"},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        deadline = time.time() + 120
+        while http.get(f"{url}/metrics", timeout=10).json()["objects_total"] < 100:  # some batches in
+            assert replay.poll() is None and time.time() < deadline, "the replay ended before the kill"
+            time.sleep(0.1)
+        if how.startswith("SIGSTOP"):
+            os.killpg(proc.pid, signal.SIGSTOP)
+            time.sleep(2)  # requests pile up against a frozen server
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        assert replay.poll() is None, "the replay gave up instead of retrying"
+        proc = start_stack(tmp_path, env, "launch-again.log")
+        out, err = replay.communicate(timeout=600)
+        assert replay.returncode == 0, err[-3000:]
+        expected = expected_counts(IBM)
+        deadline = time.time() + 120
+        while (got := {k: o["accesses_total"] for k, o in all_objects(url).items()}) != dict(expected):
+            assert time.time() < deadline, (len(got), sum(got.values()), sum(expected.values()))
+            time.sleep(1)
+    finally:
+        if replay.poll() is None:
+            replay.kill()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_ctrl_c_during_a_retrain_stops_everything_within_15_s(launched):
+    """SIGINT once printed "stopped" and then hung for minutes behind a running retrain."""
+    url, env, tmp, proc = launched
+    traces = tmp / "var" / "traces"
+    traces.mkdir(exist_ok=True)
+    (traces / "ibm.txt").write_bytes(IBM.read_bytes())
+    job = http.post(f"{url}/ml/retrain", json={"trace": "ibm.txt", "format": "ibm-cos"}, timeout=30)
+    assert job.status_code == 202, job.text
+    job_url = f"{url}/ml/jobs/{job.json()['job_id']}"
+    deadline = time.time() + 60
+    while http.get(job_url, timeout=10).json()["status"] != "running":
+        assert time.time() < deadline, "the retrain never started"
+        time.sleep(0.2)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running 15 s after Ctrl-C:\n{(tmp / 'launch.log').read_text()[-3000:]}") from None
+    assert code == 0, (tmp / "launch.log").read_text()[-3000:]
+    print(f"stopped in {time.monotonic() - started:.1f} s")
+    # Nothing it started outlives it: no process still names its data dir.
+    var = str(tmp / "var")
+    deadline = time.time() + 10
+    while left := [p.info["pid"] for p in psutil.process_iter(["pid", "cmdline"])
+                   if any(var in part for part in (p.info["cmdline"] or []))]:
+        assert time.time() < deadline, f"processes left on {var}: {left}"
+        time.sleep(0.2)
 
 
 def test_cli_errors_exit_2_with_a_message(tmp_path):
