@@ -127,7 +127,8 @@ class MoverWorker:
 
             self.consumer = KafkaDecisionConsumer(
                 self.settings.kafka_bootstrap, self.drive, prefix=self.settings.kafka_topic_prefix,
-                concurrency=self.settings.mover_concurrency, client_id=f"mover-{index}")
+                concurrency=self.settings.mover_concurrency, client_id=f"mover-{index}",
+                auth=self.settings.kafka_auth)
             # An async actor's __init__ runs on its event loop, so a restarted
             # mover rejoins the group by itself.
             self._consuming = asyncio.get_event_loop().create_task(self.consumer.run())

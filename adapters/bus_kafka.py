@@ -30,18 +30,43 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Decision], Awaitable[dict[str, Any]]]
 
 
+class _PlainSaslNotice(logging.Filter):
+    """aiokafka warns at every connection that SASL/PLAIN sends the password
+    unencrypted. Chosen on purpose (the launch's broker listens on loopback only;
+    a remote SASL_PLAINTEXT broker is the operator's choice, documented), it is
+    not worth a line per connection in every mover."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Sending username and password in the clear"
+
+
+def quiet_plain_sasl_notice() -> None:
+    """Drop aiokafka's per-connection notice in this process (once is enough)."""
+    conn_log = logging.getLogger("aiokafka.conn")
+    if not any(isinstance(f, _PlainSaslNotice) for f in conn_log.filters):
+        conn_log.addFilter(_PlainSaslNotice())
+
+
+quiet_plain_sasl_notice()  # every process that runs the bus imports this module
+
+
 class BusUnavailable(RuntimeError):
     pass
 
 
-def _producer(bootstrap: str) -> AIOKafkaProducer:
+# ``auth`` below: aiokafka's security keyword arguments (``Settings.kafka_auth``),
+# empty for a broker without SASL.
+Auth = dict[str, str]
+
+
+def _producer(bootstrap: str, auth: Auth | None = None) -> AIOKafkaProducer:
     return AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all",
-                            request_timeout_ms=15000, retry_backoff_ms=250)
+                            request_timeout_ms=15000, retry_backoff_ms=250, **(auth or {}))
 
 
-async def ensure_topics(bootstrap: str, prefix: str = "", partitions: int = 8) -> None:
+async def ensure_topics(bootstrap: str, prefix: str = "", partitions: int = 8, auth: Auth | None = None) -> None:
     names = topic_names(prefix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000, **(auth or {}))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -71,16 +96,16 @@ class KafkaDecisionBus:
     """The publishing side, used by the API, the age rule and the benchmark."""
 
     def __init__(self, bootstrap: str, prefix: str = "", partitions: int = 8,
-                 publish_timeout_s: float = 30.0):
-        self.bootstrap = bootstrap
+                 publish_timeout_s: float = 30.0, auth: Auth | None = None):
+        self.bootstrap, self.auth = bootstrap, auth
         self.names = topic_names(prefix)
         self.prefix, self.partitions = prefix, partitions
         self.publish_timeout_s = publish_timeout_s
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        await ensure_topics(self.bootstrap, self.prefix, self.partitions)
-        self._producer = _producer(self.bootstrap)
+        await ensure_topics(self.bootstrap, self.prefix, self.partitions, self.auth)
+        self._producer = _producer(self.bootstrap, self.auth)
         await self._producer.start()
 
     async def publish(self, decision: Decision) -> None:
@@ -104,8 +129,8 @@ class KafkaDecisionConsumer:
     COMMIT_EVERY_S = 0.25
 
     def __init__(self, bootstrap: str, handle: Handler, *, prefix: str = "",
-                 concurrency: int = 8, client_id: str = "mover"):
-        self.bootstrap, self.handle = bootstrap, handle
+                 concurrency: int = 8, client_id: str = "mover", auth: Auth | None = None):
+        self.bootstrap, self.handle, self.auth = bootstrap, handle, auth
         self.names = topic_names(prefix)
         self.concurrency, self.client_id = concurrency, client_id
         self._stopping = asyncio.Event()
@@ -135,8 +160,9 @@ class KafkaDecisionConsumer:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=self.names["group"],
             client_id=self.client_id, enable_auto_commit=False, auto_offset_reset="earliest",
-            session_timeout_ms=10000, heartbeat_interval_ms=1000, max_poll_interval_ms=600000)
-        producer = _producer(self.bootstrap)
+            session_timeout_ms=10000, heartbeat_interval_ms=1000, max_poll_interval_ms=600000,
+            **(self.auth or {}))
+        producer = _producer(self.bootstrap, self.auth)
         # What an earlier session held is no longer ours: its records come back.
         for table in (self._offsets, self._done, self._to_commit):
             table.clear()

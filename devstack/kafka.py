@@ -3,6 +3,12 @@
 The jars come from ``devstack/kafka/pom.xml`` (``mvn dependency:copy-dependencies``) into a
 cache, ``<repo>/.services/kafka-libs`` unless told otherwise; logging goes through Log4j 2
 configured by ``devstack/kafka/log4j2.properties``. Both listeners are on 127.0.0.1 only.
+
+With ``sasl=True`` (what ``tiering launch`` uses) both listeners also want a user
+and password (SASL/PLAIN): the decision bus carries what movers act on, so no
+other user of the host may publish to it or read it. The password is made once
+and kept in ``data_dir/credentials.json`` (0600); ``client_options`` gives the
+aiokafka arguments that present it.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import base64
 import concurrent.futures
 import contextlib
 import json
+import logging
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -62,9 +70,12 @@ class KafkaBroker(SupervisedService):
     """One KRaft node (``process.roles=broker,controller``) supervised in its own process group."""
 
     def __init__(self, data_dir: Path, port: int | None = None, libs_dir: Path | None = None,
-                 heap: str = "512m", extra_properties: dict[str, object] | None = None):
+                 heap: str = "512m", extra_properties: dict[str, object] | None = None,
+                 sasl: bool = False):
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.sasl_user, self.sasl_password = ("tiering", _load_or_create_password(self.data_dir)) if sasl \
+            else (None, None)
         self.libs_dir = Path(libs_dir).resolve() if libs_dir else default_libs_dir()
         self.heap = heap
         self.extra_properties = dict(extra_properties or {})
@@ -90,6 +101,10 @@ class KafkaBroker(SupervisedService):
     @property
     def bootstrap(self) -> str:
         return f"{LOOPBACK}:{self.port}"
+
+    def client_options(self) -> dict[str, str]:
+        """aiokafka keyword arguments that authenticate to this broker (none without SASL)."""
+        return kafka_client_auth(self.sasl_user, self.sasl_password)
 
     def info(self) -> dict:
         return {"service": "kafka", "bootstrap": self.bootstrap, "port": self.port,
@@ -136,6 +151,7 @@ class KafkaBroker(SupervisedService):
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            **self._sasl_properties(),
             "log.dirs": self.log_dir,
             "num.partitions": 1,
             "default.replication.factor": 1,
@@ -151,9 +167,25 @@ class KafkaBroker(SupervisedService):
         props.update(self.extra_properties)
         return props
 
+    def _sasl_properties(self) -> dict[str, object]:
+        """Both listeners on SASL/PLAIN with one user: us (the broker's link to its own
+        controller included)."""
+        if self.sasl_user is None:
+            return {}
+        jaas = ('org.apache.kafka.common.security.plain.PlainLoginModule required '
+                f'username="{self.sasl_user}" password="{self.sasl_password}" '
+                f'user_{self.sasl_user}="{self.sasl_password}";')
+        return {"listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT,PLAINTEXT:SASL_PLAINTEXT",
+                "sasl.enabled.mechanisms": "PLAIN", "sasl.mechanism.inter.broker.protocol": "PLAIN",
+                "sasl.mechanism.controller.protocol": "PLAIN",
+                "listener.name.plaintext.plain.sasl.jaas.config": jaas,
+                "listener.name.controller.plain.sasl.jaas.config": jaas}
+
     def _write_config(self) -> None:
         lines = ["# Written by tiering.devstack.kafka on every start; edits are overwritten."]
         lines += [f"{k}={_prop(v)}" for k, v in self.properties().items()]
+        self.config_path.touch(mode=0o600, exist_ok=True)  # it may hold the SASL password
+        self.config_path.chmod(0o600)
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def _java(self, main: str, *args: str, heap: str = "256m", initial: str = "64m") -> list[str]:
@@ -216,7 +248,7 @@ class KafkaBroker(SupervisedService):
             while time.monotonic() < deadline:
                 self._proc.check()
                 budget = min(15.0, max(1.0, deadline - time.monotonic()))
-                probe = pool.submit(asyncio.run, _round_trip(self.bootstrap, budget))
+                probe = pool.submit(asyncio.run, _round_trip(self.bootstrap, budget, self.client_options()))
                 while not probe.done():
                     self._proc.check()
                     concurrent.futures.wait([probe], timeout=0.25)
@@ -239,7 +271,39 @@ class KafkaBroker(SupervisedService):
             wait_port_closed(port, 5)
 
 
-async def _round_trip(bootstrap: str, timeout: float) -> None:
+def kafka_client_auth(user: str | None, password: str | None) -> dict[str, str]:
+    if user is None:
+        return {}
+    return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
+            "sasl_plain_username": user, "sasl_plain_password": password or ""}
+
+
+def _load_or_create_password(data_dir: Path) -> str:
+    path = data_dir / "credentials.json"
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                json.dump({"sasl_password": secrets.token_urlsafe(30)}, f)
+    path.chmod(0o600)
+    return json.loads(path.read_text())["sasl_password"]
+
+
+class _ReadinessTopicNotice(logging.Filter):
+    """The readiness probe's first send auto-creates its topic, and aiokafka logs an
+    error while the topic is not there yet: expected, and not the reader's concern."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return READY_TOPIC not in record.getMessage()
+
+
+logging.getLogger("aiokafka.cluster").addFilter(_ReadinessTopicNotice())
+
+
+async def _round_trip(bootstrap: str, timeout: float, auth: dict[str, str] | None = None) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     token = uuid.uuid4().hex.encode()
@@ -249,14 +313,14 @@ async def _round_trip(bootstrap: str, timeout: float) -> None:
     _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
     writer.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=ms,
-                                acks="all", enable_idempotence=False)
+                                acks="all", enable_idempotence=False, **(auth or {}))
     try:
         await producer.start()
         md = await asyncio.wait_for(producer.send_and_wait(READY_TOPIC, token), timeout)
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, request_timeout_ms=ms)
+                                enable_auto_commit=False, request_timeout_ms=ms, **(auth or {}))
     try:
         await consumer.start()
         tp = TopicPartition(READY_TOPIC, md.partition)

@@ -53,6 +53,34 @@ def reserve_server_ports(settings: Settings) -> tuple[socket.socket, socket.sock
                         "(0 turns the dashboard off)") from None
 
 
+def start_embedded_kafka(settings: Settings):
+    """(the broker we started or None, settings naming it). The decision bus runs on a
+    local Kafka broker (SASL on, loopback only, data under the data dir) unless one is
+    configured, it is turned off, or Java or Maven is missing: then on the in-process
+    bus, said in one line."""
+    if settings.kafka_bootstrap or not settings.embedded_kafka:
+        return None, settings
+    import atexit
+
+    from tiering.adapters.bus_kafka import quiet_plain_sasl_notice
+    from tiering.devstack._proc import ServiceError
+    from tiering.devstack.kafka import KafkaBroker, java_binary
+
+    try:
+        java_binary()  # missing Java or Maven raises ServiceError, saying which
+        quiet_plain_sasl_notice()  # the broker's readiness probe connects from here
+        console.print("decision bus: starting a local Kafka broker (its jars are fetched once)…")
+        broker = KafkaBroker(settings.data_dir / "kafka", heap="256m", sasl=True).start()
+    except ServiceError as e:
+        console.print(f"decision bus: in-process ({str(e).splitlines()[0]}); install Java 17+ and "
+                      "Maven for a local Kafka, or set TIERING_KAFKA_BOOTSTRAP")
+        return None, settings
+    atexit.register(broker.stop)  # ours to stop, even if the launch fails before its own stop
+    return broker, settings.model_copy(update={"kafka_bootstrap": broker.bootstrap,
+                                               "kafka_sasl_username": broker.sasl_user,
+                                               "kafka_sasl_password": broker.sasl_password})
+
+
 def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: int) -> None:
     import ray
     import uvicorn
@@ -75,8 +103,10 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     os.umask(0o077)
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings.data_dir.chmod(0o700)
-    # the object store first (an embedded SeaweedFS unless S3 is configured),
-    # so that every actor below gets its address in its settings.
+    # the object store and the decision bus first (an embedded SeaweedFS and
+    # Kafka unless configured), so that every actor below gets their addresses
+    # in its settings.
+    broker, settings = start_embedded_kafka(settings)
     moves = MovesRuntime.prepare(settings)
     settings = moves.settings
     mode = cluster.connect(settings)
@@ -143,6 +173,8 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
         if producer is not None:
             producer.join(timeout=30)
         moves.stop()  # before the shards it calls; stops our SeaweedFS too
+        if broker is not None:
+            broker.stop()  # after the movers and the bus that used it
         services.close()  # the job worker, the API's store and read-model connections
         for actor in (runner, snapshotter):
             try:

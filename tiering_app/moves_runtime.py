@@ -105,7 +105,7 @@ class MovesRuntime:
         self._thread.start()
         if kafka:  # topics before consumers, or the broker auto-creates one partition
             from tiering.adapters.bus_kafka import ensure_topics
-            self.call(ensure_topics(s.kafka_bootstrap, s.kafka_topic_prefix, s.kafka_partitions))
+            self.call(ensure_topics(s.kafka_bootstrap, s.kafka_topic_prefix, s.kafka_partitions, s.kafka_auth))
         for i in range(s.movers):
             opts = {} if name_prefix is None else {"name": f"{name_prefix}mover-{i}",
                                                     "get_if_exists": True}
@@ -121,7 +121,8 @@ class MovesRuntime:
         s = self.settings
         if s.kafka_bootstrap:
             from tiering.adapters.bus_kafka import KafkaDecisionBus
-            return KafkaDecisionBus(s.kafka_bootstrap, s.kafka_topic_prefix, s.kafka_partitions)
+            return KafkaDecisionBus(s.kafka_bootstrap, s.kafka_topic_prefix, s.kafka_partitions,
+                                    auth=s.kafka_auth)
         from tiering.actors.movers import mover_for
         from tiering.adapters.bus_inprocess import InProcessBus
 

@@ -274,3 +274,56 @@ def test_kafka_restart_keeps_earlier_messages(kafka):
     after = [b"after-0"]
     asyncio.run(produce(kafka.bootstrap, topic, after))
     assert asyncio.run(consume(kafka.bootstrap, topic, len(before) + 1)) == before + after
+
+
+def test_a_kafka_broker_with_sasl_carries_decisions_for_its_user_only(tmp_path):
+    """What tiering launch runs: the decision bus moves only what its own user sends."""
+    from aiokafka import AIOKafkaProducer
+
+    from tiering.adapters.bus import Decision
+    from tiering.adapters.bus_kafka import KafkaDecisionBus, KafkaDecisionConsumer
+
+    with KafkaBroker(tmp_path / "sasl", heap="256m", sasl=True) as broker:
+        creds = broker.data_dir / "credentials.json"
+        assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+        assert stat.S_IMODE(broker.config_path.stat().st_mode) == 0o600
+
+        async def refused(**options) -> bool:
+            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, request_timeout_ms=3000, **options)
+            try:
+                await asyncio.wait_for(producer.start(), 15)
+                await asyncio.wait_for(producer.send_and_wait("tiering.decisions", b"forged"), 10)
+            except Exception:  # noqa: BLE001 - refused, whichever way aiokafka says it
+                return True
+            finally:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+            return False
+
+        assert asyncio.run(refused())
+        assert asyncio.run(refused(**{**broker.client_options(), "sasl_plain_password": "guess"}))
+
+        async def round_trip() -> list[str]:
+            got: list[str] = []
+            done = asyncio.Event()
+
+            async def handle(decision):
+                got.append(decision.key)
+                done.set()
+                return {"status": "completed", "move_id": decision.move_id}
+
+            bus = KafkaDecisionBus(broker.bootstrap, auth=broker.client_options())
+            consumer = KafkaDecisionConsumer(broker.bootstrap, handle, auth=broker.client_options())
+            await bus.start()
+            running = asyncio.create_task(consumer.run())
+            try:
+                await bus.publish(Decision(uuid.uuid4().hex, str(uuid.uuid4()), "acme", "k1", "hot", "cold",
+                                           "test", 1, 0.0, "ours@test"))
+                await asyncio.wait_for(done.wait(), 60)
+            finally:
+                await consumer.stop()
+                await asyncio.wait_for(running, 30)
+                await bus.stop()
+            return got
+
+        assert asyncio.run(round_trip()) == ["k1"]
