@@ -145,10 +145,11 @@ def test_replayed_trace_is_visible_over_rest_with_independent_counts(launched):
     assert open_to_others == []
 
 
-@pytest.mark.parametrize("how", ["SIGKILL", "SIGSTOP then SIGKILL"])
-def test_a_replay_through_a_stack_killed_and_launched_again_counts_each_record_once(tmp_path, how):
-    """The launch's whole process group is killed mid-replay; the replay's own retries
-    (same Idempotency-Key per batch) carry it over the restart: every record counts once."""
+def test_a_replay_through_a_stack_killed_and_launched_again_counts_each_record_once(tmp_path):
+    """The launch's whole process group is frozen (SIGSTOP: requests pile up) and then
+    killed (SIGKILL) mid-replay; the replay's own retries (same Idempotency-Key per
+    batch) carry it over the restart: every record counts once. (A plain SIGKILL is
+    the same run without the freeze; ``bench``-style repetitions belong outside CI.)"""
     env = stack_env(tmp_path)
     url = f"http://127.0.0.1:{env['TIERING_API_PORT']}"
     proc = start_stack(tmp_path, env)
@@ -160,9 +161,8 @@ def test_a_replay_through_a_stack_killed_and_launched_again_counts_each_record_o
         while http.get(f"{url}/metrics", timeout=10).json()["objects_total"] < 100:  # some batches in
             assert replay.poll() is None and time.time() < deadline, "the replay ended before the kill"
             time.sleep(0.1)
-        if how.startswith("SIGSTOP"):
-            os.killpg(proc.pid, signal.SIGSTOP)
-            time.sleep(2)  # requests pile up against a frozen server
+        os.killpg(proc.pid, signal.SIGSTOP)
+        time.sleep(2)  # requests pile up against a frozen server
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
         assert replay.poll() is None, "the replay gave up instead of retrying"
