@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -19,40 +19,8 @@ from tiering.domain.ids import object_id
 from tiering.domain.model import StoredObject
 from tiering.domain.records import AccessRecord
 from tiering.domain.tiers import Tier
+from tiering.domain.unit_of_work import IngestResult, UnitOfWork  # noqa: F401 - IngestResult is re-exported
 from tiering.domain.windows import Segment, fold
-
-
-@dataclass
-class IngestResult:
-    accepted: int = 0
-    events: int = 0
-    registered: int = 0
-    ignored: int = 0  # accesses to deleted keys that no PUT revived
-    duplicate: bool = False  # the batch had been recorded before (a retry)
-
-    def add(self, other: "IngestResult") -> "IngestResult":
-        self.accepted += other.accepted
-        self.events += other.events
-        self.registered += other.registered
-        self.ignored += other.ignored
-        self.duplicate = self.duplicate or other.duplicate
-        return self
-
-
-@dataclass
-class UnitOfWork:
-    """The objects one piece of work has touched (``ObjectLogApplication.unit_of_work``),
-    and other aggregates to record with them (``also``)."""
-
-    touched: dict[UUID, StoredObject] = field(default_factory=dict)
-    also: list[Aggregate] = field(default_factory=list)
-
-    def touch(self, obj: StoredObject) -> StoredObject:
-        self.touched[obj.id] = obj
-        return obj
-
-    def pending(self) -> list[Aggregate]:
-        return [o for o in (*self.touched.values(), *self.also) if o.pending_events]
 
 
 @dataclass(frozen=True)
@@ -172,32 +140,64 @@ class ObjectLogApplication(Application[UUID]):
         With a ``request_digest`` the batch is idempotent: it is recorded with
         a marker (``AppliedBatch``), and a batch whose marker exists is not
         applied again; its first result comes back, marked ``duplicate``."""
-        records = list(records)
+        result = self.ingest_many([(records, batch_id, request_digest)])[0]
+        assert isinstance(result, IngestResult)  # a lone batch's failure is raised
+        return result
+
+    def ingest_many(self, batches: Sequence[tuple[Iterable[AccessRecord], str, str | None]]
+                    ) -> list[IngestResult | Exception]:
+        """Several batches (of different requests) in one transaction: one commit
+        for all of them (group commit). Each outcome is the batch's own: if one
+        fails (a key reused for other records, a rule), the others are recorded
+        again one transaction each, and the failure is that batch's answer. A
+        lone batch's failure is raised."""
+        parts = [(list(records), batch_id, digest) for records, batch_id, digest in batches]
+        try:
+            with self.unit_of_work() as uow:
+                results: list[IngestResult | Exception] = [self._ingest_into(uow, *p) for p in parts]
+        except Exception:
+            if len(parts) == 1:
+                raise
+            results = []
+            for p in parts:
+                try:
+                    results.append(self.ingest(*p))
+                except Exception as e:  # noqa: BLE001 - this batch's answer, not the others'
+                    results.append(e)
+            return results
+        for records, _, _ in parts:
+            for r in records:
+                if r.ts > self.clocks.get(r.tenant, float("-inf")):
+                    self.clocks[r.tenant] = r.ts
+        return results
+
+    def _ingest_into(self, uow: "UnitOfWork", records: list[AccessRecord], batch_id: str,
+                     request_digest: str | None) -> IngestResult:
         if request_digest is not None:
-            seen = self._applied(batch_id)
+            seen = self._applied(batch_id) or next(
+                (m for m in uow.also if isinstance(m, AppliedBatch) and m.batch_id == batch_id), None)
             if seen is not None:
                 seen.check_same(request_digest)
                 return IngestResult(**{**seen.result, "duplicate": True})
         result = IngestResult(accepted=len(records))
-        with self.unit_of_work() as uow:
+        events_before = sum(len(o.pending_events) for o in uow.pending())
+        mine: dict[UUID, StoredObject] = {}
+        try:
             folded = fold(records)
             # uuid5 is a SHA-1 per call: derive each key's id once per batch.
             ids = {tk: object_id(*tk) for tk in folded}
             absent = self._known_absent(ids.values())
             for (tenant, key), segments in folded.items():
                 oid = ids[(tenant, key)]
-                obj = None if oid in absent else self.current(tenant, key, oid)
+                obj = uow.touched.get(oid) or (None if oid in absent else self.current(tenant, key, oid))
                 for seg in segments:
-                    obj = self._apply_segment(obj, seg, batch_id, result, uow.touched)
-            pending = uow.pending()
-            if not pending and uow.touched:
-                result.duplicate = True
-            result.events = sum(len(o.pending_events) for o in pending)
-            if request_digest is not None:
-                uow.also.append(AppliedBatch(batch_id, request_digest, asdict(result)))
-        for r in records:
-            if r.ts > self.clocks.get(r.tenant, float("-inf")):
-                self.clocks[r.tenant] = r.ts
+                    obj = self._apply_segment(obj, seg, batch_id, result, mine)
+        finally:
+            uow.touched.update(mine)  # evicted with the rest if the work fails
+        result.events = sum(len(o.pending_events) for o in uow.pending()) - events_before
+        result.duplicate = not result.events and bool(mine)
+        if request_digest is not None:
+            uow.also.append(AppliedBatch(batch_id, request_digest, asdict(result)))
         return result
 
     def tenant_now(self, tenant: str, known: float | None = None) -> float | None:

@@ -16,6 +16,7 @@ in-process shards (the simulator and unit-level tests).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from functools import partial
 from typing import Any, Protocol, Sequence
@@ -95,18 +96,67 @@ class LocalIngest:
         return await asyncio.to_thread(partial(self.ingest, records, idempotency_key=idempotency_key))
 
 
+class _Lane:
+    """One shard's parts of concurrent requests, sent to it as one call (one
+    transaction) once ``wait_s`` has passed since the first or ``max_records``
+    are waiting; while a call is out, the next group forms. Each request gets
+    its own part's answer, a result or the exception its part alone raised."""
+
+    def __init__(self, handle: Any, wait_s: float, max_records: int):
+        self.handle, self.wait_s, self.max_records = handle, wait_s, max_records
+        self.waiting: list[tuple[RecordColumns, str, str | None, asyncio.Future]] = []
+        self.records = 0
+        self._full = asyncio.Event()
+        self._sender: asyncio.Task | None = None
+
+    async def submit(self, rows: RecordColumns, batch_id: str, digest: str | None) -> dict[str, Any]:
+        answer: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.waiting.append((rows, batch_id, digest, answer))
+        self.records += len(rows[0])
+        if self.records >= self.max_records:
+            self._full.set()
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_groups())
+        got = await answer
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    async def _send_groups(self) -> None:
+        while self.waiting:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._full.wait(), self.wait_s)
+            self._full.clear()
+            group, self.waiting, self.records = self.waiting, [], 0
+            try:
+                answers = await self.handle.ingest_parts.remote([(r, b, d) for r, b, d, _ in group])
+            except Exception as e:  # noqa: BLE001 - the call failed: every part's answer
+                answers = [e] * len(group)
+            for (*_, answer), got in zip(group, answers):
+                if not answer.done():
+                    answer.set_result(got)
+
+
 class ShardIngest:
-    def __init__(self, handles: Sequence[Any], *, materialize: bool = False):
+    """``coalesce_s`` > 0 puts concurrent requests' parts for one shard into one
+    call and one transaction (group commit, ``_Lane``); only ``aingest`` on one
+    long-lived event loop (the API's) coalesces."""
+
+    def __init__(self, handles: Sequence[Any], *, materialize: bool = False,
+                 coalesce_s: float = 0.0, coalesce_records: int = 5000):
         self.handles = list(handles)
         self.shards = len(self.handles)
         self.materialize = materialize
+        self.coalesce_s, self.coalesce_records = coalesce_s, coalesce_records
+        self._lanes: dict[int, _Lane] = {}
+        self._lanes_loop: asyncio.AbstractEventLoop | None = None
 
     def ingest(self, records: Sequence[AccessRecord]) -> IngestResult:
         """For callers without an event loop (the producer thread, benches)."""
-        return asyncio.run(self.aingest(records))
+        return asyncio.run(self.aingest(records, coalesce=False))
 
     async def aingest(self, records: Sequence[AccessRecord], sources: Sources | None = None, *,
-                      idempotency_key: str | None = None) -> IngestResult:
+                      idempotency_key: str | None = None, coalesce: bool = True) -> IngestResult:
         """Every shard's part in parallel; returns once all are committed.
         ``sources`` ("tenant\\0key" -> (bucket, name)) are objects already in
         the store that a materializing ingest copies instead of generating."""
@@ -117,14 +167,25 @@ class ShardIngest:
                 except ValueError as e:
                     raise RecordError("key", str(e).partition(": ")[2], i) from None
         parts, ids, digest = _parts(records, self.shards, idempotency_key)
-        return _sum(await asyncio.gather(*(self._send(i, rows, ids[i], sources, digest)
+        lanes = coalesce and self.coalesce_s > 0 and not self.materialize
+        return _sum(await asyncio.gather(*(self._send(i, rows, ids[i], sources, digest, lanes)
                                            for i, rows in parts.items())))
 
+    def _lane(self, i: int) -> _Lane:
+        loop = asyncio.get_running_loop()
+        if self._lanes_loop is not loop:  # lanes live on the loop that made them
+            self._lanes, self._lanes_loop = {}, loop
+        if i not in self._lanes:
+            self._lanes[i] = _Lane(self.handles[i], self.coalesce_s, self.coalesce_records)
+        return self._lanes[i]
+
     async def _send(self, i: int, rows: RecordColumns, batch_id: str,
-                    sources: Sources | None, digest: str | None) -> dict[str, Any]:
+                    sources: Sources | None, digest: str | None, lanes: bool = False) -> dict[str, Any]:
         async for attempt in aretrying(_worth_retrying, first_s=RETRY_FIRST_S,
                                        max_s=RETRY_MAX_S, deadline_s=RETRY_FOR_S):
             with attempt:
+                if lanes:
+                    return await self._lane(i).submit(rows, batch_id, digest)
                 if not self.materialize:
                     return await self.handles[i].ingest.remote(rows, batch_id, digest)
                 mine = None

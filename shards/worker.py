@@ -56,6 +56,12 @@ class ShardWorker:
         an idempotent batch, ``ObjectLogApplication.ingest``)."""
         return asdict(self.app.ingest(to_records(rows), batch_id, request_digest))
 
+    def ingest_parts(self, parts: list[tuple[RecordColumns, str, str | None]]) -> list[dict[str, Any] | Exception]:
+        """Parts of several requests (rows, batch id, request digest) in one transaction
+        (group commit); each answer is the part's result, or the exception it alone raised."""
+        done = self.app.ingest_many([(to_records(rows), batch_id, digest) for rows, batch_id, digest in parts])
+        return [r if isinstance(r, Exception) else asdict(r) for r in done]
+
     def get_object(self, tenant: str, key: str) -> dict[str, Any] | None:
         obj = self.app.current(tenant, key)
         return None if obj is None else describe_object(obj)

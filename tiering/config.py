@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     ingest_max_in_flight_bytes: int = Field(
         128 * 1024, ge=1, description="Request-body bytes the API ingests at once; a request beyond "
                                       "gets 429 with Retry-After (a larger body is taken when it is alone).")
+    ingest_coalesce_ms: float = Field(
+        2.0, ge=0, le=1000, description="Group commit: concurrent POST /accesses requests' records for one "
+                                        "shard wait up to this long to be recorded together (0: each alone).")
+    ingest_coalesce_records: int = Field(
+        5_000, ge=1, description="Group commit: a shard's group is sent at once when this many records wait.")
     ingest_max_in_flight_requests: int = Field(
         64, ge=1, description="Ingest requests the API serves at once; one more gets 429 with Retry-After.")
     incident_poll_s: float = Field(5.0, gt=0, description="How often the logs, health checks and projection "

@@ -118,7 +118,8 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     runner = runner_cls.options(name="projections", get_if_exists=True).remote(payload)
     snapshotter = snapshot_cls.options(name="snapshotter", get_if_exists=True).remote(payload)
     ray.get([runner.lag.remote(), snapshotter.snapshot_now.remote()])
-    ingest = ShardIngest(handles)
+    ingest = ShardIngest(handles, coalesce_s=settings.ingest_coalesce_ms / 1000,
+                         coalesce_records=settings.ingest_coalesce_records)
     moves.start(handles)  # movers, decision bus, reconciler, age rule
     services = build_services(settings, ingest, shard_handles=handles, runner=runner,
                               moves=moves, job_runner=RayJobRunner(name="jobs"), watch_incidents=True)
