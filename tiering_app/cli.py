@@ -83,11 +83,12 @@ def launch(
     otherwise starts a local Ray. Ctrl-C shuts everything down cleanly.
     """
     from tiering.app.launch import run
+    from tiering.app.stack_lock import StackRunning
     from tiering.devstack._proc import PortInUse
 
     try:
         run(load_settings(api_port=port), produce=produce, objects=objects, rate=rate, seed=seed)
-    except PortInUse as e:
+    except (PortInUse, StackRunning) as e:
         raise fail(str(e)) from None
 
 
@@ -249,11 +250,19 @@ def import_bucket(
 
 
 @projections_app.command("rebuild")
-def projections_rebuild() -> None:
+def projections_rebuild(
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even while a stack runs on this data dir "
+                                                        "(its projection runner then competes).")] = False,
+) -> None:
     """Drop every read model and rebuild it from the event log."""
     from tiering.app.admin import rebuild_projections
+    from tiering.app.stack_lock import running_stack
 
-    rebuild_projections(load_existing_store(), err)
+    settings = load_existing_store()
+    pid = running_stack(settings.data_dir)
+    if pid is not None and not force:
+        raise fail(f"a stack (pid {pid}) is running on {settings.data_dir}: stop it first, or pass --force")
+    rebuild_projections(settings, err)
 
 
 @app.command()

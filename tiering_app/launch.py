@@ -88,6 +88,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     from tiering.actors.background import background_actor_classes
     from tiering.app import cluster
     from tiering.app.moves_runtime import MovesRuntime
+    from tiering.app.stack_lock import StackLock
     from tiering.app.wiring import build_services
     from tiering.devstack._proc import wait_listening
     from tiering.services.job_runners import RayJobRunner
@@ -103,6 +104,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     os.umask(0o077)
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings.data_dir.chmod(0o700)
+    lock = StackLock(settings.data_dir).acquire()  # the kernel frees it if this process dies
     # the object store and the decision bus first (an embedded SeaweedFS and
     # Kafka unless configured), so that every actor below gets their addresses
     # in its settings.
@@ -185,4 +187,5 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
         for actor in (runner, snapshotter, *handles):
             ray.kill(actor, no_restart=True)
         ray.shutdown()
+        lock.release()
         console.print("stopped")

@@ -143,6 +143,11 @@ def test_replayed_trace_is_visible_over_rest_with_independent_counts(launched):
     assert var.stat().st_mode & 0o777 == 0o700
     open_to_others = [str(p) for p in var.rglob("*") if not p.is_symlink() and p.stat().st_mode & 0o077]
     assert open_to_others == []
+    # A second stack on the same data dir is refused before it starts anything.
+    api = free_port(int(env["TIERING_API_PORT"]), int(env["TIERING_DASHBOARD_PORT"]))
+    second = subprocess.run([str(BIN / "tiering"), "launch"], capture_output=True, text=True, timeout=60,
+                            env={**env, "TIERING_API_PORT": str(api), "TIERING_DASHBOARD_PORT": "0"})
+    assert second.returncode == 2 and "is running on" in second.stderr, second.stderr[-2000:]
 
 
 def test_a_replay_through_a_stack_killed_and_launched_again_counts_each_record_once(tmp_path):

@@ -53,6 +53,25 @@ def test_rebuild_from_the_cli_gives_identical_read_models(populated):
     assert after == before
 
 
+def test_rebuild_refuses_while_a_stack_runs_on_the_data_dir_unless_forced(populated):
+    from tiering.app.stack_lock import StackLock, StackRunning
+
+    settings, _ = populated
+    before = ReadModels.from_settings(settings).dump()
+    lock = StackLock(settings.data_dir).acquire()  # as tiering launch holds it
+    try:
+        with pytest.raises(StackRunning, match=f"pid {os.getpid()}"):
+            StackLock(settings.data_dir).acquire()  # a second launch is refused too
+        r = cli(settings, "projections", "rebuild")
+        assert r.returncode == 2 and "is running" in r.stderr and "--force" in r.stderr
+        assert ReadModels.from_settings(settings).dump() == before
+        forced = cli(settings, "projections", "rebuild", "--force")
+        assert forced.returncode == 0, forced.stderr
+    finally:
+        lock.release()
+    assert cli(settings, "projections", "rebuild").returncode == 0  # released: allowed again
+
+
 def test_audit_shows_the_log_and_the_state_as_of_a_time(populated):
     settings, _ = populated
     r = cli(settings, "audit", "k0", "--at", "2026-01-01T00:00:30Z")
