@@ -75,13 +75,14 @@ def stop(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-async def one_client(http: httpx.AsyncClient, me: int, batch: int, until: float, out: dict) -> None:
+async def one_client(http: httpx.AsyncClient, me: int, batch: int, until: float, out: dict,
+                     keyed: bool = True) -> None:
     n = 0
     while time.monotonic() < until:
         ts = time.time()
         body = [{"ts": ts, "tenant": "load", "key": f"c{me}/{(n + i) % 5000}", "op": "PUT" if n == 0 else "GET",
                  "size": 4096} for i in range(batch)]
-        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        headers = {"Idempotency-Key": uuid.uuid4().hex} if keyed else {}
         while time.monotonic() < until:
             t0 = time.perf_counter()
             try:
@@ -127,7 +128,7 @@ def server_p99(before: dict[float, float], after: dict[float, float]) -> tuple[f
     return p99, counts.get(1.0, 0) / total
 
 
-async def run_load(url: str, key: str, clients: int, seconds: float, batch: int) -> dict:
+async def run_load(url: str, key: str, clients: int, seconds: float, batch: int, keyed: bool = True) -> dict:
     out = {"latencies": [], "records": 0, "come_back": 0, "errors": 0}
     before = server_buckets(url, key)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -135,11 +136,11 @@ async def run_load(url: str, key: str, clients: int, seconds: float, batch: int)
                                  timeout=120) as http:
         started = time.monotonic()
         until = started + seconds
-        await asyncio.gather(*(one_client(http, i, batch, until, out) for i in range(clients)))
+        await asyncio.gather(*(one_client(http, i, batch, until, out, keyed) for i in range(clients)))
         elapsed = time.monotonic() - started
     p99_bound, within_1s = server_p99(before, server_buckets(url, key))
     lat = np.array(out["latencies"]) * 1000 if out["latencies"] else np.array([np.nan])
-    return {"clients": clients, "batch": batch, "seconds": round(elapsed, 1),
+    return {"clients": clients, "batch": batch, "idempotency_key": keyed, "seconds": round(elapsed, 1),
             "accepted_records_per_s": round(out["records"] / elapsed), "accepted_posts": len(out["latencies"]),
             "p50_ms": round(float(np.percentile(lat, 50)), 1), "p99_ms": round(float(np.percentile(lat, 99)), 1),
             "server_p99_s_at_most": p99_bound, "server_share_within_1s": round(within_1s, 3),
@@ -152,6 +153,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--no-key", action="store_true", help="Send no Idempotency-Key (retries may count twice).")
     args = ap.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory(prefix="tiering-load-") as tmp:
@@ -160,7 +162,7 @@ def main() -> None:
             asyncio.run(run_load(url, key, 4, 5, args.batch))  # warm-up, not reported
             rows = []
             for clients in counts:
-                row = asyncio.run(run_load(url, key, clients, args.seconds, args.batch))
+                row = asyncio.run(run_load(url, key, clients, args.seconds, args.batch, not args.no_key))
                 rows.append(row)
                 print(f"  {clients:>3} clients: {row['accepted_records_per_s']:>7,} records/s accepted, "
                       f"POST p50 {row['p50_ms']:>7.1f} ms, p99 {row['p99_ms']:>7.1f} ms, "
