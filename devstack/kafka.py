@@ -27,6 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
+from tiering.config import kafka_sasl_options
 from tiering.devstack._proc import (
     LOOPBACK,
     ManagedProcess,
@@ -104,7 +105,7 @@ class KafkaBroker(SupervisedService):
 
     def client_options(self) -> dict[str, str]:
         """aiokafka keyword arguments that authenticate to this broker (none without SASL)."""
-        return kafka_client_auth(self.sasl_user, self.sasl_password)
+        return kafka_sasl_options(self.sasl_user, self.sasl_password)
 
     def info(self) -> dict:
         return {"service": "kafka", "bootstrap": self.bootstrap, "port": self.port,
@@ -269,13 +270,6 @@ class KafkaBroker(SupervisedService):
         self._proc.stop(timeout)
         if port:
             wait_port_closed(port, 5)
-
-
-def kafka_client_auth(user: str | None, password: str | None) -> dict[str, str]:
-    if user is None:
-        return {}
-    return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
-            "sasl_plain_username": user, "sasl_plain_password": password or ""}
 
 
 def _load_or_create_password(data_dir: Path) -> str:

@@ -12,6 +12,14 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def kafka_sasl_options(user: str | None, password: str | None) -> dict[str, str]:
+    """aiokafka keyword arguments that log in as ``user`` with SASL/PLAIN (none without a user)."""
+    if not user:
+        return {}
+    return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
+            "sasl_plain_username": user, "sasl_plain_password": password or ""}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIERING_", env_file=".env", extra="ignore")
 
@@ -172,11 +180,7 @@ class Settings(BaseSettings):
     @property
     def kafka_auth(self) -> dict[str, str]:
         """aiokafka keyword arguments for the configured SASL user (none without one)."""
-        if not self.kafka_sasl_username:
-            return {}
-        return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
-                "sasl_plain_username": self.kafka_sasl_username,
-                "sasl_plain_password": self.kafka_sasl_password or ""}
+        return kafka_sasl_options(self.kafka_sasl_username, self.kafka_sasl_password)
 
     @property
     def uses_postgres(self) -> bool:
