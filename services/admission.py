@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
+from tiering.config import Settings
 from tiering.services.errors import Busy
 
 
@@ -26,6 +27,14 @@ class Admission:
     retry_after_s: int = 1
     bytes: int = 0
     requests: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> "Admission":
+        """The bounds ``settings`` set, or the settings' defaults."""
+        if settings is not None:
+            return cls(settings.ingest_max_in_flight_bytes, settings.ingest_max_in_flight_requests)
+        fields = Settings.model_fields
+        return cls(fields["ingest_max_in_flight_bytes"].default, fields["ingest_max_in_flight_requests"].default)
 
     @contextmanager
     def admit(self, weight: int) -> Iterator[None]:

@@ -37,7 +37,7 @@ class IngestRecords:
     materialize_by_default: bool = False
     quotas: QuotaGuard | None = None
     # What the API takes on at once (the web layer asks before it reads a body).
-    admission: Admission = field(default_factory=lambda: Admission(max_bytes=1 << 20, max_requests=64))
+    admission: Admission = field(default_factory=Admission.from_settings)
 
     def wants_bytes(self, materialize: bool | None) -> bool:
         if materialize is None:

@@ -7,10 +7,11 @@ retried with that id under one retry policy, which the objects recognise, so
 a retry never counts twice. A batch with a client's idempotency key derives its
 parts' ids from that key and goes to every shard, each of which records that it
 applied its part (``domain.applied_batch``): the client's own retry, however
-late, and of a batch a crash left half applied, applies each part once. With ``materialize`` the shards also put the
-bytes the log now names in the object store (deterministic bytes: a retried
-part writes the very same content). ``LocalIngest`` does the same split over
-in-process shards (the simulator and unit-level tests).
+late, and of a batch a crash left half applied, applies each part once. With
+``materialize`` the shards also put the bytes the log now names in the object
+store (deterministic bytes: a retried part writes the very same content).
+``LocalIngest`` does the same split over in-process shards (the simulator and
+unit-level tests).
 """
 
 from __future__ import annotations

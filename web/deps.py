@@ -64,7 +64,7 @@ class Services:
                                            "ts_behind_days": s.ingest_ts_behind_days})
         self.ingest = IngestRecords(self.ingest_port, s.max_batch_records, self.materializing,
                                     s.ingest_materialize, self.quotas,
-                                    Admission(s.ingest_max_in_flight_bytes, s.ingest_max_in_flight_requests))
+                                    Admission.from_settings(s))
         self.jobs = TrainingJobs(s, self.job_runner, self.policies, self.quotas) if self.job_runner else None
         self.insights = EstateInsights(self.read_models) if self.read_models is not None else None
         if self.job_runner is not None:
