@@ -15,7 +15,7 @@ from tiering.domain.applied_batch import IdempotencyConflict
 from tiering.domain.governance import Principal
 from tiering.domain.records import AccessRecord, RecordError, parse_record
 from tiering.services.admission import Admission
-from tiering.services.errors import Conflict, Forbidden, Invalid, TooLarge, Unavailable
+from tiering.services.errors import Conflict, Forbidden, Invalid, TooLarge, Unavailable, root_cause
 from tiering.services.quotas import QuotaGuard
 
 MAX_REPORTED_ERRORS = 50
@@ -72,8 +72,8 @@ class IngestRecords:
             result = await port.aingest(records, idempotency_key=scoped)
         except RecordError as e:  # a key the object store cannot name; checked before any write
             raise Invalid([e.as_dict()]) from None
-        except IdempotencyConflict as e:
-            raise Conflict(f"Idempotency-Key: {e}") from None
+        except IdempotencyConflict as e:  # from a shard actor: its message, not Ray's traceback
+            raise Conflict(f"Idempotency-Key: {root_cause(e)}") from None
         out = {"accepted": result.accepted, "events": result.events,
                "registered": result.registered, "ignored": result.ignored}
         if scoped is not None and result.duplicate:

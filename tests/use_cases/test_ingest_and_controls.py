@@ -166,3 +166,23 @@ def test_work_beyond_its_bound_in_flight_is_told_to_come_back_not_queued():
         with gate.admit(10):
             raise RuntimeError("the request failed")
     assert (gate.bytes, gate.requests) == (0, 0)  # every exit gives its share back
+
+
+def test_a_reused_idempotency_key_from_a_shard_actor_is_a_conflict_without_its_traceback():
+    from tiering.domain.applied_batch import IdempotencyConflict
+
+    class RemoteConflict(IdempotencyConflict):
+        """What Ray raises: the actor's exception type, a traceback in its text, the original as ``cause``."""
+
+        def __init__(self):
+            super().__init__("ray::ShardActor.ingest() (pid=4242, ip=10.0.0.7) Traceback ...")
+            self.cause = IdempotencyConflict("this Idempotency-Key was already used for a different batch")
+
+    class Refusing(FakeIngest):
+        async def aingest(self, records, sources=None, *, idempotency_key=None):
+            raise RemoteConflict()
+
+    with pytest.raises(Conflict) as err:
+        run(IngestRecords(Refusing(), 10)([rec("a")], idempotency_key="k1"))
+    assert "already used" in str(err.value)
+    assert "pid=" not in str(err.value) and "Traceback" not in str(err.value)
