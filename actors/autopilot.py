@@ -10,8 +10,9 @@ happens next depends on the mode an operator sets:
 - ``paused``: a dry run; decisions are recorded, nothing moves.
 - ``approval``: decisions wait as ``pending`` until approved or rejected.
 
-The mode is kept in ``data_dir/autopilot.json`` so that a restart keeps it.
-The model is the registry's newest version, scored on a pool of predictor
+The mode is kept in the event store (``domain.stack_settings``): a restart
+keeps it, and any process on any node reads the one in force.
+The model is the newest stored version, scored on a pool of predictor
 actors that is replaced when a newer version appears.
 """
 
@@ -30,7 +31,7 @@ from tiering.adapters.bus import Decision
 from tiering.config import Settings
 from tiering.domain.ids import shard_of
 from tiering.domain.vocabulary import MODE_DISPOSITION, AutopilotMode
-from tiering.shards.decision_round import RoundSpec, decision_task, group_objects, price_overrides
+from tiering.shards.decision_round import RoundSpec, decision_task, group_objects
 from tiering.shards.steps import AnswerDecision
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,12 @@ _DISPOSITION = {m.value: d.value for m, d in MODE_DISPOSITION.items()}
 
 class Autopilot:
     def __init__(self, settings: Settings, shards: list[Any], read_models,
-                 publish: Callable[[Decision], Awaitable[None]]):
+                 publish: Callable[[Decision], Awaitable[None]], mode_setting: Any, models: Any):
         self.settings, self.shards, self.read_models = settings, shards, read_models
         self.publish = publish
-        self.path = Path(settings.data_dir) / "autopilot.json"
-        self.mode = self._load_mode()
+        self.mode_setting = mode_setting  # adapters.stack_settings.StoredSetting
+        self.models = models  # adapters.model_store.StoredModels
+        self._first_mode = self._legacy_mode() or settings.autopilot_mode
         self.rounds, self.last_round = 0, None
         self.next_event_time: float | None = None
         self.cursor: str | None = None  # where the next round's listing resumes
@@ -57,20 +59,24 @@ class Autopilot:
         self._checked: dict[tuple[str, str], float] = {}  # last access each candidate was checked at
 
     # ----- mode --------------------------------------------------------------
-    def _load_mode(self) -> str:
+    def _legacy_mode(self) -> str | None:
+        """The mode an earlier version kept in ``data_dir/autopilot.json``."""
         try:
-            mode = json.loads(self.path.read_text())["mode"]
-        except (OSError, ValueError, KeyError):
-            mode = self.settings.autopilot_mode
+            return json.loads((Path(self.settings.data_dir) / "autopilot.json").read_text())["mode"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    @property
+    def mode(self) -> str:
+        """The stored mode, or the one configured for the first start."""
+        stored = self.mode_setting.get()[1]
+        mode = stored.get("mode") if stored else self._first_mode
         return mode if mode in MODES else "auto"
 
-    def set_mode(self, mode: str) -> dict[str, Any]:
+    def set_mode(self, mode: str, by: str = "") -> dict[str, Any]:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"mode": mode}))
-        tmp.replace(self.path)
-        self.mode = mode
+        self.mode_setting.set({"mode": mode}, by)
         return self.state()
 
     def state(self) -> dict[str, Any]:
@@ -83,20 +89,18 @@ class Autopilot:
     # ----- the model ----------------------------------------------------------
     def _refresh_predictors(self) -> dict[str, Any]:
         """The newest model's meta, with a pool of predictors loaded with it."""
-        from tiering.ml.registry import ModelRegistry
-
-        registry = ModelRegistry(Path(self.settings.data_dir) / "models")
-        latest = registry.latest()
+        latest = self.models.latest()
         if latest is None:
             return {}
-        meta = registry.meta(latest)
         if latest != self.model_version:
-            fresh = PredictorPool.start(self.settings.predictors, str(registry.root), latest,
+            model, meta = self.models.load(latest)
+            fresh = PredictorPool.start(self.settings.predictors, latest, model,
                                         features=len(meta.get("features") or [0]))
             if self.pool is not None:
                 self.pool.close()
             self.pool, self.model_version = fresh, latest
-        return meta
+            return meta
+        return self.models.meta(latest)
 
     # ----- rounds ---------------------------------------------------------------
     def _candidates(self) -> dict[int, list[tuple[str, str]]]:
@@ -175,7 +179,7 @@ class Autopilot:
         # has no clock for yet (projection lag) decides at the estate's.
         known = await asyncio.to_thread(self.read_models.tenant_clocks)
         clocks = {t: known.get(t, now) for keys in per_shard.values() for t, _ in keys}
-        prices = await asyncio.to_thread(price_overrides, self.settings)
+        prices = await asyncio.to_thread(self.read_models.policy.config)  # the stored overrides, or None
         if self._decision_task is None:
             self._decision_task = decision_task()
 

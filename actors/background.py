@@ -27,6 +27,10 @@ class ProjectionRunnerWorker:
                                         name="projection-runner", daemon=True)
         self._thread.start()
 
+    def instance(self) -> str | None:
+        """The deployment this actor serves: a stack adopts only its own."""
+        return self.settings.instance_id
+
     def lag(self) -> tuple[int, int]:
         return tuple(self.runner.lag())
 
@@ -55,6 +59,10 @@ class SnapshotterWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="snapshotter", daemon=True)
         self._thread.start()
+
+    def instance(self) -> str | None:
+        """The deployment this actor serves: a stack adopts only its own."""
+        return self.settings.instance_id
 
     def _loop(self) -> None:
         while not self._stop.is_set():

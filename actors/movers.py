@@ -140,6 +140,10 @@ class MoverWorker:
     async def in_progress(self) -> list[str]:
         return list(self._active)
 
+    async def instance(self) -> str | None:
+        """The deployment this actor serves: a stack adopts only its own."""
+        return self.settings.instance_id
+
     async def ping(self) -> dict[str, Any]:
         return {"index": self.index, "pid": os.getpid(), "started_at": self.started_at,
                 "active": len(self._active), "consuming": self.consumer is not None,

@@ -1,8 +1,9 @@
 """The predictor pool: actors that hold one model version and score feature rows.
 
 ``PredictorWorker`` is plain Python (testable in-process); ``PredictorPool``
-runs N of them as Ray actors. A model is loaded from the registry by version,
-so every score can name the model it came from. The autopilot's decision
+runs N of them as Ray actors. Each gets the model by value (read from the
+event store by whoever starts the pool), with its version, so every score can
+name the model it came from and no actor reads a node's disk. The autopilot's decision
 rounds and ``bench/predict.py`` use this one pool.
 """
 
@@ -16,12 +17,7 @@ BATCH = 50_000  # rows per call: large enough to amortise a call, small enough t
 
 
 class PredictorWorker:
-    def __init__(self, registry_root: str | None = None, version: str | None = None, model: Any = None):
-        if model is None:
-            from tiering.ml.registry import ModelRegistry
-
-            model, meta = ModelRegistry(registry_root).load(version)
-            version = meta["version"]
+    def __init__(self, version: str | None, model: Any):
         if hasattr(model, "n_jobs"):
             model.n_jobs = 1  # one core per actor; the pool gives the parallelism
         self.model, self.version = model, version or "unversioned"
@@ -55,15 +51,14 @@ class PredictorPool:
         self.handles, self.version, self.batch = list(handles), version, batch
 
     @classmethod
-    def start(cls, n: int, registry_root: str | None = None, version: str | None = None,
-              model: Any = None, *, num_cpus: float = 0, features: int | None = None,
-              batch: int = BATCH) -> "PredictorPool":
+    def start(cls, n: int, version: str | None, model: Any, *, num_cpus: float = 0,
+              features: int | None = None, batch: int = BATCH) -> "PredictorPool":
         """N actors, each with the model loaded; raises here if it does not load."""
         import ray
 
         actor = ray.remote(num_cpus=num_cpus)(PredictorWorker)
-        ref = ray.put(model) if model is not None else None
-        handles = [actor.remote(registry_root, version, ref) for _ in range(n)]
+        ref = ray.put(model)  # one copy in the object store, whichever node each actor is on
+        handles = [actor.remote(version, ref) for _ in range(n)]
         if features is not None:
             ray.get([h.score.remote(0, np.zeros((1, features))) for h in handles])
         return cls(handles, version, batch)

@@ -113,6 +113,7 @@ def main() -> None:
     rows.append(("raw: IBM trace parsing", f"{parse:,.0f} records/s", ""))
     rows.append(("raw: batched eventsourcing appends", f"{raw:,.0f} events/s", ""))
 
+    settings = cluster.open_instance(settings)
     cluster.connect(settings)
     handles = cluster.shard_handles(settings)
     ingest = ShardIngest(handles)

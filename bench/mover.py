@@ -84,7 +84,7 @@ def main() -> int:
 
     from tiering.actors.shard import shard_actor_class
     from tiering.adapters.bus import Decision
-    from tiering.app.cluster import ensure_auth_token, ensure_schema
+    from tiering.app.cluster import ensure_auth_token, open_instance
     from tiering.app.moves_runtime import MovesRuntime
     from tiering.config import Settings
     from tiering.devstack import KafkaBroker, SeaweedFS
@@ -103,7 +103,7 @@ def main() -> int:
                         age_rule=False)
     payload = settings.model_dump(mode="json")
     names = [f"bench-shard-{i}" for i in range(settings.shards)]
-    ensure_schema(settings)
+    open_instance(settings)
     shards = [shard_actor_class().options(name=n).remote(i, payload, create_tables=False)
               for i, n in enumerate(names)]
     runtime = MovesRuntime(settings).start(shards, shard_names=names, name_prefix=None,

@@ -13,9 +13,11 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import IntegrityError
 
 from tiering.domain.applied_batch import AppliedBatch, batch_uuid
 from tiering.domain.ids import object_id
+from tiering.domain.instance import INSTANCE_UUID, StackInstance, new_instance_id
 from tiering.domain.model import StoredObject
 from tiering.domain.records import AccessRecord
 from tiering.domain.tiers import Tier
@@ -82,6 +84,19 @@ class ObjectLogApplication(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, AppliedBatch) else None
+
+    def instance_id(self) -> str:
+        """This store's deployment id, made on first use (``domain.instance``)."""
+        for _ in range(2):
+            try:
+                return self.repository.get(INSTANCE_UUID).instance_id
+            except AggregateNotFoundError:
+                pass
+            try:
+                self.save(StackInstance(new_instance_id()))
+            except IntegrityError:
+                continue  # another process made it first: read theirs
+        return self.repository.get(INSTANCE_UUID).instance_id
 
     def _get(self, oid: UUID) -> StoredObject | None:
         try:

@@ -8,7 +8,6 @@ back with one executemany (see projections.page).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tiering.domain.application import ObjectLogApplication
@@ -16,7 +15,7 @@ from tiering.domain.costs import CostModel, is_small_object
 from tiering.projections import schema
 from tiering.projections.db import ReadModelDB
 from tiering.projections.page import Page, Prepared, bucket_cut, spread_hours, to_json, write_page
-from tiering.projections.scopes import PolicyFile, ScopeBuckets
+from tiering.projections.scopes import ScopeBuckets, StoredPolicy
 
 _ENDINGS = {"MoveAborted": "aborted", "MoveFailed": "failed"}
 _EVENT_TIME_KINDS = frozenset({"Registered", "AccessesRecorded", "Overwritten", "Deleted"})
@@ -27,11 +26,11 @@ class ProjectionError(RuntimeError):
 
 
 class Projector:
-    def __init__(self, cost_model: CostModel | None = None, policy_path: Path | None = None):
+    def __init__(self, cost_model: CostModel | None = None, policy: StoredPolicy | None = None):
         self.costs = cost_model or CostModel()
         # Objects under a price-override prefix are also counted by scope
-        # (projections.scopes); without a policy file there are no scopes.
-        self.scopes = ScopeBuckets(PolicyFile(policy_path) if policy_path is not None else None)
+        # (projections.scopes); without a policy there are no scopes.
+        self.scopes = ScopeBuckets(policy)
         self._handlers: dict[str, Callable[[Page, dict, Any, float], None]] = {
             "Registered": self._registered, "AccessesRecorded": self._accesses,
             "Overwritten": self._overwritten, "Deleted": self._deleted,

@@ -8,7 +8,6 @@ and tier, and per tenant, price-override prefix and tier (projections.scopes).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from tiering.config import Settings
 from tiering.domain.clock import DAY_S, HOUR_S
@@ -19,7 +18,7 @@ from tiering.projections import schema
 from tiering.projections.cursors import clamp_limit, decode_cursor, encode_cursor, prefix_end
 from tiering.projections.db import ReadModelDB
 from tiering.projections.page import cost_usd, tenant_clock_name
-from tiering.projections.scopes import PolicyFile, priced_rows
+from tiering.projections.scopes import StoredPolicy, priced_rows
 
 MAX_SNAPSHOTS = 10_000  # a chart's worth of points
 RECENT_WINDOWS_H = {"1h": 1, "24h": 24, "7d": 168}
@@ -29,32 +28,26 @@ _MOVE_COUNTERS = ("requested", "committed", "completed", "failed", "aborted", "a
 
 class ReadModels:
     def __init__(self, db: ReadModelDB, cost_model: CostModel | None = None,
-                 policy_path: Path | None = None):
+                 policy: StoredPolicy | None = None):
         self.db = db
         self.costs = cost_model or CostModel()
-        # Price overrides (PUT /policies writes this file) are applied when
-        # figures are read, from the integer totals: no rebuild needed.
-        self.policy = PolicyFile(policy_path)
+        # Price overrides (PUT /policies) are applied when figures are read,
+        # from the integer totals: no rebuild needed.
+        self.policy = policy or StoredPolicy()
         schema.ensure(db)
-
-    @property
-    def policy_path(self) -> Path | None:
-        return self.policy.path
-
-    @policy_path.setter
-    def policy_path(self, path: Path | None) -> None:
-        self.policy = PolicyFile(path)
 
     @classmethod
     def from_settings(cls, settings: Settings, cost_model: CostModel | None = None) -> "ReadModels":
-        return cls(ReadModelDB.from_settings(settings), cost_model,
-                   Path(settings.data_dir) / "policy.yaml")
+        from tiering.adapters.eventstore import open_object_logs
+
+        policy = StoredPolicy.of_store(open_object_logs(settings.eventstore_env()))  # retries a schema race
+        return cls(ReadModelDB.from_settings(settings), cost_model, policy)
 
     def pricing(self, tenant: str, scope: str = "") -> CostModel:
         """The cost model for ``tenant``'s keys under ``scope`` ('': keys no
         prefix rule matches): defaults, the tenant's overrides, the prefix
-        rules', resolved by ``PolicyConfig.model_for``. A policy file that does
-        not parse keeps the defaults (PUT /policies validates; hand edits may not)."""
+        rules', resolved by ``PolicyConfig.model_for``. A stored policy this
+        version cannot read keeps the defaults."""
         config = self.policy.config()
         return self.costs if config is None else config.model_for(tenant, scope)
 

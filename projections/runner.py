@@ -19,17 +19,17 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Callable, Sequence
 
 from tiering.adapters.eventstore import open_object_logs
 from tiering.config import Settings
-from tiering.domain.applied_batch import AppliedBatch
 from tiering.domain.costs import CostModel
+from tiering.domain.model import StoredObject
 from tiering.projections import schema
 from tiering.projections.db import ReadModelDB
 from tiering.projections.page import Prepared
 from tiering.projections.projector import Projector
+from tiering.projections.scopes import StoredPolicy
 
 log = logging.getLogger(__name__)
 QUARANTINE_COLUMNS = ("notification_id", "object_id", "version", "kind", "error", "quarantined_at")
@@ -50,7 +50,7 @@ class ProjectionRunner:
         self.name = name
         self.app = open_object_logs(settings.eventstore_env())  # retries a schema race with the shards
         self.db = db or ReadModelDB.from_settings(settings)
-        self.projector = Projector(cost_model, Path(settings.data_dir) / "policy.yaml")
+        self.projector = Projector(cost_model, StoredPolicy.of_store(self.app))
         # Reading and decoding the next page overlaps the current commit,
         # which spends most of its time in SQL with the GIL released.
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="projection-read")
@@ -77,15 +77,15 @@ class ProjectionRunner:
 
     def _read(self, position: int) -> tuple[int, Sequence[Prepared], int]:
         """The page after ``position``, decoded: (its last id, its objects' events, how
-        many notifications it held). Shards' batch markers are read past: they belong
-        to no object's history."""
+        many notifications it held). Anything but an object's events (shards' batch
+        markers, the instance's identity) is read past: it belongs to no object's history."""
         notifications = self.app.recorder.select_notifications(
             start=position, limit=self.settings.projection_page, inclusive_of_start=False)
         if not notifications:
             return position, [], 0
         to_event = self.app.mapper.to_domain_event
         events = [(n.id, to_event(n)) for n in notifications]
-        events = [(i, e) for i, e in events if not isinstance(e, AppliedBatch.Event)]
+        events = [(i, e) for i, e in events if isinstance(e, StoredObject.Event)]
         self._ids[notifications[-1].id] = [i for i, _ in events]
         return (notifications[-1].id, self.projector.prepare([e for _, e in events]),
                 len(notifications))

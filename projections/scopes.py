@@ -18,7 +18,7 @@ row per object. Override *values* are applied when read, so changing them
 needs nothing; the tables only depend on the rules' (prefix, tenant) pairs,
 recorded in ``rm_scope_rules``.
 
-When those pairs change (PUT /policies or a hand edit), the projector
+When those pairs change (PUT /policies), the projector
 re-buckets before its next page, or on its next idle poll:
 
 - rm_scope_stats is recomputed from the live rows of rm_objects, one scan at
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from pathlib import Path
 from typing import Any, Callable
 
 from tiering.domain.costs import CostModel, is_small_object
@@ -54,29 +53,34 @@ _RULES_ROW = "prefix_rules"
 _SCAN_PAGE = 10_000
 
 
-class PolicyFile:
-    """data_dir/policy.yaml, parsed again only when the file changes."""
+class StoredPolicy:
+    """The price overrides in force (``PUT /policies``, kept in the event store:
+    ``domain.stack_settings``), parsed again only when they change."""
 
-    def __init__(self, path: Path | None):
-        self.path = path
-        self._cached: tuple[Any, PolicyConfig | None, bool] | None = None
+    def __init__(self, setting: Any = None):
+        self.setting = setting  # adapters.stack_settings.StoredSetting; None: defaults only
+        self._cached: tuple[int, PolicyConfig | None, bool] | None = None
+
+    @classmethod
+    def of_store(cls, app: Any) -> "StoredPolicy":
+        from tiering.adapters.stack_settings import StoredSetting
+        from tiering.domain.stack_settings import PRICE_POLICY
+
+        return cls(StoredSetting(app, PRICE_POLICY))
 
     def _load(self) -> tuple[PolicyConfig | None, bool]:
-        """(config, ok): (None, True) without a file, (None, False) for one
-        that does not parse (PUT /policies validates; a hand edit may not)."""
-        try:
-            st = self.path.stat() if self.path is not None else None
-        except OSError:
-            st = None
-        if st is None:
+        """(config, ok): (None, True) when never set, (None, False) for a stored
+        value this version cannot read (PUT /policies validates what it stores)."""
+        if self.setting is None:
             return None, True
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)  # PUT replaces the file: new inode
-        if self._cached is None or self._cached[0] != stamp:
-            from tiering.adapters.policy_file import load_policy_file
+        version, raw = self.setting.get()
+        if raw is None:
+            return None, True
+        if self._cached is None or self._cached[0] != version:
             try:
-                self._cached = (stamp, load_policy_file(self.path), True)
+                self._cached = (version, PolicyConfig.from_dict(raw), True)
             except ValueError:
-                self._cached = (stamp, None, False)
+                self._cached = (version, None, False)
         return self._cached[1], self._cached[2]
 
     def config(self) -> PolicyConfig | None:
@@ -84,7 +88,7 @@ class PolicyFile:
         return self._load()[0]
 
     def rules(self) -> Rules | None:
-        """The scope rules to bucket by; None: the file does not parse."""
+        """The scope rules to bucket by; None: the stored policy does not parse."""
         config, ok = self._load()
         if not ok:
             return None
@@ -99,7 +103,7 @@ def rules_only(rules: Rules) -> PolicyConfig:
 class ScopeBuckets:
     """The projector's side: which scope an object's weight and charges go to."""
 
-    def __init__(self, policy: PolicyFile | None):
+    def __init__(self, policy: StoredPolicy | None):
         self.policy = policy
         self.rules: Rules = []
         self._config = rules_only([])
@@ -108,12 +112,12 @@ class ScopeBuckets:
         return self._config.scope(row["tenant"], row["key"]) if self.rules else ""
 
     def sync(self, db: ReadModelDB) -> None:
-        """In the projector's transaction: bucket by the policy file's rules,
+        """In the projector's transaction: bucket by the stored policy's rules,
         re-bucketing first if the tables were bucketed by other ones."""
         row = db.fetchone("SELECT rules FROM rm_scope_rules WHERE name = ?", (_RULES_ROW,))
         stored = [tuple(r) for r in json.loads(row[0])] if row else None
         wanted = self.policy.rules() if self.policy is not None else []
-        if wanted is None:  # unparseable file: keep the buckets there are
+        if wanted is None:  # an unreadable policy: keep the buckets there are
             wanted = stored or []
         if stored != wanted:
             rebucket(db, stored or [], wanted)

@@ -17,7 +17,7 @@ from tiering.services.errors import Conflict, NotFound, public_message
 class Pilot(Protocol):
     def state(self) -> dict[str, Any]: ...
 
-    def set_mode(self, mode: str) -> dict[str, Any]: ...
+    def set_mode(self, mode: str, by: str = "") -> dict[str, Any]: ...
 
     def run_round(self) -> Coroutine[Any, Any, dict[str, Any]]: ...
 
@@ -37,8 +37,8 @@ class AutopilotControls:
     def state(self) -> dict[str, Any]:
         return self.pilot.state()
 
-    def set_mode(self, mode: AutopilotMode) -> dict[str, Any]:
-        return self.pilot.set_mode(mode.value)
+    def set_mode(self, mode: AutopilotMode, by: str = "") -> dict[str, Any]:
+        return self.pilot.set_mode(mode.value, by)
 
     async def run_round(self) -> dict[str, Any]:
         return await self.run_there(self.pilot.run_round())

@@ -35,8 +35,8 @@ class InProcessJobRunner:
 
 
 class RayJobRunner:
-    """One job-worker actor, on this node: traces and models are this node's
-    files (``data_dir/traces``, ``data_dir/models``)."""
+    """One job-worker actor, on this node: the trace library is this node's
+    folder (``data_dir/traces``). Models go to the event store."""
 
     def __init__(self, name: str | None = None, max_queued: int = 16):
         import ray

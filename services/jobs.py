@@ -35,11 +35,12 @@ class JobRunner(Protocol):
 
 class TrainingJobs:
     def __init__(self, settings: Settings, runner: JobRunner, policies: Policies,
-                 quotas: QuotaGuard | None = None):
+                 quotas: QuotaGuard | None = None, models: Any = None):
         self.settings = settings
         self.runner = runner
         self.policies = policies
         self.quotas = quotas
+        self.models = models  # adapters.model_store.StoredModels; None: no model store
         self.library = TraceLibrary(settings.data_dir / "traces", settings.max_trace_bytes)
 
     async def retrain(self, request: dict[str, Any], trace: str | None, fmt: str | None,
@@ -75,10 +76,10 @@ class TrainingJobs:
 
     def model(self) -> dict[str, Any]:
         """The current model's card: version, holdout metrics, importances."""
-        from tiering.ml.registry import ModelRegistry
-
+        if self.models is None:
+            raise NotFound("no model has been saved yet")
         try:
-            return ModelRegistry(self.settings.data_dir / "models").meta()
+            return self.models.meta()
         except KeyError as e:
             raise NotFound(str(e.args[0])) from None
 

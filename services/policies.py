@@ -1,59 +1,57 @@
-"""Price overrides per tenant and key prefix: read and replace the policy file.
+"""Price overrides per tenant and key prefix: read and replace the stored policy.
 
-``/metrics`` and the read models apply the file when they read; the
-projection runner re-buckets its per-prefix aggregates when the set of
-prefixes changes (projections.scopes).
+The policy lives in the event store (``domain.stack_settings``), so every
+process reads the same one from any node. ``/metrics`` and the read models
+apply it when they read; the projection runner re-buckets its per-prefix
+aggregates when the set of prefixes changes (projections.scopes).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from tiering.adapters.policy_file import dump_policy, load_policy_file
 from tiering.domain.policy_config import PolicyConfig
 from tiering.services.errors import Conflict, Invalid
 
 log = logging.getLogger(__name__)
 
 
+class SettingPort(Protocol):
+    """One stored setting (adapters.stack_settings.StoredSetting)."""
+
+    def get(self) -> tuple[int, dict[str, Any] | None]: ...
+
+    def set(self, value: dict[str, Any], by: str) -> int: ...
+
+
 class Policies:
-    def __init__(self, path: Path):
-        self.path = path
-        self._lock = threading.Lock()
-        self._cached: tuple[tuple[int, int], PolicyConfig] | None = None
+    def __init__(self, setting: SettingPort):
+        self.setting = setting
+        self._cached: tuple[int, PolicyConfig] | None = None
 
     def current(self) -> PolicyConfig:
-        """The file's policy, parsed again only when the file changed (every
-        ingest batch asks, for its quotas)."""
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
+        """The policy in force, parsed again only when it changed (every ingest
+        batch asks, for its quotas)."""
+        version, raw = self.setting.get()
+        if raw is None:
             return PolicyConfig()
-        stamp = (st.st_mtime_ns, st.st_size)
         cached = self._cached
-        if cached is not None and cached[0] == stamp:
+        if cached is not None and cached[0] == version:
             return cached[1]
         try:
-            config = load_policy_file(self.path)
+            config = PolicyConfig.from_dict(raw)
         except ValueError:
-            # A hand edit that does not parse; its error may quote the file.
-            log.exception("the policy file does not parse")
-            raise Conflict("the policy file does not parse (details in the server log); "
+            log.exception("the stored policy does not parse")
+            raise Conflict("the stored policy does not parse (details in the server log); "
                            "PUT /policies replaces it") from None
-        self._cached = (stamp, config)
+        self._cached = (version, config)
         return config
 
-    def replace(self, body: Any) -> dict[str, Any]:
+    def replace(self, body: Any, by: str = "") -> dict[str, Any]:
         try:
             config = PolicyConfig.from_dict(body)
         except ValueError as e:
             raise Invalid([{"field": "body", "reason": str(e)}], str(e)) from None
-        with self._lock:  # whole file or nothing, for every reader
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(dump_policy(config))
-            tmp.replace(self.path)
+        self.setting.set(config.to_dict(), by)  # whole or nothing, for every reader
         return config.to_dict()

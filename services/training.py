@@ -51,20 +51,25 @@ def run_job(spec: JobSpec, say: Progress) -> dict[str, Any]:
                           spec.policies, model, spec.mapping,
                           progress=lambda stage, i, n: say(stage, i / max(n, 1)))
         return {"result": {**report, "trace": spec.trace_name}}
-    from tiering.ml.registry import ModelRegistry
-
-    registry = ModelRegistry(settings.data_dir / "models")
-    opts = Options(scale=spec.time_scale, lbn_grain=spec.lbn_grain)
-    if spec.trace is not None:
-        from tiering.simulation.retrain import retrain_from_trace
-
-        return {"version": retrain_from_trace(registry, Path(spec.trace), spec.format or "", opts,
-                                              model, spec.mapping, say)}
-    return {"version": _retrain_from_store(settings, registry, opts, model, say)}
-
-
-def _retrain_from_store(settings: Settings, registry, opts, model, say: Progress) -> str:
     from tiering.adapters.eventstore import open_object_logs
+    from tiering.adapters.model_store import StoredModels
+
+    opts = Options(scale=spec.time_scale, lbn_grain=spec.lbn_grain)
+    # The models go to the event store: this job may run on any node.
+    app = open_object_logs(settings.eventstore_env(), create_tables=False)
+    try:
+        registry = StoredModels(app)
+        if spec.trace is not None:
+            from tiering.simulation.retrain import retrain_from_trace
+
+            return {"version": retrain_from_trace(registry, Path(spec.trace), spec.format or "", opts,
+                                                  model, spec.mapping, say)}
+        return {"version": _retrain_from_store(settings, app, registry, opts, model, say)}
+    finally:
+        app.close()
+
+
+def _retrain_from_store(settings: Settings, app, registry, opts, model, say: Progress) -> str:
     from tiering.projections.queries import ReadModels
     from tiering.simulation.retrain import retrain_from_store
 
@@ -83,9 +88,4 @@ def _retrain_from_store(settings: Settings, registry, opts, model, say: Progress
                 break
     finally:
         rm.db.close()
-    app = open_object_logs(settings.eventstore_env(), create_tables=False)
-    try:
-        return retrain_from_store(registry, app, keys, m["first_event_time"], m["event_time"],
-                                  opts, model, say)
-    finally:
-        app.close()
+    return retrain_from_store(registry, app, keys, m["first_event_time"], m["event_time"], opts, model, say)

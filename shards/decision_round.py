@@ -21,7 +21,6 @@ import logging
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 from tiering.adapters.bus import Decision
@@ -184,18 +183,6 @@ def _bytes_present(settings: Settings, chosen: Sequence[ChosenMove]) -> list[boo
     with ThreadPoolExecutor(STAT_THREADS) as pool:
         return list(pool.map(present, chosen))
 
-
-def price_overrides(settings: Settings) -> PolicyConfig | None:
-    """The policy file's price overrides, or None (default prices)."""
-    path = Path(settings.data_dir) / "policy.yaml"
-    if not path.exists():
-        return None
-    from tiering.adapters.policy_file import load_policy_file
-    try:
-        return load_policy_file(path)
-    except ValueError:
-        log.warning("%s does not load; deciding at default prices", path)
-        return None
 
 
 def decision_task():

@@ -108,6 +108,10 @@ class ShardWorker:
         """Record a round's decisions in their logs, in one commit."""
         return record_decisions(self.app, chosen, policy_id, disposition)
 
+    def instance(self) -> str | None:
+        """The deployment this actor serves: a stack adopts only its own."""
+        return self.settings.instance_id
+
     def ping(self) -> int:
         return self.index
 

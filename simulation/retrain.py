@@ -12,19 +12,19 @@ from typing import Any, Callable
 
 import numpy as np
 
+from tiering.adapters.model_store import StoredModels
 from tiering.domain.clock import DAY_S
 from tiering.domain.costs import CostModel
 from tiering.ml.features import FEATURES, FeatureBuilder, group_hash
 from tiering.ml.history import Replay, usage_from_logs
 from tiering.ml.learn import NEWCOMERS, build_ours, choose_ours, horizon_labels
-from tiering.ml.registry import ModelRegistry
 from tiering.simulation.evaluate import BLOCK_FORMATS, Options
 from tiering.simulation.replay import replay
 
 Progress = Callable[[str, float], None]
 
 
-def retrain_from_trace(registry: ModelRegistry, trace: str | Path, fmt: str, opts: Options,
+def retrain_from_trace(registry: StoredModels, trace: str | Path, fmt: str, opts: Options,
                        model: CostModel | None = None, csv_mapping: Any = None,
                        progress: Progress | None = None) -> str:
     from tiering.ingest.traces import iter_records
@@ -41,7 +41,7 @@ def retrain_from_trace(registry: ModelRegistry, trace: str | Path, fmt: str, opt
     return _train_and_register(registry, rp, min_size, opts, model or CostModel(), source, say)
 
 
-def retrain_from_store(registry: ModelRegistry, app, keys: list[tuple[str, str]],
+def retrain_from_store(registry: StoredModels, app, keys: list[tuple[str, str]],
                        first_event_time: float, event_time: float, opts: Options,
                        model: CostModel | None = None, progress: Progress | None = None) -> str:
     """Train on the live logs: ``app`` is the event store, ``keys`` every
@@ -53,7 +53,7 @@ def retrain_from_store(registry: ModelRegistry, app, keys: list[tuple[str, str]]
                                progress or (lambda *_: None))
 
 
-def _train_and_register(registry: ModelRegistry, rp: Replay, min_size: int, opts: Options,
+def _train_and_register(registry: StoredModels, rp: Replay, min_size: int, opts: Options,
                         model: CostModel, source: dict[str, Any], say: Progress) -> str:
     say("reading usage from the logs", 0.45)
     u, refs, reads = usage_from_logs(rp, min_size)

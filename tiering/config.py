@@ -32,7 +32,11 @@ class Settings(BaseSettings):
     sqlite_cache_mb: int = Field(64, ge=1, description="SQLite page cache per event-store "
                                  "connection, in MiB (SQLite's default is 2).")
     ray_address: str | None = Field(
-        None, description="Ray cluster to join; unset tries 'auto' and falls back to a local Ray.")
+        None, description="Ray cluster to join: host:port, or 'auto' for the one `ray start` "
+        "made on this host; unset starts a Ray of this stack's own and joins nothing.")
+    instance_id: str | None = Field(
+        None, description="This deployment's id; launch reads it from the event store "
+        "(its actors' Ray namespace derives from it). Not set by hand.")
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
     api_url: str | None = Field(None, description="Where CLI commands find the REST API.")
@@ -106,7 +110,7 @@ class Settings(BaseSettings):
     autopilot: bool = Field(True, description="Run the decision loop (policy 'ours': the newest registered model, else its rule fallback).")
     # domain.vocabulary.AutopilotMode, restated: settings sit below the domain (a test keeps them equal)
     autopilot_mode: Literal["auto", "paused", "approval"] = Field("auto",
-                                description="Mode at first start (auto, paused = dry run, approval); PUT /autopilot changes it and it is kept in data_dir/autopilot.json.")
+                                description="Mode at first start (auto, paused = dry run, approval); PUT /autopilot changes it and it is kept in the event store.")
     decide_every_s: float = Field(86_400.0, gt=0, description="Event time between decision rounds.")
     autopilot_poll_s: float = Field(5.0, gt=0, description="How often (wall time) the loop checks event time and sweeps for promotions on access.")
     decide_max_objects: int = Field(100_000, ge=1, description="Objects considered per round (the next round resumes after them).")

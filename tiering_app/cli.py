@@ -76,20 +76,27 @@ def launch(
     rate: Annotated[float, typer.Option(min=0, help="Producer: records per wall second (0 = max).")] = 2_000,
     seed: Annotated[int, typer.Option(help="Producer: random seed.")] = 1,
     port: Annotated[Optional[int], typer.Option(help="REST port (default from settings).")] = None,
+    address: Annotated[Optional[str], typer.Option(
+        help="Ray cluster to join (host:port, or 'auto' for the one `ray start` made here); "
+             "default: TIERING_RAY_ADDRESS, else a Ray of this stack's own.")] = None,
 ) -> None:
     """Run shards, projection runner, snapshotter and the REST API on Ray.
 
-    Joins a cluster started with `ray start --head` if one is running,
-    otherwise starts a local Ray. Ctrl-C shuts everything down cleanly.
+    Starts a Ray of its own unless told which cluster to join; its actors live
+    in a namespace of this deployment's own, so stacks never mix. Ctrl-C shuts
+    everything down cleanly.
     """
+    from tiering.app.cluster import ForeignActor
     from tiering.app.launch import run
     from tiering.app.stack_lock import StackRunning
     from tiering.devstack._proc import PortInUse
 
     try:
-        run(load_settings(api_port=port), produce=produce, objects=objects, rate=rate, seed=seed)
-    except (PortInUse, StackRunning) as e:
+        run(load_settings(api_port=port, ray_address=address), produce=produce, objects=objects, rate=rate, seed=seed)
+    except (PortInUse, StackRunning, ForeignActor) as e:
         raise fail(str(e)) from None
+    except ConnectionError as e:  # the cluster it was told to join is not there
+        raise fail(f"cannot join the Ray cluster at {address or 'TIERING_RAY_ADDRESS'}: {e}") from None
 
 
 def _good_records(items: Iterable, stats, bad_limit: int = 5) -> Iterator[AccessRecord]:

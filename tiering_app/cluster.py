@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from tiering.config import Settings
+from tiering.domain.instance import namespace_of
 
-NAMESPACE = "tiering"
 log = logging.getLogger(__name__)
 
 
@@ -34,34 +34,59 @@ def ensure_auth_token() -> None:
     AuthenticationTokenLoader.instance().reset_cache()
 
 
-def connect(settings: Settings) -> str:
-    """Join ``settings.ray_address``, else a running cluster, else start one.
+def open_instance(settings: Settings) -> Settings:
+    """Make the event store's schema (once, here, before actors race to) and
+    read this deployment's id from it; the settings every actor gets carry it."""
+    from tiering.shards.worker import open_store
 
-    Token auth is the default for local clusters in Ray 2.60; the mode must be
-    the same for ``ray start`` and for every driver, so we pin it when unset.
+    app = open_store(settings)
+    try:
+        return settings.model_copy(update={"instance_id": app.instance_id()})
+    finally:
+        app.close()
+
+
+def connect(settings: Settings) -> str:
+    """Start a Ray of this stack's own, or join ``settings.ray_address`` when told to.
+
+    Never a cluster found by looking around: another stack's Ray on this host
+    is not ours to join. Either way our actors live in our instance's own
+    namespace. Token auth is the default for local clusters in Ray 2.60; the
+    mode must be the same for ``ray start`` and for every driver, so we pin it
+    when unset.
     """
     import ray
 
+    if settings.instance_id is None:
+        raise ValueError("connect needs the instance id: call open_instance first")
     ensure_auth_token()
     if ray.is_initialized():
         return "already connected"
-    common = dict(namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)
-    if settings.ray_address:
+    common = dict(namespace=namespace_of(settings.instance_id), log_to_driver=False,
+                  logging_level=logging.WARNING)
+    if settings.ray_address and settings.ray_address != "local":
         ray.init(address=settings.ray_address, **common)
-        return settings.ray_address
-    try:
-        ray.init(address="auto", **common)
-        return "auto"
-    except ConnectionError:
-        ray.init(include_dashboard=False, **common)
-        return "local"
+        return f"joined {settings.ray_address}"
+    # "local", not None: Ray itself would otherwise take RAY_ADDRESS or the
+    # cluster `ray start` last made on this host.
+    ray.init(address="local", include_dashboard=False, **common)
+    return "local"
 
 
-def ensure_schema(settings: Settings) -> None:
-    """Create the event store's tables once, here, before actors race to."""
-    from tiering.shards.worker import open_store
+class ForeignActor(RuntimeError):
+    """A named actor in our namespace that belongs to another instance."""
 
-    open_store(settings).close()
+
+def check_ours(handles: list[Any], settings: Settings) -> None:
+    """Refuse actors found by name that another instance made: their state
+    and the store they write are not ours."""
+    import ray
+
+    found = ray.get([h.instance.remote() for h in handles])
+    for got in found:
+        if got != settings.instance_id:
+            raise ForeignActor(f"an actor of instance {got} holds one of our names "
+                               f"(this is instance {settings.instance_id}); refusing to adopt it")
 
 
 def shard_handles(settings: Settings, create: bool = True) -> list[Any]:
@@ -70,16 +95,14 @@ def shard_handles(settings: Settings, create: bool = True) -> list[Any]:
     from tiering.actors.shard import shard_actor_class
 
     cls = shard_actor_class()
-    if create:
-        ensure_schema(settings)
     handles = []
     payload = settings.model_dump(mode="json")
     for i in range(settings.shards):
         name = f"shard-{i}"
         if create:
-            handles.append(cls.options(name=name, namespace=NAMESPACE, get_if_exists=True)
+            handles.append(cls.options(name=name, get_if_exists=True)
                            .remote(i, payload, create_tables=False))
         else:
-            handles.append(ray.get_actor(name, namespace=NAMESPACE))
-    ray.get([h.ping.remote() for h in handles])
+            handles.append(ray.get_actor(name))
+    check_ours(handles, settings)
     return handles

@@ -81,6 +81,37 @@ def start_embedded_kafka(settings: Settings):
                                                "kafka_sasl_password": broker.sasl_password})
 
 
+def import_policy_file(settings: Settings) -> None:
+    """A ``policy.yaml`` left in the data dir by an earlier version becomes the
+    stored price policy (unless one is stored already) and is renamed, so that
+    it is taken once and never read again: the policy lives in the event store,
+    where actors on every node read it."""
+    from tiering.adapters.eventstore import open_object_logs
+    from tiering.adapters.policy_file import load_policy_file
+    from tiering.adapters.stack_settings import StoredSetting
+    from tiering.domain.stack_settings import PRICE_POLICY
+
+    path = settings.data_dir / "policy.yaml"
+    if not path.exists():
+        return
+    try:
+        config = load_policy_file(path)
+    except ValueError as e:
+        console.print(f"[yellow]{path} is not used[/]: {e}; PUT /policies sets the price policy")
+        return
+    store = open_object_logs(settings.eventstore_env())
+    try:
+        setting = StoredSetting(store, PRICE_POLICY)
+        taken = setting.get()[1] is None
+        if taken:
+            setting.set(config.to_dict(), f"file:{path.name}")
+    finally:
+        store.close()
+    path.rename(path.with_name("policy.yaml.imported"))
+    said = "is now the stored price policy" if taken else "is not used: a price policy is stored already"
+    console.print(f"{path} {said}; renamed to {path.name}.imported (PUT /policies changes the policy)")
+
+
 def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: int) -> None:
     import ray
     import uvicorn
@@ -105,20 +136,23 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings.data_dir.chmod(0o700)
     lock = StackLock(settings.data_dir).acquire()  # the kernel frees it if this process dies
+    settings = cluster.open_instance(settings)  # before anything is started in its name
+    import_policy_file(settings)
+    mode = cluster.connect(settings)
+    console.print(f"ray: {mode}, instance {settings.instance_id}; event store: "
+                  f"{'postgresql' if settings.uses_postgres else settings.sqlite_path}")
     # the object store and the decision bus first (an embedded SeaweedFS and
     # Kafka unless configured), so that every actor below gets their addresses
     # in its settings.
     broker, settings = start_embedded_kafka(settings)
     moves = MovesRuntime.prepare(settings)
     settings = moves.settings
-    mode = cluster.connect(settings)
-    console.print(f"ray: {mode}; event store: "
-                  f"{'postgresql' if settings.uses_postgres else settings.sqlite_path}")
     handles = cluster.shard_handles(settings)
     runner_cls, snapshot_cls = background_actor_classes()
     payload = settings.model_dump(mode="json")
     runner = runner_cls.options(name="projections", get_if_exists=True).remote(payload)
     snapshotter = snapshot_cls.options(name="snapshotter", get_if_exists=True).remote(payload)
+    cluster.check_ours([runner, snapshotter], settings)
     ray.get([runner.lag.remote(), snapshotter.snapshot_now.remote()])
     ingest = ShardIngest(handles, coalesce_s=settings.ingest_coalesce_ms / 1000,
                          coalesce_records=settings.ingest_coalesce_records)

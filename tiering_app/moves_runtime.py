@@ -112,7 +112,11 @@ class MovesRuntime:
             names = shard_names or [f"shard-{j}" for j in range(len(self.shards))]
             self.movers.append(cls.options(**opts).remote(i, payload, names, consume=kafka,
                                                           failpoints=failpoints))
-        ray.get([m.ping.remote() for m in self.movers])
+        if name_prefix is None:
+            ray.get([m.ping.remote() for m in self.movers])
+        else:  # found by name, so perhaps made by someone else
+            from tiering.app.cluster import check_ours
+            check_ours(self.movers, s)
         self.bus = self._make_bus()
         self.call(self._begin(periodic))
         return self
@@ -148,10 +152,15 @@ class MovesRuntime:
                 self.loop.create_task(self._age_rule_forever())
         if self.settings.autopilot:
             from tiering.actors.autopilot import Autopilot
+            from tiering.adapters.model_store import StoredModels
+            from tiering.adapters.stack_settings import StoredSetting
+            from tiering.domain.stack_settings import AUTOPILOT_MODE
             from tiering.projections.queries import ReadModels
 
-            self.autopilot = Autopilot(self.settings, self.shards,
-                                       ReadModels.from_settings(self.settings), self.bus.publish)
+            read_models = ReadModels.from_settings(self.settings)
+            store = read_models.policy.setting.app  # the event store the settings are read from
+            self.autopilot = Autopilot(self.settings, self.shards, read_models, self.bus.publish,
+                                       StoredSetting(store, AUTOPILOT_MODE), StoredModels(store))
             if periodic:
                 self.loop.create_task(self.autopilot.run_forever(self._stop))
 

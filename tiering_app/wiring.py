@@ -9,6 +9,7 @@ from tiering.adapters.eventstore import open_object_logs
 from tiering.config import Settings
 from tiering.projections.db import ReadModelDB
 from tiering.projections.queries import ReadModels
+from tiering.projections.scopes import StoredPolicy
 from tiering.web.deps import Services
 
 
@@ -24,7 +25,8 @@ def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[A
     tells the webhooks of failed moves, pending decisions and failing checks."""
     store = open_object_logs(settings.eventstore_env())
     db = ReadModelDB.from_settings(settings)
-    read_models = ReadModels(db, policy_path=settings.data_dir / "policy.yaml")
+    policy = StoredPolicy.of_store(store)
+    read_models = ReadModels(db, policy=policy)
 
     def event_store() -> dict[str, Any]:
         return {"head": store.recorder.max_notification_id() or 0}
@@ -69,7 +71,7 @@ def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[A
         checks["movement"] = moves.health  # the name /health has always shown
     services = Services(settings=settings, ingest_port=ingest, read_models=read_models, job_runner=job_runner,
                         health_checks=checks, lag=lag, quarantined=quarantined, closers=[store.close, db.close],
-                        **extra)
+                        policy_setting=policy.setting, **extra)
     if watch_incidents:
         from tiering.services.incidents import IncidentWatch
 

@@ -43,6 +43,7 @@ class Services:
     lag: Callable[[], int] | None = None  # events recorded but not yet projected
     quarantined: Callable[[], int] | None = None  # events the projector set aside
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    policy_setting: Any = None  # the stored price policy; opened from settings if None
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -54,7 +55,15 @@ class Services:
             self.closers.append(log.close)
         self.webhooks = Webhooks(self.access.log)
         self.closers.insert(0, self.webhooks.close)
-        self.policies = Policies(s.data_dir / "policy.yaml")
+        if self.policy_setting is None:
+            from tiering.adapters.eventstore import open_object_logs
+            from tiering.adapters.stack_settings import StoredSetting
+            from tiering.domain.stack_settings import PRICE_POLICY
+
+            store = open_object_logs(s.eventstore_env())
+            self.policy_setting = StoredSetting(store, PRICE_POLICY)
+            self.closers.append(store.close)
+        self.policies = Policies(self.policy_setting)
         rm = self.read_models
         self.quotas = QuotaGuard(self.policies, None if rm is None else lambda tenant: _holdings(rm, tenant),
                                  on_over=lambda tenant, quota, limit: self.webhooks.emit(
@@ -65,7 +74,13 @@ class Services:
         self.ingest = IngestRecords(self.ingest_port, s.max_batch_records, self.materializing,
                                     s.ingest_materialize, self.quotas,
                                     Admission.from_settings(s))
-        self.jobs = TrainingJobs(s, self.job_runner, self.policies, self.quotas) if self.job_runner else None
+        if self.job_runner:
+            from tiering.adapters.model_store import StoredModels
+
+            self.jobs = TrainingJobs(s, self.job_runner, self.policies, self.quotas,
+                                     StoredModels(self.policy_setting.app))
+        else:
+            self.jobs = None
         self.insights = EstateInsights(self.read_models) if self.read_models is not None else None
         if self.job_runner is not None:
             self.closers.insert(0, self.job_runner.close)

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.e2e.test_launch_replay import BIN, IBM, free_port
+from tests.e2e.test_launch_replay import IBM
 from tests.support.browser import (
     advance_event_time,
     charts,
@@ -32,7 +32,7 @@ from tests.support.browser import (
     tick_top_decision,
     wait_for,
 )
-from tests.support.launched import http, use_admin_key
+from tests.support.launched import BIN, free_port, http, use_admin_key
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,24 +14,11 @@ import httpx
 import psutil
 import pytest
 
-from tests.support.launched import http, use_admin_key
+from tests.support.launched import BIN, all_objects, free_port, http, stack_env, start_stack
 from tests.support.traces import TRACES
-from tiering.devstack._proc import port_is_free
 
 pytestmark = pytest.mark.e2e
 IBM = TRACES / "ibm-cos-000-part0.txt"
-BIN = Path(sys.executable).parent
-
-
-def free_port(*taken: int) -> int:
-    """A free port below the kernel's ephemeral range (32768 and up here) and above Ray's
-    worker ports (10002-19999): until ``tiering launch`` has bound it, the services it starts
-    could otherwise take it, as an outgoing connection or a ``bind(0)`` pick (CI saw that)."""
-    for _ in range(200):
-        port = random.randint(20000, 32000)
-        if port not in taken and port_is_free(port):
-            return port
-    raise AssertionError("no free port in 20000-32000")
 
 
 def expected_counts(path: Path) -> Counter:
@@ -52,33 +37,6 @@ def expected_counts(path: Path) -> Counter:
     return counts
 
 
-def start_stack(tmp_path: Path, env: dict, log_name: str = "launch.log") -> subprocess.Popen:
-    """``tiering launch`` in its own session, waited on until /health answers 200."""
-    log = (tmp_path / log_name).open("w")
-    proc = subprocess.Popen([str(BIN / "tiering"), "launch"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
-    url = f"http://127.0.0.1:{env['TIERING_API_PORT']}"
-    deadline = time.time() + 180
-    while True:
-        try:
-            if use_admin_key(tmp_path / "var") and http.get(f"{url}/health", timeout=5).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            log.flush()
-            raise AssertionError(f"launch did not come up:\n{(tmp_path / log_name).read_text()[-4000:]}")
-        time.sleep(1)
-
-
-def stack_env(tmp_path: Path) -> dict:
-    port = free_port()
-    # Every port this stack opens is its own: the dashboard's too, not the default 8050.
-    return {**os.environ, "TIERING_DATA_DIR": str(tmp_path / "var"), "TIERING_API_PORT": str(port),
-            "TIERING_DASHBOARD_PORT": str(free_port(port)), "TIERING_SHARDS": "2",
-            "TIERING_SNAPSHOT_INTERVAL_S": "1", "RAY_AUTH_MODE": "token", "TIERING_RAY_ADDRESS": "local"}
-
-
 @pytest.fixture
 def launched(tmp_path):
     env = stack_env(tmp_path)
@@ -94,17 +52,6 @@ def launched(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         raise AssertionError("launch did not shut down within 60 s of Ctrl-C")
     assert code == 0, (tmp_path / "launch.log").read_text()[-4000:]
-
-
-def all_objects(url: str) -> dict[str, dict]:
-    out, cursor = {}, None
-    while True:
-        params = {"limit": 1000, "include_deleted": "true", **({"cursor": cursor} if cursor else {})}
-        page = http.get(f"{url}/objects", params=params, timeout=30).json()
-        out.update({o["key"]: o for o in page["items"]})
-        cursor = page["next_cursor"]
-        if not cursor:
-            return out
 
 
 def test_replayed_trace_is_visible_over_rest_with_independent_counts(launched):

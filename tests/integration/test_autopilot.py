@@ -123,8 +123,9 @@ def test_paused_records_decisions_and_moves_nothing_then_approval_and_auto_move(
 def test_a_registered_model_scores_on_the_predictor_pool(stack):
     from sklearn.ensemble import RandomForestClassifier
 
+    from tiering.adapters.eventstore import open_object_logs
+    from tiering.adapters.model_store import StoredModels
     from tiering.ml.features import FEATURES
-    from tiering.ml.registry import ModelRegistry
 
     # a model that says "cold" for anything idle a week and "hot" otherwise
     rng = np.random.default_rng(0)
@@ -132,7 +133,7 @@ def test_a_registered_model_scores_on_the_predictor_pool(stack):
     recency = FEATURES.index("recency_days")
     y = np.where(x[:, recency] > 7, 2, 0)
     clf = RandomForestClassifier(n_estimators=10, random_state=0).fit(x, y)
-    version = ModelRegistry(stack.settings.data_dir / "models").save(clf, {
+    version = StoredModels(open_object_logs(stack.settings.eventstore_env())).save(clf, {
         "training_range": {"test": True}, "features": list(FEATURES), "holdout": {},
         "feature_importances": dict(zip(FEATURES, map(float, clf.feature_importances_)))})
     client, runner = _api(stack)
@@ -156,9 +157,9 @@ def test_a_registered_model_scores_on_the_predictor_pool(stack):
 
 def test_price_overrides_reach_the_decisions(stack):
     """A prefix whose warm and cold storage cost more than hot is left hot."""
-    (stack.settings.data_dir / "policy.yaml").write_text(
-        "prefixes:\n  - prefix: keep/\n    warm: {storage_gb_month: 1.0}\n    cold: {storage_gb_month: 1.0}\n")
     client, runner = _api(stack)
+    assert client.put("/policies", json={"prefixes": [{"prefix": "keep/", "warm": {"storage_gb_month": 1.0},
+                                                       "cold": {"storage_gb_month": 1.0}}]}).status_code == 200
     stack.put({"keep/x": 4 * MIB, "idle-c": 4 * MIB}, ts=T0)
     from tiering.domain.records import AccessRecord, Op
     from tiering.shards.ingest import ShardIngest

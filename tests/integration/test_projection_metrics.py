@@ -8,7 +8,9 @@ import threading
 import pytest
 
 from tests.support.projection_workload import T0, ingest, rec, run_move, workload
+from tests.support.stored_policy import set_policy
 from tiering.projections.queries import ReadModels
+from tiering.projections.scopes import StoredPolicy
 
 pytestmark = pytest.mark.integration
 
@@ -50,11 +52,10 @@ def expected_storage(rm, prefixes=True):
 
 
 def test_prefix_overrides_reach_metrics_and_survive_a_rebuild(store_settings, app, runner):
-    policy = store_settings.data_dir / "policy.yaml"
-    policy.parent.mkdir(parents=True, exist_ok=True)
-    policy.write_text(PREFIX_POLICY)
+    policy = StoredPolicy.of_store(app)  # the store every process reads it from
+    set_policy(policy, PREFIX_POLICY)
     r = runner(store_settings.model_copy(update={"projection_page": 7}))
-    rm = ReadModels(r.db, policy_path=policy)
+    rm = ReadModels(r.db, policy=policy)
     for b, rows in enumerate(workload()):
         ingest(app, rows, f"b{b}")
         r.run_once()
@@ -71,7 +72,8 @@ def test_prefix_overrides_reach_metrics_and_survive_a_rebuild(store_settings, ap
     fresh.rebuild()
     assert ReadModels(fresh.db).dump() == incremental
     # The rules change while no events arrive: the runner's next poll re-buckets.
-    policy.write_text(PREFIX_POLICY.split("prefixes:")[0])
+    set_policy(policy, PREFIX_POLICY.split("prefixes:")[0])
+    assert r.run_once() == 1  # the policy's own event, read past: no object changed
     assert r.run_once() == 0
     assert rm.dump()["rm_scope_stats"] == []
     assert rm.metrics()["cost"]["storage_usd_per_month"] == pytest.approx(

@@ -13,7 +13,7 @@ import pytest
 
 from tiering.actors.shard import shard_actor_class
 from tiering.adapters.eventstore import open_object_logs
-from tiering.app.cluster import ensure_schema
+from tiering.app.cluster import open_instance
 from tiering.config import Settings
 from tiering.domain.ids import shard_of
 from tiering.domain.records import AccessRecord, Op
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 
 def start_shards(settings):
-    ensure_schema(settings)
+    open_instance(settings)
     cls = shard_actor_class()
     payload = settings.model_dump(mode="json")
     handles = [cls.remote(i, payload, create_tables=False) for i in range(settings.shards)]

@@ -15,7 +15,7 @@ from typing import Any
 from tiering.actors.shard import shard_actor_class
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import object_name
-from tiering.app.cluster import ensure_schema
+from tiering.app.cluster import open_instance
 from tiering.app.moves_runtime import MovesRuntime
 from tiering.config import Settings
 from tiering.domain.ids import shard_of
@@ -57,7 +57,7 @@ class MoveStack:
         payload = self.settings.model_dump(mode="json")
         cls = shard_actor_class()
         names = [f"{tag}-shard-{i}" for i in range(shards)]
-        ensure_schema(self.settings)
+        open_instance(self.settings)
         self.shards = [cls.options(name=n).remote(i, payload, create_tables=False)
                        for i, n in enumerate(names)]
         self.runtime = MovesRuntime(self.settings).start(

@@ -61,7 +61,7 @@ def test_the_stack_has_every_service_with_pinned_images(compose):
         assert tag and tag != "latest", f"{name}: image {image!r} is not pinned"
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
-    assert services["app"]["command"] == ["tiering", "launch"]
+    assert services["app"]["command"][-1].endswith("exec tiering launch")
     assert "mc mb --ignore-existing local/hot local/warm local/cold" in \
         services["minio-init"]["command"][0]
 
@@ -95,3 +95,15 @@ def test_the_app_is_pointed_at_the_compose_services(compose):
     unknown = {k for k in env if k.startswith("TIERING_")
                and k.removeprefix("TIERING_").lower() not in Settings.model_fields}
     assert not unknown, f"not settings: {unknown}"
+
+
+def test_the_app_joins_the_ray_cluster_as_a_node_before_it_launches(compose):
+    command = " ".join(compose["services"]["app"]["command"])
+    assert "ray start --address=ray-head:6379" in command
+    assert command.index("ray start") < command.index("tiering launch")
+
+
+def test_kafka_is_the_broker_version_the_tests_run(compose):
+    pom = (COMPOSE.parent / "devstack" / "kafka" / "pom.xml").read_text()
+    version = pom.split("<kafka.version>")[1].split("<")[0]
+    assert compose["services"]["kafka"]["image"] == f"apache/kafka:{version}"

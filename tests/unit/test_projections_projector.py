@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.stored_policy import set_policy, stored_policy
 from tiering.domain.application import ObjectLogApplication
 from tiering.domain.clock import HOUR_S
 from tiering.domain.costs import CostModel
@@ -107,8 +108,7 @@ def test_cursors_and_prefix_bounds():
 def test_tenant_price_overrides_apply_to_the_figures_without_a_rebuild(tmp_path, events):
     rm = build(tmp_path, "priced", events, 7)
     before = rm.metrics()
-    rm.policy_path = tmp_path / "policy.yaml"
-    rm.policy_path.write_text("tenants:\n  acme:\n    hot: {storage_gb_month: 0.23, get_per_1k: 0.004}\n"
+    rm.policy = stored_policy("tenants:\n  acme:\n    hot: {storage_gb_month: 0.23, get_per_1k: 0.004}\n"
                               "  other:\n    warm: {storage_gb_month: 1.0}\n")
     after = rm.metrics()
     hot_before, hot_after = before["tiers"]["hot"], after["tiers"]["hot"]
@@ -116,10 +116,8 @@ def test_tenant_price_overrides_apply_to_the_figures_without_a_rebuild(tmp_path,
     assert after["tiers"]["warm"] == before["tiers"]["warm"]  # only acme's hot price changed
     assert after["cost"]["request_usd"] > before["cost"]["request_usd"]
     assert after["objects_total"] == before["objects_total"]
-    # a file that does not parse keeps the defaults rather than failing the read
-    rm.policy_path.write_text("tenants: [not, a, mapping]\n")
-    import os
-    os.utime(rm.policy_path, (1, 1))
+    # a stored policy this version cannot read keeps the defaults rather than failing the read
+    set_policy(rm.policy, "tenants: [not, a, mapping]\n")
     assert rm.metrics()["tiers"]["hot"]["monthly_storage_usd"] == pytest.approx(
         hot_before["monthly_storage_usd"])
 

@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 
+from tests.support.stored_policy import set_policy, stored_policy
 from tiering.domain.application import ObjectLogApplication
 from tiering.domain.clock import HOUR_S
 from tiering.domain.costs import GB, SMALL_OBJECT_BYTES
@@ -58,17 +59,15 @@ def events():
 
 
 def build(tmp_path, name, events, page_size, policy=None):
-    """Read models built page by page, with ``policy`` as the policy file."""
-    path = tmp_path / f"{name}.yaml"
-    if policy is not None:
-        path.write_text(policy)
+    """Read models built page by page, with ``policy`` (YAML) as the stored price policy."""
+    stored = stored_policy(policy)
     db = ReadModelDB("sqlite", {"path": str(tmp_path / f"{name}.sqlite")})
     schema.ensure(db)
-    projector = Projector(policy_path=path)
+    projector = Projector(policy=stored)
     for i in range(0, len(events), page_size):
         with db.transaction():
             projector.apply(db, projector.prepare(events[i:i + page_size]))
-    return ReadModels(db, policy_path=path), projector
+    return ReadModels(db, policy=stored), projector
 
 
 def warm_price(tenant, key, field, policy):
@@ -127,7 +126,7 @@ def test_a_prefix_rule_prices_its_objects_in_metrics(tmp_path, events):
     assert beta["tiers"]["warm"]["monthly_storage_usd"] == pytest.approx(400 * KB * 1.0 / GB)
     # The cost comparison prices "always hot" by the same scopes.
     hot_rule = LOGS_DEARER + "    hot: {storage_gb_month: 2.0}\n"
-    rm.policy_path.write_text(hot_rule)  # only a price changed: no re-bucketing needed
+    set_policy(rm.policy, hot_rule)  # only a price changed: no re-bucketing needed
     hot_bytes = sum(s for t, k, s, *_ in OBJECTS if k.startswith("logs/"))
     other_bytes = sum(s for t, k, s, *_ in OBJECTS if not k.startswith("logs/"))
     parts = Insights(rm).cost_comparison()["parts"]["always_hot"]
@@ -143,7 +142,7 @@ def test_scoped_tables_do_not_depend_on_page_boundaries(tmp_path, events):
 
 def test_changing_the_rules_rebuckets(tmp_path, events):
     rm, projector = build(tmp_path, "changing", events, 4, LOGS_DEARER)
-    rm.policy_path.write_text(DATA_DEARER)
+    set_policy(rm.policy, DATA_DEARER)
     with rm.db.transaction():  # what the runner does before a page, or when idle
         projector.scopes.sync(rm.db)
     storage, _ = expected_warm("data/")
@@ -160,7 +159,7 @@ def test_changing_the_rules_rebuckets(tmp_path, events):
     assert not [r for r in now["rm_scope_cost"] if r[1] == "data/"]
     assert [r for r in rebuilt["rm_scope_cost"] if r[1] == "data/"]
     # No rules: nothing scoped, and the figures are the tenant's again.
-    rm.policy_path.unlink()
+    set_policy(rm.policy, "{}")  # no rules left
     with rm.db.transaction():
         projector.scopes.sync(rm.db)
     assert rm.dump()["rm_scope_stats"] == rm.dump()["rm_scope_cost"] == []
@@ -168,10 +167,10 @@ def test_changing_the_rules_rebuckets(tmp_path, events):
     assert rm.metrics() == plain.metrics()
 
 
-def test_an_unparseable_policy_file_keeps_the_buckets(tmp_path, events):
+def test_an_unreadable_stored_policy_keeps_the_buckets(tmp_path, events):
     rm, projector = build(tmp_path, "kept", events, 6, LOGS_DEARER)
     before = rm.dump()
-    rm.policy_path.write_text("prefixes: {not: a list}\n")
+    set_policy(rm.policy, "prefixes: {not: a list}\n")
     with rm.db.transaction():
         projector.scopes.sync(rm.db)
     assert rm.dump() == before

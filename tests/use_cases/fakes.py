@@ -93,3 +93,19 @@ class Publisher:
         if self.fails:
             raise ConnectionError("broker at 10.0.0.7:9092 is down")
         self.published.append(decision)
+
+
+class FakeSetting:
+    """A stored stack setting (services.policies.SettingPort), in memory."""
+
+    def __init__(self, value: dict[str, Any] | None = None):
+        self.version, self.value = (0, None) if value is None else (1, value)
+        self.by: list[str] = []
+
+    def get(self) -> tuple[int, dict[str, Any] | None]:
+        return self.version, self.value
+
+    def set(self, value: dict[str, Any], by: str) -> int:
+        self.version, self.value = self.version + 1, value
+        self.by.append(by)
+        return self.version

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from tests.use_cases.fakes import FakeIngest
+from tests.use_cases.fakes import FakeIngest, FakeSetting
 from tiering.config import Settings
 from tiering.domain.model import DecisionNotPending
 from tiering.domain.vocabulary import AutopilotMode
@@ -59,7 +59,7 @@ class FakePilot:
     def state(self):
         return {"mode": self.mode}
 
-    def set_mode(self, mode):
+    def set_mode(self, mode, by=""):
         self.mode = mode
         return self.state()
 
@@ -113,7 +113,7 @@ def jobs(tmp_path, runner):
     settings = Settings(data_dir=tmp_path)
     (tmp_path / "traces").mkdir()
     (tmp_path / "traces" / "t.csv").write_text("a,b,c\n")
-    return TrainingJobs(settings, runner, Policies(tmp_path / "policy.yaml"))
+    return TrainingJobs(settings, runner, Policies(FakeSetting()))
 
 
 def test_a_job_is_checked_before_it_is_queued_and_refused_when_the_queue_is_full(tmp_path):
@@ -134,17 +134,16 @@ def test_a_job_is_checked_before_it_is_queued_and_refused_when_the_queue_is_full
         run(uc.job("nope"))
 
 
-def test_a_policy_file_that_does_not_parse_is_a_conflict_that_quotes_nothing(tmp_path):
-    path = tmp_path / "policy.yaml"
-    path.write_text("tenants: {acme: [root:x:0:0\n")
+def test_a_stored_policy_that_no_longer_parses_is_a_conflict_that_quotes_nothing():
+    stored = FakeSetting({"tenants": {"acme": "root:x:0:0"}})  # written by another version, say
     with pytest.raises(Conflict) as e:
-        Policies(path).current()
+        Policies(stored).current()
     assert "root" not in e.value.message
     with pytest.raises(Invalid) as bad:
-        Policies(path).replace({"tenants": {"acme": {"cold": {"min_storage_days": -1}}}})
-    assert "tenants.acme" in bad.value.message and "root" in path.read_text()
-    assert Policies(path).replace({"tenants": {}})["tenants"] == {}
-    assert Policies(path).current().to_dict()["tenants"] == {}
+        Policies(stored).replace({"tenants": {"acme": {"cold": {"min_storage_days": -1}}}}, "admin#k1")
+    assert "tenants.acme" in bad.value.message and stored.version == 1  # nothing stored
+    assert Policies(stored).replace({"tenants": {}}, "admin#k1")["tenants"] == {}
+    assert Policies(stored).current().to_dict()["tenants"] == {} and stored.by == ["admin#k1"]
 
 
 def test_work_beyond_its_bound_in_flight_is_told_to_come_back_not_queued():

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from tests.use_cases.fakes import FakeIngest
+from tests.use_cases.fakes import FakeIngest, FakeSetting
 from tiering.domain.quotas import QuotaConfig, TokenBucket
 from tiering.domain.records import parse_record
 from tiering.services.errors import Busy, Invalid
@@ -22,7 +22,7 @@ class Clock:
 
 
 def guard(tmp_path, quotas, holdings=None, clock=None):
-    policies = Policies(tmp_path / "policy.yaml")
+    policies = Policies(FakeSetting())
     policies.replace({"quotas": quotas})
     held = holdings or {}
     return QuotaGuard(policies, lambda t: held.get(t, {"objects": 0, "bytes": 0}), clock or Clock())
@@ -97,7 +97,7 @@ NOW = 1_767_225_600.0  # the tenant's event clock: 2026-01-01
 
 
 def windowed(tmp_path, quotas=None):
-    policies = Policies(tmp_path / "policy.yaml")
+    policies = Policies(FakeSetting())
     policies.replace({"quotas": quotas or {}})
     clocks = {"acme": NOW}
     g = QuotaGuard(policies, None, Clock(), event_clock=clocks.get,

@@ -39,7 +39,7 @@ async def get_autopilot(_: EstateViewer, pilot: AutopilotDep) -> dict[str, Any]:
 @router.put("/autopilot", summary="Set the mode: auto, paused (dry run) or approval")
 async def set_mode(who: EstateAdmin, body: Annotated[ModeChange, Body()], pilot: AutopilotDep,
                    services: ServicesDep) -> dict[str, Any]:
-    answer = pilot.set_mode(body.mode)
+    answer = pilot.set_mode(body.mode, who.identity)
     services.access.record(who, "autopilot.mode", ALL_TENANTS, body.mode.value)
     return answer
 

@@ -2,7 +2,7 @@
 
 Jobs run in the job worker (a Ray actor in a launched stack), never in the
 API process; they live in its memory (a restart forgets running jobs, not
-models: those are in the registry under ``data_dir/models``). Trace jobs read
+models: those are in the event store). Trace jobs read
 only the trace library, ``data_dir/traces``, by bare name.
 """
 
@@ -110,6 +110,6 @@ async def get_policies(_: EstateViewer, policies: PoliciesDep) -> dict[str, Any]
 @router.put("/policies", summary="Replace the price overrides")
 async def put_policies(who: EstateAdmin, policies: PoliciesDep, services: ServicesDep,
                        body: dict[str, Any] = Body()) -> dict[str, Any]:
-    answer = policies.replace(body)
-    services.access.record(who, "policies.replace", ALL_TENANTS, "policy.yaml", answer)
+    answer = policies.replace(body, who.identity)
+    services.access.record(who, "policies.replace", ALL_TENANTS, "price-policy", answer)
     return answer
