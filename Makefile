@@ -37,11 +37,15 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+# Unit and use-case tests are CPU-bound and share nothing: one worker per
+# core. Integration and e2e tests share one Ray, SeaweedFS and Kafka per
+# session, and launched stacks: one at a time.
 test: $(STAMP) services $(CHROMIUM)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --durations=10 tests/unit tests/use_cases
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=20 tests/integration tests/e2e
 
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests/unit tests/use_cases
+	$(BIN)/python -m pytest -q -n 2 tests/unit tests/use_cases
 
 test-integration: $(STAMP) services
 	$(BIN)/python -m pytest -q tests/integration
