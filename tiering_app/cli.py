@@ -96,7 +96,7 @@ def launch(
     except (PortInUse, StackRunning, ForeignActor) as e:
         raise fail(str(e)) from None
     except ConnectionError as e:  # the cluster it was told to join is not there
-        raise fail(f"cannot join the Ray cluster at {address or 'TIERING_RAY_ADDRESS'}: {e}") from None
+        raise fail(f"cannot join the Ray cluster: {e}") from None
 
 
 def _good_records(items: Iterable, stats, bad_limit: int = 5) -> Iterator[AccessRecord]:

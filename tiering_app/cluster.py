@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +66,27 @@ def connect(settings: Settings) -> str:
     common = dict(namespace=namespace_of(settings.instance_id), log_to_driver=False,
                   logging_level=logging.WARNING)
     if settings.ray_address and settings.ray_address != "local":
+        check_reachable(settings.ray_address)
         ray.init(address=settings.ray_address, **common)
         return f"joined {settings.ray_address}"
     # "local", not None: Ray itself would otherwise take RAY_ADDRESS or the
     # cluster `ray start` last made on this host.
     ray.init(address="local", include_dashboard=False, **common)
     return "local"
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """ConnectionError at once if nothing listens at a host:port address: Ray
+    itself would go on retrying its GCS for minutes. ``auto`` and Ray Client
+    addresses (``ray://``) are left to Ray."""
+    if address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout_s).close()
+    except (OSError, ValueError) as e:
+        raise ConnectionError(f"nothing answers at {address!r} ({e}); "
+                              "give the head's host:port, as `ray start --head` printed it") from None
 
 
 class ForeignActor(RuntimeError):

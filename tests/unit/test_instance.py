@@ -46,6 +46,7 @@ def test_ray_is_joined_only_when_told(tmp_path, monkeypatch, address, expected):
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
     monkeypatch.setattr(cluster, "ensure_auth_token", lambda: None)
+    monkeypatch.setattr(cluster, "check_reachable", lambda address: None)
     settings = cluster.open_instance(Settings(data_dir=tmp_path, ray_address=address))
     cluster.connect(settings)
     assert calls[0]["address"] == expected
@@ -64,3 +65,28 @@ def test_an_actor_of_another_instance_is_refused(monkeypatch):
     cluster.check_ours([Handle("0123456789abcdef")], settings)
     with pytest.raises(cluster.ForeignActor, match="fedcba9876543210"):
         cluster.check_ours([Handle("0123456789abcdef"), Handle("fedcba9876543210")], settings)
+
+
+def test_an_address_where_nothing_listens_exits_2_at_once(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as s:  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"TIERING_DATA_DIR": str(tmp_path / "var"), "TIERING_DASHBOARD_PORT": "0", "PATH": "/usr/bin:/bin",
+           "HOME": str(Path.home())}
+    from tiering.devstack._proc import free_ports
+
+    started = time.monotonic()
+    done = subprocess.run([str(Path(sys.executable).parent / "tiering"), "launch", "--port", str(free_ports(1)[0]),
+                           "--address", f"127.0.0.1:{port}"], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    said = " ".join(done.stderr.split())
+    assert "cannot join the Ray cluster" in said and f"127.0.0.1:{port}" in said
+    assert "Traceback" not in done.stderr + done.stdout
+    assert time.monotonic() - started < 60
