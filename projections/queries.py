@@ -43,6 +43,13 @@ class ReadModels:
         policy = StoredPolicy.of_store(open_object_logs(settings.eventstore_env()))  # retries a schema race
         return cls(ReadModelDB.from_settings(settings), cost_model, policy)
 
+    def close(self) -> None:
+        """The read-model database, and the event store the policy is read from."""
+        self.db.close()
+        setting = self.policy.setting
+        if setting is not None and hasattr(setting.app, "close"):
+            setting.app.close()
+
     def pricing(self, tenant: str, scope: str = "") -> CostModel:
         """The cost model for ``tenant``'s keys under ``scope`` ('': keys no
         prefix rule matches): defaults, the tenant's overrides, the prefix

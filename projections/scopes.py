@@ -38,6 +38,7 @@ re-buckets before its next page, or on its next idle poll:
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from typing import Any, Callable
 
@@ -46,6 +47,7 @@ from tiering.domain.policy_config import PolicyConfig, PrefixRule
 from tiering.projections import schema
 from tiering.projections.db import ReadModelDB
 
+log = logging.getLogger(__name__)
 Rules = list[tuple[str, "str | None"]]  # PolicyConfig.scope_rules()
 SCOPED = {"rm_tier_stats": ("rm_scope_stats", schema.TIER_COUNTS),
           "rm_cost": ("rm_scope_cost", schema.COST_COUNTS)}
@@ -68,7 +70,7 @@ class StoredPolicy:
 
         return cls(StoredSetting(app, PRICE_POLICY))
 
-    def _load(self) -> tuple[PolicyConfig | None, bool]:
+    def load(self) -> tuple[PolicyConfig | None, bool]:
         """(config, ok): (None, True) when never set, (None, False) for a stored
         value this version cannot read (PUT /policies validates what it stores)."""
         if self.setting is None:
@@ -80,16 +82,17 @@ class StoredPolicy:
             try:
                 self._cached = (version, PolicyConfig.from_dict(raw), True)
             except ValueError:
+                log.exception("the stored price policy (version %s) does not parse", version)
                 self._cached = (version, None, False)
         return self._cached[1], self._cached[2]
 
     def config(self) -> PolicyConfig | None:
         """The overrides in force; None: defaults for everyone."""
-        return self._load()[0]
+        return self.load()[0]
 
     def rules(self) -> Rules | None:
         """The scope rules to bucket by; None: the stored policy does not parse."""
-        config, ok = self._load()
+        config, ok = self.load()
         if not ok:
             return None
         return config.scope_rules() if config is not None else []

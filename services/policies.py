@@ -8,13 +8,11 @@ aggregates when the set of prefixes changes (projections.scopes).
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Protocol
 
 from tiering.domain.policy_config import PolicyConfig
+from tiering.projections.scopes import StoredPolicy
 from tiering.services.errors import Conflict, Invalid
-
-log = logging.getLogger(__name__)
 
 
 class SettingPort(Protocol):
@@ -28,25 +26,15 @@ class SettingPort(Protocol):
 class Policies:
     def __init__(self, setting: SettingPort):
         self.setting = setting
-        self._cached: tuple[int, PolicyConfig] | None = None
+        self.stored = StoredPolicy(setting)  # parsed again only when it changed
 
     def current(self) -> PolicyConfig:
-        """The policy in force, parsed again only when it changed (every ingest
-        batch asks, for its quotas)."""
-        version, raw = self.setting.get()
-        if raw is None:
-            return PolicyConfig()
-        cached = self._cached
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        try:
-            config = PolicyConfig.from_dict(raw)
-        except ValueError:
-            log.exception("the stored policy does not parse")
+        """The policy in force (every ingest batch asks, for its quotas)."""
+        config, ok = self.stored.load()
+        if not ok:
             raise Conflict("the stored policy does not parse (details in the server log); "
-                           "PUT /policies replaces it") from None
-        self._cached = (version, config)
-        return config
+                           "PUT /policies replaces it")
+        return config or PolicyConfig()
 
     def replace(self, body: Any, by: str = "") -> dict[str, Any]:
         try:

@@ -87,5 +87,5 @@ def _retrain_from_store(settings: Settings, app, registry, opts, model, say: Pro
             if not cursor:
                 break
     finally:
-        rm.db.close()
+        rm.close()
     return retrain_from_store(registry, app, keys, m["first_event_time"], m["event_time"], opts, model, say)
