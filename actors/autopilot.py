@@ -26,6 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from tiering.actors.placement import spread
 from tiering.actors.predictors import PredictorPool
 from tiering.adapters.bus import Decision
 from tiering.config import Settings
@@ -183,11 +184,15 @@ class Autopilot:
         if self._decision_task is None:
             self._decision_task = decision_task()
 
+        # Each shard's task on the next live node in turn: a node that joined takes its share.
+        places = dict(zip(per_shard, await asyncio.to_thread(spread, len(per_shard))))
+
         async def one_shard(i: int, keys: list[tuple[str, str]]) -> dict[str, Any]:
             groups = group_objects(keys, clocks, prices)
             observed = self.shards[i].observe.remote(groups, promotions_only)
             # the observation goes from the shard to the task without passing here
-            found = await self._decision_task.remote(groups, observed, spec, self.settings)
+            found = await self._decision_task.options(**places[i]).remote(
+                groups, observed, spec, self.settings)
             recorded = {"decisions": []}
             if found["chosen"]:
                 recorded = await self.shards[i].record_decisions.remote(

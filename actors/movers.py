@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
+from tiering.actors.placement import node_id
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import (
     ObjectMissing,
@@ -145,7 +146,7 @@ class MoverWorker:
         return self.settings.instance_id
 
     async def ping(self) -> dict[str, Any]:
-        return {"index": self.index, "pid": os.getpid(), "started_at": self.started_at,
+        return {"index": self.index, "pid": os.getpid(), "node": node_id(), "started_at": self.started_at,
                 "active": len(self._active), "consuming": self.consumer is not None,
                 "handled": self.consumer.handled if self.consumer else None}
 

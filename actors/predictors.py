@@ -56,9 +56,14 @@ class PredictorPool:
         """N actors, each with the model loaded; raises here if it does not load."""
         import ray
 
-        actor = ray.remote(num_cpus=num_cpus)(PredictorWorker)
+        from tiering.actors.placement import spread
+
+        # Restartable: a predictor on a node that dies comes back elsewhere
+        # with the same model (its argument lives on in the object store).
+        actor = ray.remote(num_cpus=num_cpus, max_restarts=-1, max_task_retries=-1)(PredictorWorker)
         ref = ray.put(model)  # one copy in the object store, whichever node each actor is on
-        handles = [actor.remote(version, ref) for _ in range(n)]
+        handles = [actor.options(**{**place, **({"num_cpus": num_cpus} if num_cpus else {})}).remote(version, ref)
+                   for place in spread(n)]
         if features is not None:
             ray.get([h.score.remote(0, np.zeros((1, features))) for h in handles])
         return cls(handles, version, batch)

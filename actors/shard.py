@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tiering.actors.placement import node_id
 from tiering.shards.worker import ShardWorker, relax_gc
 
 
@@ -19,5 +20,9 @@ def shard_actor_class():
         def __init__(self, *args: Any, **kwargs: Any):
             relax_gc()
             super().__init__(*args, **kwargs)
+
+        def where(self) -> dict[str, Any]:
+            """This shard's index and the node it runs on (after a node dies, another)."""
+            return {"index": self.index, "node": node_id()}
 
     return ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(ShardActor)

@@ -108,15 +108,17 @@ def check_ours(handles: list[Any], settings: Settings) -> None:
 def shard_handles(settings: Settings, create: bool = True) -> list[Any]:
     import ray
 
+    from tiering.actors.placement import spread
     from tiering.actors.shard import shard_actor_class
 
     cls = shard_actor_class()
     handles = []
     payload = settings.model_dump(mode="json")
+    places = spread(settings.shards) if create else []
     for i in range(settings.shards):
         name = f"shard-{i}"
         if create:
-            handles.append(cls.options(name=name, get_if_exists=True)
+            handles.append(cls.options(name=name, get_if_exists=True, **places[i])
                            .remote(i, payload, create_tables=False))
         else:
             handles.append(ray.get_actor(name))

@@ -106,9 +106,13 @@ class MovesRuntime:
         if kafka:  # topics before consumers, or the broker auto-creates one partition
             from tiering.adapters.bus_kafka import ensure_topics
             self.call(ensure_topics(s.kafka_bootstrap, s.kafka_topic_prefix, s.kafka_partitions, s.kafka_auth))
+        from tiering.actors.placement import spread
+
+        places = spread(s.movers)
         for i in range(s.movers):
-            opts = {} if name_prefix is None else {"name": f"{name_prefix}mover-{i}",
-                                                    "get_if_exists": True}
+            opts: dict[str, Any] = dict(places[i])
+            if name_prefix is not None:
+                opts.update(name=f"{name_prefix}mover-{i}", get_if_exists=True)
             names = shard_names or [f"shard-{j}" for j in range(len(self.shards))]
             self.movers.append(cls.options(**opts).remote(i, payload, names, consume=kafka,
                                                           failpoints=failpoints))
@@ -230,8 +234,11 @@ class MovesRuntime:
     def health(self) -> dict[str, Any]:
         import ray
 
+        from tiering.actors.placement import per_node
+
         alive = ray.get([m.ping.remote() for m in self.movers], timeout=4)
-        return {"movers": len(alive), "expected": self.settings.movers, "bus": self.bus.describe(),
+        return {"movers": len(alive), "expected": self.settings.movers, "nodes": per_node(alive),
+                "bus": self.bus.describe(),
                 "object_store": self.store.endpoint if hasattr(self.store, "endpoint") else None}
 
     def use_cases(self) -> dict[str, Any]:

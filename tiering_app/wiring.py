@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Sequence
 
+from tiering.actors.placement import per_node
 from tiering.adapters.eventstore import open_object_logs
 from tiering.config import Settings
 from tiering.projections.db import ReadModelDB
@@ -54,8 +55,8 @@ def build_services(settings: Settings, ingest: Any, *, shard_handles: Sequence[A
         def shards() -> dict[str, Any]:
             import ray
 
-            alive = ray.get([h.ping.remote() for h in shard_handles], timeout=4)
-            return {"alive": len(alive), "expected": settings.shards}
+            alive = ray.get([h.where.remote() for h in shard_handles], timeout=4)
+            return {"alive": len(alive), "expected": settings.shards, "nodes": per_node(alive)}
 
         checks["shards"] = shards
     if runner is not None:

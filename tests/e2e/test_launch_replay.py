@@ -7,34 +7,16 @@ import signal
 import socket
 import subprocess
 import time
-from collections import Counter
-from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
 from tests.support.launched import BIN, all_objects, free_port, http, stack_env, start_stack
-from tests.support.traces import TRACES
+from tests.support.traces import TRACES, expected_counts
 
 pytestmark = pytest.mark.e2e
 IBM = TRACES / "ibm-cos-000-part0.txt"
-
-
-def expected_counts(path: Path) -> Counter:
-    """Computed from the file alone: every request counts until the object's
-    first DELETE, which closes its log (this trace never re-PUTs a deleted key)."""
-    counts, deleted = Counter(), set()
-    with path.open() as f:
-        next(f)
-        for line in f:
-            parts = line.split()
-            if len(parts) < 3 or parts[2] in deleted:
-                continue
-            counts[parts[2]] += 1
-            if parts[1] == "REST.DELETE.OBJECT":
-                deleted.add(parts[2])
-    return counts
 
 
 @pytest.fixture
