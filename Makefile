@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-runtime
 export RAY_AUTH_MODE ?= token
 
-.PHONY: run test test-unit test-integration test-e2e services bench clean
+.PHONY: run test test-unit test-integration test-e2e services bench compose-smoke clean
 
 # `make run` installs what the product runs on (with the dashboard); the test
 # tools (Playwright, embedded PostgreSQL, linters) come only with `make test`.
@@ -52,6 +52,11 @@ test-integration: $(STAMP) services
 
 test-e2e: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q tests/e2e
+
+# docker-compose.yml for real, wherever a Docker engine runs: up, a replay,
+# /health, one committed move, down (volumes included).
+compose-smoke: $(RUN_STAMP)
+	$(BIN)/python -m tiering.devstack.compose_smoke $(SMOKE_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

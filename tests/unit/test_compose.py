@@ -107,3 +107,11 @@ def test_kafka_is_the_broker_version_the_tests_run(compose):
     pom = (COMPOSE.parent / "devstack" / "kafka" / "pom.xml").read_text()
     version = pom.split("<kafka.version>")[1].split("<")[0]
     assert compose["services"]["kafka"]["image"] == f"apache/kafka:{version}"
+
+
+def test_compose_smoke_says_why_it_cannot_run_without_docker(tmp_path):
+    """Here there is no Docker engine: exit 2 and one line saying so, before anything runs."""
+    done = subprocess.run([sys.executable, "-m", "tiering.devstack.compose_smoke"], capture_output=True,
+                          text=True, timeout=60, env={"PATH": str(tmp_path)})  # no `docker` on it
+    assert done.returncode == 2, done.stderr
+    assert "no Docker engine" in done.stderr and "Traceback" not in done.stderr
