@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.domain import Aggregate, event  # noqa: E402
 
+from tiering.adapters.eventstore import adapt_recorder  # noqa: E402
 from tiering.config import Settings  # noqa: E402
 from tiering.domain.records import AccessRecord, Op  # noqa: E402
 from tiering.ingest.producer import SyntheticProducer  # noqa: E402
@@ -50,8 +51,11 @@ class Tally(Aggregate):
 
 
 def raw_appends(settings: Settings, events: int) -> float:
-    app = Application(env={**settings.eventstore_env(), "SQLITE_DBNAME":
-                           str(settings.data_dir / "raw.sqlite")})
+    env = {**settings.eventstore_env(), "SQLITE_DBNAME": str(settings.data_dir / "raw.sqlite")}
+    app = Application(env=env)
+    # The same recorder settings as ours (the page cache; on PostgreSQL, inserts
+    # outside psycopg's pipeline mode, which can hang on large batches).
+    adapt_recorder(app.recorder, env)
     started = time.perf_counter()
     for i in range(0, events, BATCH):
         app.save(*(Tally(n) for n in range(i, min(i + BATCH, events))))
