@@ -6,6 +6,8 @@ Formats (see shared/traces/README.md):
 - ``cloudphysics`` CloudPhysics block trace; relative seconds, rebased.
 - ``msr``          MSR Cambridge block trace; FILETIME, converted to real Unix time.
 - ``systor``       SYSTOR '17 block trace; Unix seconds, kept.
+- ``s3-access``    S3 server access logs; absolute times, keys ``bucket/key``.
+- ``minio-audit``  MinIO audit logs (JSON lines); absolute times, keys ``bucket/key``.
 - ``csv``          any CSV with a header, read through a column mapping.
 
 Relative traces are rebased so their first good record lands at ``base_time``
@@ -34,15 +36,18 @@ from tiering.domain.records import DEFAULT_TENANT, AccessRecord, RecordError, pa
 
 from .csvmap import CsvMapping, parse_csv, parse_csv_mapping, read_csv_header, validate_csv_mapping
 from .formats import BadLine, Context, Item, parse_cloudphysics, parse_ibm_cos, parse_msr, parse_systor
+from .log_formats import parse_minio_audit, parse_s3_access
 
 DEFAULT_BASE = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()  # 1767225600.0
-FORMATS = ("ibm-cos", "cloudphysics", "msr", "systor", "csv")
+FORMATS = ("ibm-cos", "cloudphysics", "msr", "systor", "s3-access", "minio-audit", "csv")
 RELATIVE_FORMATS = ("ibm-cos", "cloudphysics")
 _PARSERS: dict[str, Callable[[Iterable[str], Context], Iterator[Item]]] = {
     "ibm-cos": parse_ibm_cos,
     "cloudphysics": parse_cloudphysics,
     "msr": parse_msr,
     "systor": parse_systor,
+    "s3-access": parse_s3_access,
+    "minio-audit": parse_minio_audit,
 }
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 

@@ -14,12 +14,13 @@ from tiering.config import Settings
 from tiering.domain.governance import ALL_TENANTS
 from tiering.ingest.formats import TraceError
 from tiering.ingest.trace_library import TraceLibrary
+from tiering.ingest.traces import FORMATS
 from tiering.services.errors import Busy, NotFound, invalid
 from tiering.services.policies import Policies
 from tiering.services.quotas import QuotaGuard
 from tiering.services.training import JobSpec
 
-TRACE_FORMATS = ("ibm-cos", "cloudphysics", "msr", "systor", "csv")
+TRACE_FORMATS = FORMATS  # what the trace library parses, said once (ingest.traces)
 
 
 class JobRunner(Protocol):

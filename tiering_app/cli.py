@@ -16,6 +16,8 @@ from tiering.domain.records import DEFAULT_TENANT, AccessRecord, RecordError, pa
 from tiering.ingest.traces import FORMATS
 
 # The trace formats as a choice, so that help lists them and typer refuses others (exit 2).
+MAPPING_HELP = ("csv: ts=COL,key=COL[+COL],op=COL[,size=COL][,op.READ=GET][,ts_unit=ms][,header=no]"
+                "[,delimiter=tab][,offset=COL,block_bytes=4096][,offset_unit=sectors][,size_unit=kib]")
 TraceFormat = Enum("TraceFormat", {f: f for f in FORMATS}, type=str)  # type: ignore[misc]
 
 app = typer.Typer(help="Event-sourced, ML-assisted storage tiering.", no_args_is_help=True,
@@ -165,7 +167,7 @@ def replay_trace(
                                                 help="The trace's format (csv needs --mapping).")],
     speed: Annotated[float, typer.Option(min=0, help="Event-time speed-up (0 = as fast as possible).")] = 0,
     tenant: Annotated[str, typer.Option(help="Tenant for every record.")] = DEFAULT_TENANT,
-    mapping: Annotated[Optional[str], typer.Option(help="csv: ts=COL,key=COL,op=COL,size=COL[,ts_unit=ms][,op.READ=GET]")] = None,
+    mapping: Annotated[Optional[str], typer.Option(help=MAPPING_HELP)] = None,
     lbn_grain: Annotated[int, typer.Option(min=1, help="Block traces: LBNs per object.")] = 1,
     base_time: Annotated[Optional[str], typer.Option(help="Event time that relative trace time 0 maps to.")] = None,
     materialize: Annotated[bool, typer.Option(help="Also write each object's bytes (up to the materialize cap) to the object store.")] = False,
@@ -302,10 +304,11 @@ def evaluate(
     trace: Annotated[Path, typer.Option("--trace", help="Trace file to replay.")],
     format: Annotated[TraceFormat, typer.Option("--format", "-f",
                                                 help="The trace's format (csv needs --mapping).")],
-    time_scale: Annotated[float, typer.Option("--time-scale", help="Billing seconds per trace second (720: 1 trace hour = 30 days).")] = 720.0,
+    time_scale: Annotated[Optional[float], typer.Option("--time-scale", help="Billing seconds per trace second (720: 1 trace hour = 30 days); instead of --days.")] = None,
+    days: Annotated[Optional[float], typer.Option("--days", help="Stretch the trace to span this many billing days (default 180 when no --time-scale is given).")] = None,
     policies: Annotated[Optional[str], typer.Option("--policies", help="Comma-separated policies (default: all).")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
-    mapping: Annotated[Optional[str], typer.Option(help="csv: ts=COL,key=COL,op=COL,size=COL[,ts_unit=ms]")] = None,
+    mapping: Annotated[Optional[str], typer.Option(help=MAPPING_HELP)] = None,
     lbn_grain: Annotated[int, typer.Option(min=1, help="Block traces: LBNs per object.")] = 2048,
     train_frac: Annotated[float, typer.Option(help="Share of the steps used for training.")] = 0.5,
     policy_file: Annotated[Optional[Path], typer.Option(help="YAML price overrides (defaults and tenant layers apply).")] = None,
@@ -314,8 +317,10 @@ def evaluate(
     from tiering.app.evaluate_cli import run_evaluate
 
     try:
+        if time_scale is not None and days is not None:
+            raise ValueError("give --days or --time-scale, not both")
         run_evaluate(trace, TraceFormat(format).value, time_scale, policies, json_out, mapping, lbn_grain, train_frac,
-                     policy_file, out, err)
+                     policy_file, out, err, days=days if time_scale is not None or days is not None else 180.0)
     except ValueError as e:
         raise fail(_local_error(e)) from None
 

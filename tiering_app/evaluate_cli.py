@@ -11,9 +11,9 @@ from rich.progress import BarColumn, Progress, TextColumn
 from tiering.simulation.evaluate import POLICIES, Options, evaluate
 
 
-def run_evaluate(trace: Path, fmt: str, scale: float, policies: str | None, json_out: Path | None,
+def run_evaluate(trace: Path, fmt: str, scale: float | None, policies: str | None, json_out: Path | None,
                  mapping: str | None, lbn_grain: int, train_frac: float, policy_file: Path | None,
-                 out: Console, err: Console, tenant: str = "default") -> dict:
+                 out: Console, err: Console, tenant: str = "default", days: float | None = None) -> dict:
     """ValueError for bad input (the CLI turns it into exit 2)."""
     from tiering.ingest.traces import FORMATS, parse_csv_mapping
 
@@ -23,8 +23,12 @@ def run_evaluate(trace: Path, fmt: str, scale: float, policies: str | None, json
         raise ValueError(f"no such trace file: {trace}")
     if fmt == "csv" and not mapping:
         raise ValueError("--format csv needs --mapping, e.g. ts=time,key=path,op=method,size=bytes")
-    if scale <= 0:
+    if scale is None and days is None:
+        raise ValueError("give --days or --time-scale")
+    if scale is not None and scale <= 0:
         raise ValueError(f"--time-scale must be > 0, got {scale}")
+    if days is not None and not 0 < days <= 36_500:
+        raise ValueError(f"--days must be between 0 and 36500, got {days}")
     if not 0 < train_frac < 1:
         raise ValueError(f"--train-frac must be between 0 and 1, got {train_frac}")
     names = [p.strip() for p in policies.split(",") if p.strip()] if policies else list(POLICIES)
@@ -37,7 +41,8 @@ def run_evaluate(trace: Path, fmt: str, scale: float, policies: str | None, json
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   console=err, transient=True) as bar:
         task = bar.add_task("reading trace", total=None)
-        report = evaluate(trace, fmt, Options(scale=scale, train_frac=train_frac, lbn_grain=lbn_grain),
+        opts = Options(scale=scale or Options.scale, days=days, train_frac=train_frac, lbn_grain=lbn_grain)
+        report = evaluate(trace, fmt, opts,
                           names, model, csv_mapping, tenant,
                           lambda what, i, n: bar.update(task, description=what, completed=i, total=n))
     render(report, out)
@@ -78,6 +83,8 @@ def render(r: dict, out: Console) -> None:
         it = r["s3_it_bill"]
         out.print(f"S3 Intelligent-Tiering at its own prices: ${it['total_usd']:.6f} "
                   f"(incl. monitoring fee ${it['monitoring_fee_usd']:.6f})")
+    for note in r.get("degenerate", []):
+        out.print(f"[yellow]note[/]: {note}")
     if "ours_training" in r:
         # the per-candidate validation costs are in the JSON; the table gets the gist
         t = {k: v for k, v in r["ours_training"].items() if k != "validation_usd"}

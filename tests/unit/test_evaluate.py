@@ -66,6 +66,10 @@ def test_cli_prints_the_table_and_writes_json(ibm_slice, tmp_path):
 @pytest.mark.parametrize("args, words", [
     (["--format", "nope"], "--format"),
     (["--format", "ibm-cos", "--time-scale", "0"], "time-scale"),
+    (["--format", "ibm-cos", "--days", "30", "--time-scale", "720"], "not both"),
+    (["--format", "ibm-cos", "--days", "0"], "--days"),
+    (["--format", "cloudphysics"], "does not look like a cloudphysics trace"),
+    (["--format", "minio-audit"], "does not look like a minio-audit trace"),
     (["--format", "ibm-cos", "--policies", "magic"], "unknown policy"),
     (["--format", "csv"], "--mapping"),
 ])
@@ -148,3 +152,27 @@ def test_any_csv_through_a_mapping_gives_the_same_answer(ibm_slice, report, tmp_
     again = evaluate(f, "csv", Options(scale=16_000), ["always-hot"], csv_mapping=mapping)
     for name in ("always-hot", "oracle"):
         assert again["policies"][name]["total_usd"] == pytest.approx(report["policies"][name]["total_usd"])
+
+
+def test_days_picks_the_stretch_and_says_it(ibm_slice):
+    res = CliRunner().invoke(app, ["evaluate", "--trace", str(ibm_slice), "--format", "ibm-cos",
+                                   "--days", "40", "--policies", "lifecycle-30-90"])
+    assert res.exit_code == 0, res.output
+    assert "40 steps of 1 day" in res.output or "41 steps of 1 day" in res.output, res.output
+    assert "1 trace hour =" in res.output
+
+
+def test_a_grid_larger_than_memory_is_refused_before_the_replay_saying_what_fits(ibm_slice):
+    with pytest.raises(ValueError, match=r"at most \d+ days fit for these objects"):
+        evaluate(ibm_slice, "ibm-cos", Options(days=3650, memory_bytes=50 * 2 ** 20))
+
+
+def test_degenerate_traces_are_named_in_the_summary(tmp_path):
+    trace = tmp_path / "two-seconds.csv"
+    # PUTs in the first second, one DELETE the next: nothing is read or written on the evaluation days
+    trace.write_text("t,k,op,size\n" + "".join(f"1700000000,k{i % 7},PUT,100\n" for i in range(40))
+                     + "1700000001,k0,DELETE,\n")
+    report = evaluate(trace, "csv", Options(scale=86_400 * 30), csv_mapping="ts=t,key=k,op=op,size=size")
+    assert any("only 2 distinct second(s)" in n for n in report["degenerate"]), report["degenerate"]
+    assert any("no access on the evaluation days" in n for n in report["degenerate"])
+    assert any("no model was trained" in n for n in report["degenerate"])

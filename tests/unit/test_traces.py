@@ -34,7 +34,7 @@ def revalidate(record: AccessRecord) -> AccessRecord:
 
 
 def test_formats_and_default_base():
-    assert FORMATS == ("ibm-cos", "cloudphysics", "msr", "systor", "csv")
+    assert FORMATS == ("ibm-cos", "cloudphysics", "msr", "systor", "s3-access", "minio-audit", "csv")
     assert DEFAULT_BASE == datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp() == 1767225600.0
 
 
