@@ -38,18 +38,33 @@ def run_evaluate(trace: Path, fmt: str, scale: float | None, policies: str | Non
         from tiering.adapters.policy_file import load_policy_file
 
         model = load_policy_file(policy_file).model_for(tenant, "")
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  console=err, transient=True) as bar:
-        task = bar.add_task("reading trace", total=None)
-        opts = Options(scale=scale or Options.scale, days=days, train_frac=train_frac, lbn_grain=lbn_grain)
-        report = evaluate(trace, fmt, opts,
-                          names, model, csv_mapping, tenant,
-                          lambda what, i, n: bar.update(task, description=what, completed=i, total=n))
+    opts = Options(scale=scale or Options.scale, days=days, train_frac=train_frac, lbn_grain=lbn_grain)
+    if not err.is_terminal:  # a log, not a bar: a line per stage and per tenth of the replay
+        report = evaluate(trace, fmt, opts, names, model, csv_mapping, tenant, ProgressLines(err))
+    else:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      console=err, transient=True) as bar:
+            task = bar.add_task("reading trace", total=None)
+            report = evaluate(trace, fmt, opts, names, model, csv_mapping, tenant,
+                              lambda what, i, n: bar.update(task, description=what, completed=i, total=n))
     render(report, out)
     if json_out is not None:
         Path(json_out).write_text(json.dumps(report, indent=2, default=str))
         out.print(f"wrote {json_out}")
     return report
+
+
+class ProgressLines:
+    """Progress as log lines: each stage once, and the replay every tenth of its steps."""
+
+    def __init__(self, err: Console):
+        self.err, self.last = err, ("", -1)
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if (what, tenth) != self.last and (what != self.last[0] or what == "replay"):
+            self.last = (what, tenth)
+            self.err.print(f"evaluate: {what} {done}/{total}", highlight=False)
 
 
 def _plain(v: object) -> str:

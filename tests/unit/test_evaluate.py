@@ -160,6 +160,8 @@ def test_days_picks_the_stretch_and_says_it(ibm_slice):
     assert res.exit_code == 0, res.output
     assert "40 steps of 1 day" in res.output or "41 steps of 1 day" in res.output, res.output
     assert "1 trace hour =" in res.output
+    # not a terminal: progress comes as log lines, not a silent bar
+    assert "evaluate: replay" in res.output and "evaluate: policy lifecycle-30-90" in res.output
 
 
 def test_a_grid_larger_than_memory_is_refused_before_the_replay_saying_what_fits(ibm_slice):
