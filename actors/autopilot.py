@@ -26,9 +26,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from tiering.actors.placement import spread
 from tiering.actors.predictors import PredictorPool
 from tiering.adapters.bus import Decision
+from tiering.adapters.ray_spread import spread
 from tiering.config import Settings
 from tiering.domain.ids import shard_of
 from tiering.domain.vocabulary import MODE_DISPOSITION, AutopilotMode

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
-from tiering.actors.placement import node_id
 from tiering.adapters.bus import Decision
 from tiering.adapters.objectstore import (
     ObjectMissing,
@@ -33,6 +32,7 @@ from tiering.adapters.objectstore import (
     object_name,
     open_store,
 )
+from tiering.adapters.ray_spread import node_id
 from tiering.adapters.retrying import aretrying
 from tiering.config import Settings
 from tiering.domain.ids import shard_of

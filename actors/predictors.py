@@ -56,7 +56,7 @@ class PredictorPool:
         """N actors, each with the model loaded; raises here if it does not load."""
         import ray
 
-        from tiering.actors.placement import spread
+        from tiering.adapters.ray_spread import spread
 
         # Restartable: a predictor on a node that dies comes back elsewhere
         # with the same model (its argument lives on in the object store).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tiering.actors.placement import node_id
+from tiering.adapters.ray_spread import node_id
 from tiering.shards.worker import ShardWorker, relax_gc
 
 

@@ -37,7 +37,7 @@ def one(args: argparse.Namespace) -> dict:
     import ray
 
     from bench.ingest import raw_appends, run_through
-    from tiering.actors.placement import per_node
+    from tiering.adapters.ray_spread import per_node
     from tiering.app import cluster
     from tiering.config import Settings
     from tiering.domain.records import AccessRecord, Op

@@ -108,8 +108,8 @@ def check_ours(handles: list[Any], settings: Settings) -> None:
 def shard_handles(settings: Settings, create: bool = True) -> list[Any]:
     import ray
 
-    from tiering.actors.placement import spread
     from tiering.actors.shard import shard_actor_class
+    from tiering.adapters.ray_spread import spread
 
     cls = shard_actor_class()
     handles = []

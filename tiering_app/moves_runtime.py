@@ -106,7 +106,7 @@ class MovesRuntime:
         if kafka:  # topics before consumers, or the broker auto-creates one partition
             from tiering.adapters.bus_kafka import ensure_topics
             self.call(ensure_topics(s.kafka_bootstrap, s.kafka_topic_prefix, s.kafka_partitions, s.kafka_auth))
-        from tiering.actors.placement import spread
+        from tiering.adapters.ray_spread import spread
 
         places = spread(s.movers)
         for i in range(s.movers):
@@ -234,7 +234,7 @@ class MovesRuntime:
     def health(self) -> dict[str, Any]:
         import ray
 
-        from tiering.actors.placement import per_node
+        from tiering.adapters.ray_spread import per_node
 
         alive = ray.get([m.ping.remote() for m in self.movers], timeout=4)
         return {"movers": len(alive), "expected": self.settings.movers, "nodes": per_node(alive),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Sequence
 
-from tiering.actors.placement import per_node
 from tiering.adapters.eventstore import open_object_logs
+from tiering.adapters.ray_spread import per_node
 from tiering.config import Settings
 from tiering.projections.db import ReadModelDB
 from tiering.projections.queries import ReadModels
