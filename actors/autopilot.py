@@ -31,6 +31,7 @@ from tiering.adapters.bus import Decision
 from tiering.adapters.ray_spread import spread
 from tiering.config import Settings
 from tiering.domain.ids import shard_of
+from tiering.domain.policy_config import DecisionConfig
 from tiering.domain.vocabulary import MODE_DISPOSITION, AutopilotMode
 from tiering.shards.decision_round import RoundSpec, decision_task, group_objects
 from tiering.shards.steps import AnswerDecision
@@ -173,14 +174,15 @@ class Autopilot:
         and the shard records what was chosen (``shards.decision_round``); in auto
         mode the decisions are then published."""
         meta = await asyncio.to_thread(self._refresh_predictors)
+        prices = await asyncio.to_thread(self.read_models.policy.config)  # the stored overrides, or None
         spec = RoundSpec(_DISPOSITION[mode], self.model_version, self.pool,
                          meta.get("policy_params") or {},
-                         tuple(_ranked(meta.get("feature_importances") or {})), promotions_only)
+                         tuple(_ranked(meta.get("feature_importances") or {})), promotions_only,
+                         (prices.decisions if prices else DecisionConfig()).operator_hold_s)
         # Each tenant decides at its own event time; a tenant the read model
         # has no clock for yet (projection lag) decides at the estate's.
         known = await asyncio.to_thread(self.read_models.tenant_clocks)
         clocks = {t: known.get(t, now) for keys in per_shard.values() for t, _ in keys}
-        prices = await asyncio.to_thread(self.read_models.policy.config)  # the stored overrides, or None
         if self._decision_task is None:
             self._decision_task = decision_task()
 
@@ -208,7 +210,8 @@ class Autopilot:
                 published += 1
         return {"policy": spec.policy_id,
                 "considered": sum(r["considered"] for r in results), "decided": len(decisions),
-                "published": published, "not_in_store": sum(r["not_in_store"] for r in results)}
+                "published": published, "not_in_store": sum(r["not_in_store"] for r in results),
+                "held": sum(r.get("held", 0) for r in results)}
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """A round each time event time passes the next decision point."""

@@ -75,7 +75,8 @@ class StoredObject(Aggregate):
     so reading a log up to event time T is reading a prefix of it."""
 
     # v2 added ``log_time``; a v1 snapshot's is its newest event-time field.
-    class_version = 2
+    # v3 added ``operator_move``; earlier snapshots name none.
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -85,6 +86,10 @@ class StoredObject(Aggregate):
         state["log_time"] = max(t for t in times if t is not None)
         if state.get("move"):  # its request was stamped in wall time, as _Stamped drops
             state["move"] = {**state["move"], "requested_at": None}
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state["operator_move"] = None
 
     class Registered(Aggregate.Created):
         # v2 added ``origin``; v1 events were only ever written by PUTs.
@@ -125,6 +130,8 @@ class StoredObject(Aggregate):
         self.recommendation: dict[str, Any] | None = None
         self.move: dict[str, Any] | None = None  # the move in flight, if any
         self.moves_completed = 0
+        # the last move an operator asked for or approved: the autopilot holds off it
+        self.operator_move: dict[str, Any] | None = None
 
     @property
     def tier(self) -> Tier:
@@ -338,6 +345,8 @@ class StoredObject(Aggregate):
         self.move = {"move_id": move_id, "source": source, "target": target,
                      "step": "requested", "source_etag": source_etag,
                      "source_size": source_size, "requested_at": at}
+        if by is not None:
+            self.operator_move = {"target": target, "at": at, "by": by}
         self._advance(at)
 
     def record_copied(self, move_id: str, at: float | None) -> bool:

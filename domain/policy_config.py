@@ -14,6 +14,8 @@ Shape::
       - prefix: logs/
         tenant: acme
         warm: {retrieval_gb: 0.02}
+    decisions:
+      operator_hold_days: 30   # event days the autopilot leaves an operator's move alone
 
 Resolution order (later wins): defaults, tenant, matching prefixes from the
 shortest to the longest (a tenant-specific prefix after a global one of equal
@@ -25,11 +27,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from tiering.domain.clock import DAY_S
 from tiering.domain.costs import DEFAULT_PRICES, CostModel, override_prices
 from tiering.domain.quotas import QuotaConfig
 
 Overrides = Mapping[str, Mapping[str, float]]
 _TIER_KEYS = ("hot", "warm", "cold")
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    """How the autopilot decides, beyond prices."""
+    # An operator who moved an object meant it: for this long (event time) the
+    # autopilot records what it would do as "held" and moves nothing.
+    operator_hold_days: float = 30.0
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "DecisionConfig":
+        data = data or {}
+        if not isinstance(data, Mapping):
+            raise ValueError("decisions: expected a mapping")
+        unknown = set(data) - {"operator_hold_days"}
+        if unknown:
+            raise ValueError(f"decisions: unknown field(s) {sorted(unknown)}; expected operator_hold_days")
+        hold = data.get("operator_hold_days", cls.operator_hold_days)
+        if isinstance(hold, bool) or not isinstance(hold, (int, float)) or not 0 <= hold <= 3650:
+            raise ValueError("decisions.operator_hold_days: a number of days from 0 to 3650")
+        return cls(float(hold))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"operator_hold_days": self.operator_hold_days}
+
+    @property
+    def operator_hold_s(self) -> float:
+        return self.operator_hold_days * DAY_S
 
 
 @dataclass(frozen=True)
@@ -46,6 +77,7 @@ class PolicyConfig:
     prefixes: tuple[PrefixRule, ...] = ()
     base: CostModel = field(default_factory=CostModel)
     quotas: QuotaConfig = field(default_factory=QuotaConfig)
+    decisions: DecisionConfig = field(default_factory=DecisionConfig)
 
     # ----- building ----------------------------------------------------------
     @classmethod
@@ -54,10 +86,10 @@ class PolicyConfig:
         data = data or {}
         if not isinstance(data, Mapping):
             raise ValueError("policy file: the top level must be a mapping")
-        unknown = set(data) - {"defaults", "tenants", "prefixes", "quotas"}
+        unknown = set(data) - {"defaults", "tenants", "prefixes", "quotas", "decisions"}
         if unknown:
             raise ValueError(f"policy file: unknown section(s) {sorted(unknown)}; "
-                             "expected defaults, tenants, prefixes, quotas")
+                             "expected defaults, tenants, prefixes, quotas, decisions")
         base = base or CostModel(dict(DEFAULT_PRICES))
         defaults = _check_overrides("defaults", data.get("defaults") or {}, base)
         tenants_in = data.get("tenants") or {}
@@ -79,7 +111,8 @@ class PolicyConfig:
                 raise ValueError(f"prefixes[{i}]: unknown field(s) {sorted(extra)}")
             ov = {k: v for k, v in item.items() if k in _TIER_KEYS}
             rules.append(PrefixRule(item["prefix"], tenant, _check_overrides(f"prefixes[{i}]", ov, base)))
-        return cls(defaults, tenants, tuple(rules), base, QuotaConfig.from_dict(data.get("quotas")))
+        return cls(defaults, tenants, tuple(rules), base, QuotaConfig.from_dict(data.get("quotas")),
+                   DecisionConfig.from_dict(data.get("decisions")))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +121,7 @@ class PolicyConfig:
             "prefixes": [{"prefix": r.prefix, **({"tenant": r.tenant} if r.tenant else {}),
                           **_plain(r.overrides)} for r in self.prefixes],
             "quotas": self.quotas.to_dict(),
+            "decisions": self.decisions.to_dict(),
         }
 
     # ----- resolving ---------------------------------------------------------

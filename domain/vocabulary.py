@@ -21,6 +21,7 @@ class Disposition(StrEnum):
     DRY = "dry"
     PENDING = "pending"
     ADVICE = "advice"
+    HELD = "held"  # what the policy wanted, not done: an operator's move holds
 
 
 # the disposition each mode gives its decisions
@@ -37,11 +38,12 @@ class DecisionStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     ADVICE = "advice"
+    HELD = "held"
 
 
 DISPOSITION_STATUS = {Disposition.PUBLISH: DecisionStatus.PUBLISHED, Disposition.DRY: DecisionStatus.DRY,
                       Disposition.PENDING: DecisionStatus.PENDING,
-                      Disposition.ADVICE: DecisionStatus.ADVICE}
+                      Disposition.ADVICE: DecisionStatus.ADVICE, Disposition.HELD: DecisionStatus.HELD}
 
 # The order every move walks; an ending may follow any step before
 # "committed", and nothing but "reclaimed" may follow "committed".

@@ -76,11 +76,12 @@ class ObjectFacts:
     registered_at: float
     version: int
     recommendation: dict[str, Any] | None
+    operator_move: dict[str, Any] | None = None  # the last move an operator asked for
 
     @classmethod
     def of(cls, obj: StoredObject) -> "ObjectFacts":
         return cls(str(obj.id), obj.tenant, obj.key, obj.tier, obj.size, obj.registered_at,
-                   obj.version, obj.recommendation)
+                   obj.version, obj.recommendation, obj.operator_move)
 
 
 @dataclass

@@ -28,7 +28,8 @@ from tiering.adapters.objectstore import StoreError, TierBuckets, object_name, o
 from tiering.config import Settings
 from tiering.domain.application import ObjectLogApplication
 from tiering.domain.costs import CostModel
-from tiering.domain.policy_config import PolicyConfig
+from tiering.domain.policy_config import DecisionConfig, PolicyConfig
+from tiering.domain.vocabulary import Disposition
 from tiering.ml.live import Observed, choose, observe
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class RoundSpec:
     policy_params: dict[str, Any] = field(default_factory=dict)
     importances: tuple[str, ...] = ()
     promotions_only: bool = False
+    operator_hold_s: float = DecisionConfig().operator_hold_s
 
     @property
     def policy_id(self) -> str:
@@ -89,6 +91,24 @@ class ChosenMove:
     score: float
     reasons: tuple[str, ...]
     now: float
+    held: bool = False  # recorded as "held", never acted on: an operator's move holds
+
+
+def operator_hold(operator_move: dict[str, Any] | None, target: str, now: float,
+                  hold_s: float) -> str | None:
+    """Why a move to ``target`` must wait for the operator's hold to end, or None.
+
+    A move an operator asked for (or approved) stands for ``hold_s`` of event
+    time: the autopilot moves the object nowhere else before then, whatever
+    the policy would say; a move to where the operator put it is not undoing it."""
+    if not operator_move or operator_move.get("at") is None or target == operator_move["target"]:
+        return None
+    until = operator_move["at"] + hold_s
+    if now >= until:
+        return None
+    return (f"held: {operator_move['by']} moved it to {operator_move['target']} at event time "
+            f"{operator_move['at']:.0f}; the autopilot leaves it there until {until:.0f} "
+            f"(decisions.operator_hold_days)")
 
 
 def group_objects(keys: Sequence[tuple[str, str]], clocks: dict[str, float],
@@ -120,17 +140,26 @@ def choose_decisions(groups: Sequence[ObjectGroup], observed: Sequence[Observed 
         for d in choose(seen, spec.policy(), model=group.model, importances=spec.importances):
             o = facts[(d.tenant, d.key)]
             rec = o.recommendation or {}
-            if (rec.get("target") == d.target and rec.get("disposition") == spec.disposition
-                    and spec.disposition in ("dry", "pending") and not rec.get("outcome")):
-                continue  # said already, and still unanswered: no new event each round
+            hold = operator_hold(o.operator_move, d.target, seen.now, spec.operator_hold_s)
+            disposition = Disposition.HELD if hold else spec.disposition
+            if said_already(rec, d.target, disposition):
+                continue  # no new event each round
             chosen.append(ChosenMove(o.object_id, d.tenant, d.key, d.current, d.target, d.score,
-                                     tuple(d.reasons), seen.now))
+                                     tuple(d.reasons) + ((hold,) if hold else ()), seen.now, bool(hold)))
     absent = 0
-    if spec.disposition in ACTED_ON and chosen:
-        present = _bytes_present(settings, chosen)
-        absent = len(chosen) - sum(present)
-        chosen = [c for c, ok in zip(chosen, present) if ok]
+    acted = [c for c in chosen if not c.held]
+    if spec.disposition in ACTED_ON and acted:
+        present = dict(zip((c.object_id for c in acted), _bytes_present(settings, acted)))
+        absent = len(acted) - sum(present.values())
+        chosen = [c for c in chosen if c.held or present[c.object_id]]
     return {"chosen": chosen, "not_in_store": absent}
+
+
+def said_already(rec: dict[str, Any], target: str, disposition: str) -> bool:
+    """The same decision recorded and still unanswered (dry, pending or held): say it once."""
+    return (rec.get("target") == target and rec.get("disposition") == disposition
+            and disposition in (Disposition.DRY, Disposition.PENDING, Disposition.HELD)
+            and not rec.get("outcome"))
 
 
 def record_decisions(app: ObjectLogApplication, chosen: Sequence[ChosenMove], policy_id: str,
@@ -139,7 +168,7 @@ def record_decisions(app: ObjectLogApplication, chosen: Sequence[ChosenMove], po
     nothing of them stays in the cache, and the next round decides them again.
     A decision whose object moved, was deleted or recreated since it was
     observed is dropped ("changed"); accesses since do not void it."""
-    decisions, unchanged, changed = [], 0, 0
+    decisions, unchanged, changed, held = [], 0, 0, 0
     with app.unit_of_work() as uow:
         for c in chosen:
             obj = app.current(c.tenant, c.key)
@@ -147,9 +176,8 @@ def record_decisions(app: ObjectLogApplication, chosen: Sequence[ChosenMove], po
                     or obj.move is not None or obj.tier.value != c.current):
                 changed += 1
                 continue
-            rec = obj.recommendation or {}
-            if (rec.get("target") == c.target and rec.get("disposition") == disposition
-                    and disposition in ("dry", "pending") and not rec.get("outcome")):
+            said = Disposition.HELD if c.held else disposition
+            if said_already(obj.recommendation or {}, c.target, said):
                 unchanged += 1
                 continue
             # Stamped at the tenant's now as this shard knows it, if it knows later.
@@ -158,9 +186,12 @@ def record_decisions(app: ObjectLogApplication, chosen: Sequence[ChosenMove], po
                      "tier": obj.tier.value, "version": obj.version}
             decision = Decision.for_object(state, c.target, "; ".join(c.reasons), policy_id, now)
             uow.touch(obj).recommend(c.target, policy_id, c.score, list(c.reasons), now,
-                                     decision_id=decision.move_id, disposition=disposition)
-            decisions.append(decision.to_dict())
-    return {"decisions": decisions, "unchanged": unchanged, "changed": changed}
+                                     decision_id=decision.move_id, disposition=said)
+            if c.held:
+                held += 1  # recorded with its reason; nothing acts on it
+            else:
+                decisions.append(decision.to_dict())
+    return {"decisions": decisions, "unchanged": unchanged, "changed": changed, "held": held}
 
 
 def _bytes_present(settings: Settings, chosen: Sequence[ChosenMove]) -> list[bool]:

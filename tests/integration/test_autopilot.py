@@ -120,6 +120,41 @@ def test_paused_records_decisions_and_moves_nothing_then_approval_and_auto_move(
     assert client.get("/autopilot").json()["rounds"] == 4
 
 
+def test_an_operators_move_is_not_undone_within_the_hold(stack):
+    """Two objects written today and moved to cold by an operator: the rules
+    would bring them straight back (recent use), the hold in the policy file
+    keeps them, and the decision says why; with no hold they go back."""
+    client, runner = _api(stack)
+    stack.put({"fresh-a": 4 * MIB, "fresh-b": 4 * MIB}, ts=T0)
+    runner.catch_up()
+    for key in ("fresh-a", "fresh-b"):
+        r = client.post(f"/objects/{key}/move", params={"tenant": "acme"}, json={"target": "cold"})
+        assert r.status_code == 202, r.text
+    stack.wait_settled(["fresh-a", "fresh-b"], moved={"fresh-a": "cold", "fresh-b": "cold"})
+    runner.catch_up()
+    client.put("/autopilot", json={"mode": "auto"})
+
+    held = client.post("/autopilot/run").json()
+    assert (held["held"], held["published"]) == (2, 0), held
+    rows = _decisions(client, runner, status="held")
+    assert sorted(d["key"] for d in rows) == ["fresh-a", "fresh-b"]
+    for d in rows:
+        assert (d["source"], d["target"]) == ("cold", "hot")
+        assert any(r.startswith("held: tester") and "moved it to cold" in r and "operator_hold_days" in r
+                   for r in d["reasons"]), d["reasons"]
+    assert {stack.state(k)["tier"] for k in ("fresh-a", "fresh-b")} == {"cold"}
+    before = len(_kinds(stack, "fresh-a"))
+    assert client.post("/autopilot/run").json()["held"] == 0  # said once
+    assert len(_kinds(stack, "fresh-a")) == before
+
+    # The hold is the policy file's: none, and the same round moves them back.
+    assert client.put("/policies", json={"decisions": {"operator_hold_days": 0}}).status_code == 200
+    assert client.put("/policies", json={"decisions": {"operator_hold_days": -1}}).status_code == 422
+    back = client.post("/autopilot/run").json()
+    assert (back["held"], back["published"]) == (0, 2), back
+    stack.wait_settled(["fresh-a", "fresh-b"], moved={"fresh-a": "hot", "fresh-b": "hot"})
+
+
 def test_a_registered_model_scores_on_the_predictor_pool(stack):
     from sklearn.ensemble import RandomForestClassifier
 

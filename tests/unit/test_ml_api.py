@@ -15,7 +15,8 @@ def client(tmp_path):
 
 def test_policies_round_trip_and_validation(client):
     assert client.get("/policies").json() == {"defaults": {}, "tenants": {}, "prefixes": [],
-                                              "quotas": {"defaults": {}, "tenants": {}}}
+                                              "quotas": {"defaults": {}, "tenants": {}},
+                                              "decisions": {"operator_hold_days": 30.0}}
     body = {"tenants": {"acme": {"cold": {"min_storage_days": 180}}},
             "prefixes": [{"prefix": "logs/", "warm": {"retrieval_gb": 0.02}}]}
     r = client.put("/policies", json=body)
