@@ -141,4 +141,4 @@ def test_a_failed_decision_round_is_decided_again_by_the_next(worker, monkeypatc
     again = decision_round(worker, keys, clocks)
     assert len(again["decisions"]) == 1 and again["unchanged"] == 0
     assert [h.kind for h in app.history("acme", "idle")][-1] == "TierRecommended"
-    assert decision_round(worker, keys, clocks) == {"decisions": [], "unchanged": 0, "changed": 0}
+    assert decision_round(worker, keys, clocks) == {"decisions": [], "unchanged": 0, "changed": 0, "held": 0}
