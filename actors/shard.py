@@ -6,10 +6,13 @@ objects from their logs as they are touched.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from tiering.adapters.ray_spread import node_id
 from tiering.shards.worker import ShardWorker, relax_gc
+
+log = logging.getLogger(__name__)
 
 
 def shard_actor_class():
@@ -20,6 +23,7 @@ def shard_actor_class():
         def __init__(self, *args: Any, **kwargs: Any):
             relax_gc()
             super().__init__(*args, **kwargs)
+            log.info("shard %d ready on node %s", self.index, node_id())
 
         def where(self) -> dict[str, Any]:
             """This shard's index and the node it runs on (after a node dies, another)."""

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     instance_id: str | None = Field(
         None, description="This deployment's id; launch reads it from the event store "
         "(its actors' Ray namespace derives from it). Not set by hand.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Level of the launch process's and every actor's log; other libraries "
+        "log at WARNING and above unless this is DEBUG.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text: one readable line per record; json: one JSON object per line "
+        "(ts, level, logger, component, message, exc).")
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
     api_url: str | None = Field(None, description="Where CLI commands find the REST API.")
@@ -120,6 +126,11 @@ class Settings(BaseSettings):
     age_warm_after_s: float = Field(30 * 86400, gt=0, description="Idle time after which hot moves to warm.")
     age_cold_after_s: float = Field(90 * 86400, gt=0, description="Idle time after which warm moves to cold.")
     age_rule_max_moves: int = Field(200, ge=1, description="Most moves the age rule decides per run.")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
 
     @field_validator("data_dir")
     @classmethod

@@ -63,8 +63,13 @@ def connect(settings: Settings) -> str:
     ensure_auth_token()
     if ray.is_initialized():
         return "already connected"
-    common = dict(namespace=namespace_of(settings.instance_id), log_to_driver=False,
-                  logging_level=logging.WARNING)
+    from tiering.adapters.logs import worker_runtime_env
+
+    # Every worker logs as the launch does, naming its actor; the driver
+    # prints their lines with its own, from every node.
+    common = dict(namespace=namespace_of(settings.instance_id), log_to_driver=True,
+                  logging_level=logging.WARNING,
+                  runtime_env=worker_runtime_env(settings.log_level, settings.log_format))
     if settings.ray_address and settings.ray_address != "local":
         check_reachable(settings.ray_address)
         ray.init(address=settings.ray_address, **common)

@@ -113,10 +113,14 @@ def import_policy_file(settings: Settings) -> None:
 
 
 def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: int) -> None:
+    # Actors' lines name their actor themselves (adapters.logs): without Ray's
+    # "(Actor pid=…)" prefix, a JSON line stays JSON. Read when Ray is imported.
+    os.environ.setdefault("RAY_DISABLE_WORKER_LOG_PREFIX", "1")
     import ray
     import uvicorn
 
     from tiering.actors.background import background_actor_classes
+    from tiering.adapters.logs import configure_logging
     from tiering.app import cluster
     from tiering.app.moves_runtime import MovesRuntime
     from tiering.app.stack_lock import StackLock
@@ -127,6 +131,7 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     from tiering.shards.worker import relax_gc
     from tiering.web.app import create_app
 
+    configure_logging(settings.log_level, settings.log_format, "launch")
     api_socket, dashboard_socket = reserve_server_ports(settings)
     relax_gc()  # the API parses and routes ingest batches here
     # What the stack writes (the event store, policies, models, the object
