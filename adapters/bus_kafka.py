@@ -76,8 +76,23 @@ async def ensure_topics(bootstrap: str, prefix: str = "", partitions: int = 8, a
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # made meanwhile elsewhere
                 await admin.create_topics(missing)
+        await _coordinator_ready(admin, names["group"])
     finally:
         await admin.close()
+
+
+async def _coordinator_ready(admin: AIOKafkaAdminClient, group: str, deadline_s: float = 30.0) -> None:
+    """Wait until the broker names a coordinator for the movers' group. A fresh
+    broker makes its offsets topic on the first ask and answers "not available"
+    until then; movers that joined meanwhile would each log that as an error."""
+    try:
+        async for attempt in aretrying(KafkaError, first_s=0.1, max_s=1.0, deadline_s=deadline_s,
+                                       level=logging.DEBUG):  # an expected wait, not a fault
+            with attempt:
+                await admin.find_coordinator(group)
+    except KafkaError as e:  # the consumers wait for it themselves; say so once
+        log.warning("no Kafka group coordinator for %s after %.0f s (%r); movers will keep asking",
+                    group, deadline_s, e)
 
 
 async def send_retrying(producer: AIOKafkaProducer, topic: str, value: bytes, key: bytes,

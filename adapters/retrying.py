@@ -24,13 +24,13 @@ RetryOn = type[BaseException] | tuple[type[BaseException], ...] | Callable[[Base
 
 
 def _policy(retry_on: RetryOn, first_s: float, max_s: float, attempts: int | None,
-            deadline_s: float | None) -> dict:
+            deadline_s: float | None, level: int = logging.WARNING) -> dict:
     retry = (retry_if_exception(retry_on) if callable(retry_on) and not isinstance(retry_on, type)
              else retry_if_exception_type(retry_on))
     stop = stop_after_attempt(attempts) if attempts is not None else stop_after_delay(deadline_s)
     return {"retry": retry, "stop": stop, "reraise": True,
             "wait": wait_exponential(multiplier=first_s, min=first_s, max=max_s),
-            "before_sleep": before_sleep_log(log, logging.WARNING)}
+            "before_sleep": before_sleep_log(log, level)}
 
 
 def retrying(retry_on: RetryOn, *, first_s: float, max_s: float, attempts: int | None = None,
@@ -40,6 +40,7 @@ def retrying(retry_on: RetryOn, *, first_s: float, max_s: float, attempts: int |
 
 
 def aretrying(retry_on: RetryOn, *, first_s: float, max_s: float, attempts: int | None = None,
-              deadline_s: float | None = None) -> AsyncRetrying:
-    """``async for attempt in aretrying(...): with attempt: ...``, for coroutines."""
-    return AsyncRetrying(**_policy(retry_on, first_s, max_s, attempts, deadline_s))
+              deadline_s: float | None = None, level: int = logging.WARNING) -> AsyncRetrying:
+    """``async for attempt in aretrying(...): with attempt: ...``, for coroutines.
+    ``level``: of the line logged before each wait (DEBUG for an expected wait)."""
+    return AsyncRetrying(**_policy(retry_on, first_s, max_s, attempts, deadline_s, level))

@@ -116,6 +116,8 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     # Actors' lines name their actor themselves (adapters.logs): without Ray's
     # "(Actor pid=…)" prefix, a JSON line stays JSON. Read when Ray is imported.
     os.environ.setdefault("RAY_DISABLE_WORKER_LOG_PREFIX", "1")
+    # and every line is shown: Ray's dedup masks digits, so "shard 0 ready" hid "shard 1 ready".
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     import ray
     import uvicorn
 
