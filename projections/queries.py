@@ -273,6 +273,10 @@ class ReadModels:
             "move_success_rate": counters["completed"] / ended if ended else None,
         }
 
+    def decision_counts(self) -> dict[str, int]:
+        """Decisions recorded, by status (published, dry, pending, held, ...)."""
+        return dict(self.db.fetchall("SELECT status, COUNT(*) FROM rm_decisions GROUP BY status"))
+
     def write_snapshot(self, taken_at: float) -> dict:
         """Record the current metrics at wall time ``taken_at`` (a scheduled
         actor calls this); returns the entry as ``metrics_history`` lists it."""

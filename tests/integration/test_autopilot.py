@@ -143,6 +143,7 @@ def test_an_operators_move_is_not_undone_within_the_hold(stack):
         assert any(r.startswith("held: tester") and "moved it to cold" in r and "operator_hold_days" in r
                    for r in d["reasons"]), d["reasons"]
     assert {stack.state(k)["tier"] for k in ("fresh-a", "fresh-b")} == {"cold"}
+    assert 'tiering_decisions{status="held"} 2.0' in client.get("/metrics/prometheus").text
     before = len(_kinds(stack, "fresh-a"))
     assert client.post("/autopilot/run").json()["held"] == 0  # said once
     assert len(_kinds(stack, "fresh-a")) == before

@@ -174,6 +174,11 @@ def test_prometheus_counts_ingest(stack):
     text = stack.client.get("/metrics/prometheus").text
     assert 'tiering_ingest_records_total{outcome="accepted"} 1.0' in text
     assert 'tiering_ingest_batches_total{outcome="rejected"} 1.0' in text
+    # the estate as the logs say, and the API process itself
+    stack.project()
+    text = stack.client.get("/metrics/prometheus").text
+    assert 'tiering_objects{tier="hot"} 1.0' in text and 'tiering_moves{outcome="completed"} 0.0' in text
+    assert "process_resident_memory_bytes" in text and "python_info" in text
 
 
 def test_metric_history_comes_from_snapshots(stack):

@@ -27,7 +27,8 @@ def metrics_history(_: EstateViewer, read_models: ReadModelsDep, since: float | 
 
 
 @router.get("/metrics/prometheus", summary="Operational counters in Prometheus text format")
-def prometheus(_: EstateAdmin, services: ServicesDep) -> Response:
+def prometheus(_: EstateAdmin, services: ServicesDep, read_models: ReadModelsDep) -> Response:
+    services.metrics.refresh(read_models)
     for gauge, read in ((services.metrics.projection_lag, services.lag),
                         (services.metrics.quarantined, services.quarantined)):
         if read is not None:
