@@ -180,8 +180,14 @@ def run(settings: Settings, *, produce: bool, objects: int, rate: float, seed: i
     producer = None
     if produce:
         # produced PUTs get their bytes too, as POST /accesses does
-        send = (lambda records: moves.call(moves.ingest.aingest(records))) \
+        ingest_batch = (lambda records: moves.call(moves.ingest.aingest(records))) \
             if settings.ingest_materialize else ingest.ingest
+
+        def send(records):  # counted in /metrics/prometheus like the API's batches
+            result = ingest_batch(records)
+            services.metrics.count_accepted(result.accepted, result.events)
+            return result
+
         producer = threading.Thread(target=_producer_loop, args=(send, settings, stop),
                                     kwargs=dict(objects=objects, rate=rate, seed=seed),
                                     name="producer", daemon=True)

@@ -35,6 +35,12 @@ class ApiMetrics:
         ProcessCollector(registry=self.registry)  # the API process's CPU, memory, open files
         PlatformCollector(registry=self.registry)
 
+    def count_accepted(self, accepted: int, events: int) -> None:
+        """A batch recorded: by the API, or by the launch's own producer."""
+        self.batches.labels("accepted").inc()
+        self.records.labels("accepted").inc(accepted)
+        self.events.inc(events)
+
     def refresh(self, read_models: Any) -> None:
         """Set the estate gauges from the read models (aggregate tables: cost
         grows with tenants and tiers, not objects). A scrape never fails for it."""

@@ -110,7 +110,5 @@ async def ingest_body(request: Request, services: Services, materialize: bool | 
             response.headers["Idempotent-Replayed"] = "true"
         batches.labels("replayed").inc()  # its records were counted the first time
         return result
-    batches.labels("accepted").inc()
-    records.labels("accepted").inc(result["accepted"])
-    services.metrics.events.inc(result["events"])
+    services.metrics.count_accepted(result["accepted"], result["events"])
     return result
