@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 from collections import Counter
 from dataclasses import dataclass, field
@@ -56,16 +57,45 @@ __all__ = ["BadLine", "CsvMapping", "DEFAULT_BASE", "FORMATS", "TraceStats", "it
            "validate_csv_mapping"]
 
 
-def open_trace(path: str | Path, *, csv_mode: bool = False) -> IO[str]:
+class ReadProgress(io.RawIOBase):
+    """The trace file's bytes read so far (compressed bytes, for a compressed
+    file): progress against the file's size, known before any line is parsed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: IO[bytes] | None = None
+        self.bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        assert self.raw is not None
+        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.bytes += n or 0
+        return n
+
+    def close(self) -> None:
+        if self.raw is not None:
+            self.raw.close()
+        super().close()
+
+
+def open_trace(path: str | Path, *, csv_mode: bool = False, progress: ReadProgress | None = None) -> IO[str]:
     """Open a trace as text (UTF-8; .gz/.bz2/.xz transparently).
 
     Undecodable bytes are kept as surrogates, so they end up in a BadLine
-    rather than aborting the whole file.
+    rather than aborting the whole file. ``progress`` counts the bytes read.
     """
     path = Path(path)
-    opener = _OPENERS.get(path.suffix.lower(), open)
-    return opener(path, "rt", encoding="utf-8", errors="surrogateescape",
-                  newline="" if csv_mode else None)
+    opener = _OPENERS.get(path.suffix.lower())
+    text = dict(encoding="utf-8", errors="surrogateescape", newline="" if csv_mode else None)
+    if progress is None:
+        return (opener or open)(path, "rt", **text)
+    progress.raw = open(path, "rb")
+    if opener is not None:
+        return opener(progress, "rt", **text)
+    return io.TextIOWrapper(io.BufferedReader(progress), **text)
 
 
 def _check_args(fmt: str, tenant: str, base_time: float, lbn_grain: int, block_size: int,
@@ -89,7 +119,8 @@ def iter_trace(path: str | Path, fmt: str, *, tenant: str = DEFAULT_TENANT,
                base_time: float = DEFAULT_BASE,
                csv_mapping: Mapping[str, Any] | CsvMapping | str | None = None,
                lbn_grain: int = 1, block_size: int = 512,
-               rel_origin: float | None = None) -> Iterator[AccessRecord | BadLine]:
+               rel_origin: float | None = None,
+               progress: ReadProgress | None = None) -> Iterator[AccessRecord | BadLine]:
     """Stream a trace file as AccessRecord, with a BadLine for each bad line.
 
     ``csv_mapping`` (format ``csv`` only) is a dict, a CsvMapping or a CLI
@@ -101,7 +132,7 @@ def iter_trace(path: str | Path, fmt: str, *, tenant: str = DEFAULT_TENANT,
         if isinstance(csv_mapping, str):
             csv_mapping = parse_csv_mapping(csv_mapping)
         mapping = validate_csv_mapping(csv_mapping)
-        handle = open_trace(path, csv_mode=True)
+        handle = open_trace(path, csv_mode=True, progress=progress)
         try:
             reader, src, positions = read_csv_header(handle, mapping)
         except BaseException:
@@ -110,7 +141,7 @@ def iter_trace(path: str | Path, fmt: str, *, tenant: str = DEFAULT_TENANT,
         return _closing(handle, parse_csv(reader, src, positions, mapping, ctx))
     if csv_mapping is not None:
         raise ValueError(f"csv_mapping applies only to format 'csv', not {fmt!r}")
-    handle = open_trace(path)
+    handle = open_trace(path, progress=progress)
     return _closing(handle, _PARSERS[fmt](handle, ctx))
 
 

@@ -114,8 +114,18 @@ def _good_records(items: Iterable, stats, bad_limit: int = 5) -> Iterator[Access
 
 
 def _run_feed(batches, settings, stats, speed: float, total: int | None, label: str,
-              materialize: bool | None = False) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+              materialize: bool | None = False, read=None) -> None:
+    """``total`` records, or, with ``read`` (a trace's ``ReadProgress``), the
+    trace file's bytes: the bar shows how much of the file is read."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from tiering.app.client import ApiClient, ApiError
     from tiering.app.feeding import Pacer, feed
@@ -125,13 +135,14 @@ def _run_feed(batches, settings, stats, speed: float, total: int | None, label: 
     # a replay writes bytes only when asked (--materialize); None is the server's default
     post = materializing_post(client) if materialize else (
         lambda records: client.post_batch(records, materialize=materialize))
-    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]:>9,.0f} rec/s"), TimeElapsedColumn()]
+    done = (lambda s: s.records) if read is None else (lambda s: read.bytes)  # noqa: E731
+    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn() if read is None else DownloadColumn(),
+               TextColumn("{task.fields[rate]:>9,.0f} rec/s"), TimeElapsedColumn(), TimeRemainingColumn()]
     try:
         with Progress(*columns, console=err, transient=False) as progress:
             task = progress.add_task(label, total=total, rate=0.0)
             feed(batches, post, stats, Pacer(speed),
-                 on_batch=lambda s: progress.update(task, completed=s.records, rate=s.rate))
+                 on_batch=lambda s: progress.update(task, completed=done(s), rate=s.rate))
     except ApiError as e:
         raise fail(str(e)) from None
     finally:
@@ -175,7 +186,7 @@ def replay_trace(
 ) -> None:
     """Feed a real trace through the REST ingest path; bad lines are counted, not fatal."""
     from tiering.app.feeding import FeedStats, batched
-    from tiering.ingest.traces import iter_trace, parse_csv_mapping
+    from tiering.ingest.traces import ReadProgress, iter_trace, parse_csv_mapping
 
     format = TraceFormat(format).value
     if not file.is_file():
@@ -187,7 +198,8 @@ def replay_trace(
         csv_mapping = parse_csv_mapping(mapping) if mapping else None
     except ValueError as e:
         raise fail(f"--mapping: {e}") from None
-    kwargs = {"tenant": tenant, "csv_mapping": csv_mapping, "lbn_grain": lbn_grain}
+    read = ReadProgress()
+    kwargs = {"tenant": tenant, "csv_mapping": csv_mapping, "lbn_grain": lbn_grain, "progress": read}
     if base_time is not None:
         kwargs["base_time"] = _parse_time("--base-time", base_time)
     stats = FeedStats()
@@ -195,8 +207,8 @@ def replay_trace(
         if time_scale <= 0:
             raise fail("--time-scale must be > 0")
         records = _stretched(_good_records(iter_trace(file, format, **kwargs), stats), time_scale)
-        _run_feed(batched(records, settings.ingest_batch_size), settings, stats, speed, None,
-                  f"replay {file.name}", materialize=materialize)
+        _run_feed(batched(records, settings.ingest_batch_size), settings, stats, speed, file.stat().st_size,
+                  f"replay {file.name}", materialize=materialize, read=read)
     except ValueError as e:
         raise fail(_local_error(e)) from None
     out.print(f"replayed [bold]{stats.records:,}[/] records in {stats.batches} batches "

@@ -75,3 +75,22 @@ def test_minio_audit_logs_become_object_accesses(tmp_path):
     assert abs(records[0].ts - (t0 + 0.123456)) < 1e-6 and records[1].ts == t0 + 300
     assert records[0].latency_ms == 2.5
     assert all(isinstance(b, BadLine) for b in bads) and [b.line_no for b in bads] == [7, 8]
+
+
+def test_a_readers_progress_is_the_files_bytes_compressed_or_not(tmp_path):
+    import gzip
+
+    from tiering.ingest.traces import ReadProgress, iter_trace
+
+    lines = "".join(s3_line("REST.GET.OBJECT", f"k{i}", f"GET /b/k{i} HTTP/1.1", size="10") + "\n"
+                    for i in range(500))
+    plain, packed = tmp_path / "a.log", tmp_path / "a.log.gz"
+    plain.write_text(lines)
+    packed.write_bytes(gzip.compress(lines.encode()))
+    for path in (plain, packed):
+        read = ReadProgress()
+        items = iter_trace(path, "s3-access", progress=read)
+        next(items)
+        assert 0 < read.bytes <= path.stat().st_size
+        assert sum(1 for _ in items) == 499
+        assert read.bytes == path.stat().st_size
