@@ -10,6 +10,7 @@ from typing import Annotated, Iterable, Iterator, Optional
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from tiering.domain.clock import stretch
 from tiering.domain.records import DEFAULT_TENANT, AccessRecord, RecordError, parse_ts
@@ -45,7 +46,8 @@ def _options(
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
+    # escaped: a message may quote a file's text or name "[time]", which rich would take for markup
+    err.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(2)
 
 
@@ -215,7 +217,7 @@ def replay_trace(
               f"({stats.rate:,.0f} rec/s), {stats.events:,} events written, "
               f"[{'red' if stats.bad_lines else 'green'}]{stats.bad_lines} bad lines[/]")
     for example in stats.bad_examples:
-        out.print(f"  bad {example}")
+        out.print(f"  bad {escape(example)}")
     if stats.records == 0 and stats.bad_lines:
         raise fail(f"no line of {file.name} is a valid {format} record")
 
